@@ -1,0 +1,221 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/satellite-vk/satellite/provider"
+)
+
+// config is everything the command line and environment say, parsed once.
+type config struct {
+	Kubeconfig string
+
+	NodeName string
+	ENIIP    string
+	Region   string
+	NodeIP   string
+	Labels   map[string]string
+	Taints   []corev1.Taint
+	MaxPods  int64
+
+	SSHTarget      string
+	SSHUser        string
+	SSHAddr        string
+	SSHKey         string
+	KnownHosts     string
+	HostIP         string
+	Socket         string
+	ContainerdRoot string
+	LogRoot        string
+
+	Listen   string
+	TLSCert  string
+	TLSKey   string
+	ClientCA string
+
+	LogLevel string
+	Workers  int
+}
+
+// defaultLabels mark the node the way virtual-kubelet nodes and EKS Fargate nodes are marked:
+// eks.amazonaws.com/compute-type=fargate keeps the aws-node and kube-proxy DaemonSets away.
+var defaultLabels = map[string]string{
+	"type":                             "virtual-kubelet",
+	"kubernetes.io/role":               "agent",
+	"eks.amazonaws.com/compute-type":   "fargate",
+}
+
+const defaultTaint = "virtual-kubelet.io/provider=satellite:NoSchedule"
+
+type flagValues struct {
+	labels, taints []string
+}
+
+func bindFlags(fs *pflag.FlagSet, c *config, v *flagValues) {
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig file; empty: the in-cluster service account")
+	fs.StringVar(&c.NodeName, "node-name", "", "node name; empty: derived from --eni-ip and --region as EKS names Fargate nodes (fargate-ip-10-0-9-178.us-west-2.compute.internal)")
+	fs.StringVar(&c.ENIIP, "eni-ip", "", "private IPv4 address of the node's ENI in the cluster's VPC, from which the node name is derived")
+	fs.StringVar(&c.Region, "region", "", "AWS region of the cluster, for the node name's DNS suffix")
+	fs.StringVar(&c.NodeIP, "node-ip", "", "the node's InternalIP: the address the control plane reaches Satellite's kubelet API on (in the cluster, Satellite's pod IP)")
+	fs.StringSliceVar(&v.labels, "node-labels", nil, "extra node labels, key=value, comma-separated (added to type=virtual-kubelet, kubernetes.io/role=agent, eks.amazonaws.com/compute-type=fargate)")
+	fs.StringSliceVar(&v.taints, "node-taints", []string{defaultTaint}, "node taints, key=value:Effect, comma-separated")
+	fs.Int64Var(&c.MaxPods, "max-pods", 110, "pod capacity of the node")
+	fs.StringVar(&c.SSHTarget, "ssh", "", "the remote host, user@host:port (port 22 if omitted)")
+	fs.StringVar(&c.SSHKey, "ssh-key", "", "private key file for the SSH login (mount it from a Secret)")
+	fs.StringVar(&c.KnownHosts, "known-hosts", "", "OpenSSH known_hosts file holding the host's key; the host key is always verified")
+	fs.StringVar(&c.HostIP, "host-ip", "", "the host's address as reported in pod status (hostIP, podIP); empty: the --ssh host when it is an IP address")
+	fs.StringVar(&c.Socket, "containerd-socket", "/run/containerd/containerd.sock", "containerd's CRI socket on the host")
+	fs.StringVar(&c.ContainerdRoot, "containerd-root", "/var/lib/containerd", "containerd's root directory on the host (its filesystem is the node's ephemeral storage)")
+	fs.StringVar(&c.LogRoot, "pod-log-dir", "/var/log/pods", "directory on the host for pod logs")
+	fs.StringVar(&c.Listen, "listen-address", "0.0.0.0:10250", "address:port of the kubelet API")
+	fs.StringVar(&c.TLSCert, "tls-cert-file", "", "serving certificate of the kubelet API (PEM)")
+	fs.StringVar(&c.TLSKey, "tls-private-key-file", "", "private key of the serving certificate (PEM)")
+	fs.StringVar(&c.ClientCA, "client-ca-file", "", "CA bundle that verifies client certificates on the kubelet API (the apiserver's kubelet client CA); bearer tokens are checked with TokenReview either way")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.IntVar(&c.Workers, "pod-sync-workers", 10, "virtual-kubelet pod controller workers")
+}
+
+// envName is the environment variable that sets a flag: SATELLITE_ and the flag's name.
+func envName(flag string) string {
+	return "SATELLITE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// applyEnv sets every flag not given on the command line from its environment variable.
+func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// complete validates the configuration and derives what can be derived.
+func (c *config) complete(v *flagValues) error {
+	var err error
+	if c.Labels, err = parseLabels(v.labels); err != nil {
+		return err
+	}
+	if c.Taints, err = parseTaints(v.taints); err != nil {
+		return err
+	}
+	if c.SSHUser, c.SSHAddr, err = parseSSHTarget(c.SSHTarget); err != nil {
+		return err
+	}
+	if c.NodeName == "" {
+		if c.ENIIP == "" || c.Region == "" {
+			return errors.New("--node-name, or --eni-ip and --region to derive it, is required")
+		}
+		if c.NodeName, err = provider.FargateNodeName(c.ENIIP, c.Region); err != nil {
+			return err
+		}
+	}
+	if c.HostIP == "" {
+		host, _, _ := net.SplitHostPort(c.SSHAddr)
+		if net.ParseIP(host) == nil {
+			return fmt.Errorf("--host-ip is required when the --ssh host %q is not an IP address", host)
+		}
+		c.HostIP = host
+	}
+	for name, val := range map[string]string{"--ssh-key": c.SSHKey, "--known-hosts": c.KnownHosts, "--node-ip": c.NodeIP, "--tls-cert-file": c.TLSCert, "--tls-private-key-file": c.TLSKey, "--client-ca-file": c.ClientCA} {
+		if val == "" {
+			return fmt.Errorf("%s is required", name)
+		}
+	}
+	if net.ParseIP(c.NodeIP) == nil {
+		return fmt.Errorf("--node-ip %q is not an IP address", c.NodeIP)
+	}
+	if _, _, err := listenPort(c.Listen); err != nil {
+		return err
+	}
+	return nil
+}
+
+func listenPort(addr string) (string, int32, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("--listen-address %q: %w", addr, err)
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return "", 0, fmt.Errorf("--listen-address %q: bad port", addr)
+	}
+	return host, int32(n), nil
+}
+
+// parseSSHTarget splits user@host[:port].
+func parseSSHTarget(t string) (user, addr string, err error) {
+	user, hostport, ok := strings.Cut(t, "@")
+	if !ok || user == "" || hostport == "" {
+		return "", "", fmt.Errorf("--ssh %q: want user@host[:port]", t)
+	}
+	if _, _, err := net.SplitHostPort(hostport); err != nil {
+		hostport = net.JoinHostPort(strings.Trim(hostport, "[]"), "22")
+	}
+	host, _, _ := net.SplitHostPort(hostport)
+	if host == "" {
+		return "", "", fmt.Errorf("--ssh %q: no host", t)
+	}
+	return user, hostport, nil
+}
+
+func parseLabels(extra []string) (map[string]string, error) {
+	labels := map[string]string{}
+	for k, v := range defaultLabels {
+		labels[k] = v
+	}
+	for _, kv := range extra {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--node-labels: %q is not key=value", kv)
+		}
+		labels[k] = v
+	}
+	return labels, nil
+}
+
+func parseTaints(specs []string) ([]corev1.Taint, error) {
+	var taints []corev1.Taint
+	for _, s := range specs {
+		kv, effect, ok := strings.Cut(s, ":")
+		k, v, _ := strings.Cut(kv, "=")
+		e := corev1.TaintEffect(effect)
+		if !ok || k == "" || (e != corev1.TaintEffectNoSchedule && e != corev1.TaintEffectPreferNoSchedule && e != corev1.TaintEffectNoExecute) {
+			return nil, fmt.Errorf("--node-taints: %q is not key[=value]:NoSchedule|PreferNoSchedule|NoExecute", s)
+		}
+		taints = append(taints, corev1.Taint{Key: k, Value: v, Effect: e})
+	}
+	return taints, nil
+}
+
+// providerConfig is the provider's share of the configuration.
+func (c *config) providerConfig(version string) provider.Config {
+	_, port, _ := listenPort(c.Listen)
+	return provider.Config{
+		NodeName:       c.NodeName,
+		NodeIP:         c.NodeIP,
+		KubeletPort:    port,
+		HostIP:         c.HostIP,
+		LogRoot:        c.LogRoot,
+		ContainerdRoot: c.ContainerdRoot,
+		MaxPods:        c.MaxPods,
+		Labels:         c.Labels,
+		Taints:         c.Taints,
+		Version:        version,
+		RelistPeriod:   time.Second,
+	}
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/virtual-kubelet/virtual-kubelet/log"
+	logslog "github.com/virtual-kubelet/virtual-kubelet/log/slog"
+	"github.com/virtual-kubelet/virtual-kubelet/node"
+	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/satellite-vk/satellite/provider"
+	"github.com/satellite-vk/satellite/remote"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+func newCommand(getenv func(string) string) *cobra.Command {
+	var c config
+	var v flagValues
+	cmd := &cobra.Command{
+		Use:   "satellite",
+		Short: "Run a Kubernetes node whose pods run on a remote host, through containerd over SSH",
+		Long: `satellite registers one virtual-kubelet node and runs the pods scheduled to it on a remote
+host with containerd, driven over one SSH connection (CRI v1 through the containerd socket).
+kubectl logs, exec, attach and port-forward reach Satellite, which relays them over SSH.
+
+Every flag can also be set with an environment variable: SATELLITE_ and the flag's name in
+upper case with dashes as underscores (--ssh-key: SATELLITE_SSH_KEY).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags(), getenv); err != nil {
+				return err
+			}
+			if err := c.complete(&v); err != nil {
+				return err
+			}
+			return run(cmd.Context(), &c)
+		},
+	}
+	bindFlags(cmd.Flags(), &c, &v)
+	cmd.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "Print Satellite's version",
+		Args:  cobra.NoArgs,
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "satellite", version) },
+	})
+	return cmd
+}
+
+func newLogger(level string) (log.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	h := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})
+	return logslog.FromSlog(slog.New(h)), nil
+}
+
+func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
+	var cfg *rest.Config
+	var err error
+	if kubeconfig == "" {
+		cfg, err = rest.InClusterConfig()
+	} else {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client config: %w", err)
+	}
+	cfg.UserAgent = "satellite/" + version
+	cfg.QPS, cfg.Burst = 50, 100
+	return kubernetes.NewForConfig(cfg)
+}
+
+// run wires the SSH link, the CRI client, the provider and virtual-kubelet's node, and serves
+// until ctx ends. Containers on the host keep running after it returns.
+func run(ctx context.Context, c *config) error {
+	logger, err := newLogger(c.LogLevel)
+	if err != nil {
+		return err
+	}
+	logger = logger.WithField("node", c.NodeName)
+	ctx = log.WithLogger(ctx, logger)
+	log.L = logger
+
+	client, err := kubeClient(c.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	signer, err := remote.LoadSigner(c.SSHKey)
+	if err != nil {
+		return err
+	}
+	host, err := remote.NewHost(remote.Config{Addr: c.SSHAddr, User: c.SSHUser, Signer: signer, KnownHosts: c.KnownHosts})
+	if err != nil {
+		return err
+	}
+	defer host.Close()
+	rt, err := remote.NewRuntime(host, remote.RuntimeConfig{Socket: c.Socket})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+
+	broadcaster := record.NewBroadcaster()
+	defer broadcaster.Shutdown()
+	broadcaster.StartRecordingToSink(&corev1client.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "satellite", Host: c.NodeName})
+
+	pcfg := c.providerConfig(strings.TrimPrefix(version, "v"))
+	var n *nodeutil.Node
+	pcfg.PodsSynced = func() bool {
+		select {
+		case <-n.Ready():
+			return true
+		default:
+			return false
+		}
+	}
+	p := provider.New(pcfg, host, rt, recorder, nil)
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	nodeSpec := p.Node(startCtx)
+	cancel()
+	logger.WithField("ready", nodeReady(nodeSpec)).WithField("ssh", c.SSHAddr).Info("registering node")
+
+	auth, err := kubeletAuth(client, c)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	n, err = nodeutil.NewNode(c.NodeName,
+		func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
+			p.UsePodLister(pc.Pods)
+			return p, p.NodeProvider(), nil
+		},
+		func(nc *nodeutil.NodeConfig) error {
+			nc.Client = client
+			nc.NodeSpec = *nodeSpec
+			nc.HTTPListenAddr = c.Listen
+			nc.NumWorkers = c.Workers
+			nc.EventRecorder = recorder
+			nc.StreamIdleTimeout = 4 * time.Hour // the kubelet's streamingConnectionIdleTimeout
+			nc.StreamCreationTimeout = 30 * time.Second
+			nc.Handler = nodeutil.WithAuth(auth, mux)
+			return nil
+		},
+		nodeutil.AttachProviderRoutes(mux),
+		nodeutil.WithTLSConfig(nodeutil.WithKeyPairFromPath(c.TLSCert, c.TLSKey), func(t *tls.Config) error {
+			t.MinVersion = tls.VersionTLS12
+			return nil
+		}),
+	)
+	if err != nil {
+		return fmt.Errorf("create node: %w", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return p.Run(gctx) })
+	g.Go(func() error { return n.Run(gctx) })
+	g.Go(func() error {
+		select {
+		case <-n.Ready():
+			logger.Info("node is registered and serving")
+		case <-gctx.Done():
+		}
+		return nil
+	})
+	err = g.Wait()
+	if ctx.Err() != nil {
+		logger.Info("shutting down; containers on the host keep running")
+		return nil
+	}
+	return err
+}
+
+// kubeletAuth authenticates kubelet API callers like the kubelet does (x509 client
+// certificates against the client CA, bearer tokens with TokenReview, no anonymous access) and
+// authorizes them with SubjectAccessReview.
+func kubeletAuth(client kubernetes.Interface, c *config) (nodeutil.Auth, error) {
+	ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", c.ClientCA)
+	if err != nil {
+		return nil, fmt.Errorf("--client-ca-file: %w", err)
+	}
+	return nodeutil.WebhookAuth(client, c.NodeName, func(cfg *nodeutil.WebhookAuthConfig) error {
+		cfg.AuthnConfig.ClientCertificateCAContentProvider = ca
+		return nil
+	})
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Builds the pinned third-party binaries the local environment needs from the Go module proxy
+# and caches them outside the repository, keyed by version, so that later runs are instant:
+#   $SATELLITE_CACHE/kubernetes-<v>/  kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl
+#   $SATELLITE_CACHE/etcd-<v>/        etcd
+#   $SATELLITE_CACHE/containerd-<v>/  containerd ctr containerd-shim-runc-v2
+# Each directory is written to a temporary name and renamed when complete.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=hack/versions.sh
+. "$here/versions.sh"
+
+mkdir -p "$SATELLITE_CACHE"
+export GOFLAGS="${GOFLAGS:--buildvcs=false}" CGO_ENABLED=0
+
+# build_module DEST MODULE@VERSION GO_MOD_EXTRA LDFLAGS PKG...
+build_module() {
+  local dest=$1 req=$2 extra=$3 ldflags=$4; shift 4
+  [ -d "$dest" ] && return 0
+  local work; work=$(mktemp -d)
+  printf 'module satellite.local/deps\n\ngo 1.25.0\n%s\n' "$extra" >"$work/go.mod"
+  local pkgs=() p; for p in "$@"; do pkgs+=("$p@${req#*@}"); done
+  (cd "$work" && go get "${pkgs[@]}")
+  mkdir -p "$dest.tmp"
+  (cd "$work" && go build -trimpath -ldflags "$ldflags" -o "$dest.tmp/" "$@")
+  rm -rf "$dest" "$work" && mv "$dest.tmp" "$dest"
+  echo "built $dest"
+}
+
+k8s_replace() {
+  local dir; dir=$(cd "$(mktemp -d)" && go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  local staging="v0${KUBERNETES_VERSION#v1}"
+  echo "replace ("
+  sed -n '/^replace (/,/^)/p' "$dir/go.mod" | awk '/=>/ {print "\t" $1 " => " $1 " '"$staging"'"}'
+  echo ")"
+}
+
+k8s() {
+  local dest="$SATELLITE_CACHE/kubernetes-$KUBERNETES_VERSION"
+  [ -d "$dest" ] && return 0
+  local v=$KUBERNETES_VERSION minor; minor=$(echo "$v" | cut -d. -f2)
+  local pkg=k8s.io/component-base/version
+  local ld="-s -w -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+  build_module "$dest" "k8s.io/kubernetes@$v" "$(k8s_replace)" "$ld" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kubectl
+}
+
+etcd() {
+  build_module "$SATELLITE_CACHE/etcd-$ETCD_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" "" "-s -w" \
+    go.etcd.io/etcd/server/v3
+  # go names the binary of a .../server/v3 package "server".
+  local d="$SATELLITE_CACHE/etcd-$ETCD_VERSION"
+  [ -x "$d/etcd" ] || mv "$d/server" "$d/etcd"
+}
+
+containerd() {
+  local v=$CONTAINERD_VERSION m=github.com/containerd/containerd/v2
+  build_module "$SATELLITE_CACHE/containerd-$v" "$m@$v" "" "-s -w -X $m/version.Version=$v" \
+    $m/cmd/containerd $m/cmd/ctr $m/cmd/containerd-shim-runc-v2
+}
+
+what=${1:-all}
+case $what in
+  all) etcd; containerd; k8s ;;
+  *) "$what" ;;
+esac

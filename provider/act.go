@@ -1,0 +1,182 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/virtual-kubelet/virtual-kubelet/log"
+	corev1 "k8s.io/api/core/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/satellite-vk/satellite/remote"
+)
+
+// act starts what the pod needs next: its sandbox, then its init containers one at a time,
+// then its containers, restarting those that exited as the restart policy says. It returns
+// when to look again and whether it changed anything on the host.
+func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs *observation) (time.Duration, bool) {
+	if phase := podStatus(statusInput{pod: pod, obs: *obs, waiting: rec.waiting}).Phase; phase == corev1.PodSucceeded || phase == corev1.PodFailed {
+		return 0, false // finished: nothing is started again
+	}
+	acted := false
+	if obs.sandbox == nil || obs.sandbox.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+		if err := p.startSandbox(ctx, pod, obs); err != nil {
+			log.G(ctx).WithError(err).Warn("cannot create pod sandbox")
+			return 5 * time.Second, false
+		}
+		acted = true
+	}
+	sb := sandboxConfig(p.cfg.NodeName, p.cfg.LogRoot, pod, obs.sandbox.GetMetadata().GetAttempt())
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		h := obs.containers[c.Name]
+		if len(h) > 0 && h[0].State == runtimeapi.ContainerState_CONTAINER_EXITED && h[0].ExitCode == 0 {
+			continue
+		}
+		again, a := p.runContainer(ctx, rec, pod, obs.sandbox.Id, sb, c, true, h)
+		return again, acted || a
+	}
+	var next time.Duration
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		again, a := p.runContainer(ctx, rec, pod, obs.sandbox.Id, sb, c, false, obs.containers[c.Name])
+		acted = acted || a
+		if again > 0 && (next == 0 || again < next) {
+			next = again
+		}
+	}
+	return next, acted
+}
+
+// startSandbox creates the pod's sandbox, replacing one that is no longer ready (the kubelet's
+// "SandboxChanged"), and the pod's log directories on the host.
+func (p *Provider) startSandbox(ctx context.Context, pod *corev1.Pod, obs *observation) error {
+	attempt := uint32(0)
+	if obs.sandbox != nil {
+		attempt = obs.sandbox.GetMetadata().GetAttempt() + 1
+		p.recorder.Event(pod, corev1.EventTypeNormal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
+		if err := p.removeSandbox(ctx, obs.sandbox.Id); err != nil {
+			return err
+		}
+	}
+	cfg := sandboxConfig(p.cfg.NodeName, p.cfg.LogRoot, pod, attempt)
+	if err := p.makeLogDirs(ctx, pod, cfg.LogDirectory); err != nil {
+		return err
+	}
+	resp, err := p.cri.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		p.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
+		return fmt.Errorf("run pod sandbox: %w", err)
+	}
+	obs.sandbox = &runtimeapi.PodSandboxStatus{Id: resp.PodSandboxId, Metadata: cfg.Metadata, State: runtimeapi.PodSandboxState_SANDBOX_READY}
+	obs.containers = map[string][]*runtimeapi.ContainerStatus{}
+	return nil
+}
+
+// makeLogDirs creates the pod's log directory and one per container, as the kubelet does
+// before creating containers (containerd opens the log file but does not make its directory).
+func (p *Provider) makeLogDirs(ctx context.Context, pod *corev1.Pod, dir string) error {
+	dirs := []string{remote.Quote(dir)}
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range cs {
+			dirs = append(dirs, remote.Quote(dir+"/"+c.Name))
+		}
+	}
+	if _, err := p.host.Output(ctx, "mkdir -p -m 0755 -- "+strings.Join(dirs, " ")); err != nil {
+		return fmt.Errorf("create pod log directory: %w", err)
+	}
+	return nil
+}
+
+// runContainer brings one container towards running given its history on the host.
+func (p *Provider) runContainer(ctx context.Context, rec *podRecord, pod *corev1.Pod, sandboxID string, sb *runtimeapi.PodSandboxConfig, c *corev1.Container, init bool, history []*runtimeapi.ContainerStatus) (time.Duration, bool) {
+	key := string(pod.UID) + "/" + c.Name
+	attempt := uint32(0)
+	if len(history) > 0 {
+		latest := history[0]
+		switch latest.State {
+		case runtimeapi.ContainerState_CONTAINER_CREATED:
+			return p.start(ctx, rec, pod, c, latest.Id, key)
+		case runtimeapi.ContainerState_CONTAINER_EXITED:
+		default:
+			delete(rec.waiting, c.Name)
+			return 0, false
+		}
+		if !shouldRestart(pod.Spec.RestartPolicy, init, latest.ExitCode) {
+			delete(rec.waiting, c.Name)
+			return 0, false
+		}
+		if wait := p.backoff.wait(key, time.Unix(0, latest.FinishedAt), time.Now()); wait > 0 {
+			p.setWaiting(rec, pod, c.Name, "CrashLoopBackOff",
+				fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", p.backoff.delay(key), c.Name, pod.Name, pod.Namespace, pod.UID),
+				corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container "+c.Name+" in pod "+pod.Name+"_"+pod.Namespace+"("+string(pod.UID)+")")
+			return wait, false
+		}
+		attempt = latest.GetMetadata().GetAttempt() + 1
+		p.pruneHistory(ctx, rec, history)
+		p.backoff.next(key, time.Now())
+	}
+	return p.createAndStart(ctx, rec, pod, sandboxID, sb, c, init, attempt, key)
+}
+
+func shouldRestart(policy corev1.RestartPolicy, init bool, exitCode int32) bool {
+	switch {
+	case policy == corev1.RestartPolicyNever:
+		return false
+	case policy == corev1.RestartPolicyOnFailure || init:
+		return exitCode != 0
+	}
+	return true
+}
+
+// pruneHistory keeps only the newest instance of a container, the one `kubectl logs
+// --previous` shows once the next instance runs.
+func (p *Provider) pruneHistory(ctx context.Context, rec *podRecord, history []*runtimeapi.ContainerStatus) {
+	for _, old := range history[1:] {
+		if _, err := p.cri.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: old.Id}); err != nil && !errors.Is(err, remote.ErrNotFound) {
+			log.G(ctx).WithError(err).Warn("cannot remove old container instance")
+			continue
+		}
+		delete(rec.exited, old.Id)
+	}
+}
+
+func (p *Provider) createAndStart(ctx context.Context, rec *podRecord, pod *corev1.Pod, sandboxID string, sb *runtimeapi.PodSandboxConfig, c *corev1.Container, init bool, attempt uint32, key string) (time.Duration, bool) {
+	if wait, err := p.ensureImage(ctx, rec, pod, c, sb, key); err != nil {
+		log.G(ctx).WithError(err).WithField("container", c.Name).Warn("image not available")
+		return wait, false
+	}
+	cfg := containerConfig(p.cfg.NodeName, pod, c, init, attempt)
+	resp, err := p.cri.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sandboxID, Config: cfg, SandboxConfig: sb})
+	if err != nil {
+		p.setWaiting(rec, pod, c.Name, "CreateContainerError", err.Error(), corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
+		return 10 * time.Second, false
+	}
+	p.recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
+	return p.start(ctx, rec, pod, c, resp.ContainerId, key)
+}
+
+func (p *Provider) start(ctx context.Context, rec *podRecord, pod *corev1.Pod, c *corev1.Container, id, key string) (time.Duration, bool) {
+	if _, err := p.cri.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
+		// The runtime leaves a container that failed to start exited (reason StartError);
+		// the restart policy and back-off decide what happens next, as for any exit.
+		p.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		p.backoff.next(key, time.Now())
+		delete(rec.waiting, c.Name)
+		return 0, true
+	}
+	p.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+	delete(rec.waiting, c.Name)
+	return 0, true
+}
+
+// setWaiting records why a container is waiting, with an event when the reason is new.
+func (p *Provider) setWaiting(rec *podRecord, pod *corev1.Pod, name, reason, message, eventType, eventReason, eventMessage string) {
+	if prev := rec.waiting[name]; prev.Reason != reason || prev.Message != message {
+		p.recorder.Event(pod, eventType, eventReason, eventMessage)
+	}
+	rec.waiting[name] = waiting{Reason: reason, Message: message}
+}

@@ -1,0 +1,14 @@
+// Package provider is Satellite's virtual-kubelet provider: it turns the pods bound to a
+// Satellite node into CRI sandboxes and containers on the remote host (through package
+// remote), turns CRI state back into pod status, and keeps the node's status true to the
+// host.
+//
+// Every pod has one worker goroutine, owned by Provider.Run, that reconciles what the pod
+// asks for with what the host's containerd reports, kubelet-style: CreatePod, UpdatePod and
+// DeletePod only record the wish and wake the worker. Nothing is remembered only in memory
+// that cannot be read back from the host: sandboxes and containers carry the pod's identity in
+// CRI labels (the kubelet's io.kubernetes.* keys), so a restarted Satellite adopts what runs.
+//
+// The pure translations (sandbox.go, container.go, status.go, logs.go, hostinfo.go, name.go)
+// do no I/O and are tested table-driven.
+package provider

@@ -1,0 +1,96 @@
+package provider
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/satellite-vk/satellite/remote"
+)
+
+// hostFacts is what Satellite reads of the host to describe the node.
+type hostFacts struct {
+	CPUs            int64
+	MemoryBytes     int64
+	DiskBytes       int64 // size of the filesystem holding containerd's root
+	Kernel          string
+	OSImage         string
+	Arch            string // uname -m
+	MachineID       string
+	BootID          string
+	OperatingSystem string // uname -s, lower-case
+}
+
+// hostFactsCommand prints one key=value line per fact; it needs only a POSIX shell, coreutils
+// and /proc, which every host has.
+func hostFactsCommand(containerdRoot string) string {
+	root := remote.Quote(containerdRoot)
+	return strings.Join([]string{
+		`echo "cpus=$(nproc)"`,
+		`echo "memkb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"`,
+		`echo "diskkb=$(df -kP ` + root + ` 2>/dev/null | awk 'NR==2 {print $2}')"`,
+		`echo "kernel=$(uname -r)"`,
+		`echo "arch=$(uname -m)"`,
+		`echo "os=$(uname -s)"`,
+		`echo "osimage=$( (. /etc/os-release && echo "$PRETTY_NAME") 2>/dev/null)"`,
+		`echo "machineid=$(cat /etc/machine-id 2>/dev/null)"`,
+		`echo "bootid=$(cat /proc/sys/kernel/random/boot_id)"`,
+	}, "; ")
+}
+
+// parseHostFacts reads hostFactsCommand's output.
+func parseHostFacts(out []byte) (hostFacts, error) {
+	var f hostFacts
+	kv := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if ok {
+			kv[k] = strings.TrimSpace(v)
+		}
+	}
+	var err error
+	if f.CPUs, err = positive(kv, "cpus", 1); err != nil {
+		return f, err
+	}
+	if f.MemoryBytes, err = positive(kv, "memkb", 1024); err != nil {
+		return f, err
+	}
+	if f.DiskBytes, err = positive(kv, "diskkb", 1024); err != nil {
+		return f, fmt.Errorf("%w (is the containerd root directory right?)", err)
+	}
+	f.Kernel, f.OSImage, f.MachineID, f.BootID = kv["kernel"], kv["osimage"], kv["machineid"], kv["bootid"]
+	f.Arch = goArch(kv["arch"])
+	f.OperatingSystem = strings.ToLower(kv["os"])
+	if f.Arch == "" || f.OperatingSystem == "" {
+		return f, fmt.Errorf("host facts: no architecture or OS in %q", out)
+	}
+	return f, nil
+}
+
+func positive(kv map[string]string, key string, unit int64) (int64, error) {
+	n, err := strconv.ParseInt(kv[key], 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("host facts: %s=%q is not a positive number", key, kv[key])
+	}
+	return n * unit, nil
+}
+
+// goArch maps uname -m to the GOARCH names Kubernetes uses in kubernetes.io/arch.
+func goArch(m string) string {
+	switch m {
+	case "x86_64", "amd64":
+		return "amd64"
+	case "aarch64", "arm64":
+		return "arm64"
+	case "ppc64le":
+		return "ppc64le"
+	case "s390x":
+		return "s390x"
+	case "":
+		return ""
+	}
+	return m
+}

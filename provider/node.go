@@ -1,0 +1,235 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/virtual-kubelet/virtual-kubelet/log"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/satellite-vk/satellite/remote"
+)
+
+// Node condition reasons Satellite sets on Ready, besides the kubelet's KubeletReady.
+const (
+	ReasonSSHUnreachable  = "SSHUnreachable"
+	ReasonHostKeyMismatch = "HostKeyMismatch"
+	ReasonRuntimeDown     = "ContainerRuntimeUnreachable"
+	ReasonRuntimeNotReady = "ContainerRuntimeNotReady"
+	ReasonNetworkNotReady = "NetworkNotReady"
+)
+
+// factsEvery is how many node status checks pass between two reads of the host's capacity.
+const factsEvery = 6
+
+// nodeState keeps the node object true to the host: it is virtual-kubelet's NodeProvider.
+type nodeState struct {
+	p *Provider
+
+	mu    sync.Mutex
+	node  *corev1.Node
+	facts *hostFacts
+	cb    func(*corev1.Node)
+}
+
+func newNodeState(p *Provider) *nodeState { return &nodeState{p: p} }
+
+// NodeProvider is the provider's half that virtual-kubelet's node controller talks to.
+func (p *Provider) NodeProvider() interface {
+	Ping(context.Context) error
+	NotifyNodeStatus(context.Context, func(*corev1.Node))
+} {
+	return p.node
+}
+
+// Ping tells virtual-kubelet that Satellite itself is alive, so the node's lease is renewed
+// even while the host is unreachable: the Ready condition says how the host is.
+func (n *nodeState) Ping(context.Context) error { return nil }
+
+// NotifyNodeStatus registers the callback through which node status changes are sent.
+func (n *nodeState) NotifyNodeStatus(_ context.Context, cb func(*corev1.Node)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cb = cb
+}
+
+// Node reads the host and returns the node object to register. When the host cannot be read
+// the node is registered NotReady, with the reason, and corrected once it can.
+func (p *Provider) Node(ctx context.Context) *corev1.Node {
+	p.node.check(ctx, true)
+	p.node.mu.Lock()
+	defer p.node.mu.Unlock()
+	return p.node.node.DeepCopy()
+}
+
+func (n *nodeState) run(ctx context.Context) {
+	t := time.NewTicker(n.p.cfg.NodeStatusPeriod)
+	defer t.Stop()
+	for i := 1; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n.check(ctx, i%factsEvery == 0)
+	}
+}
+
+// check probes SSH and the runtime, re-reads the host's facts when asked (or when never read),
+// and sends the node when anything changed.
+func (n *nodeState) check(ctx context.Context, refreshFacts bool) {
+	ctx, cancel := context.WithTimeout(ctx, n.p.cfg.NodeStatusPeriod)
+	defer cancel()
+	p := n.p
+	ready, reason, message, runtimeVersion := p.probe(ctx)
+	n.mu.Lock()
+	facts := n.facts
+	n.mu.Unlock()
+	if ready && (refreshFacts || facts == nil) {
+		out, err := p.host.Output(ctx, hostFactsCommand(p.cfg.ContainerdRoot))
+		if err == nil {
+			var f hostFacts
+			if f, err = parseHostFacts(out); err == nil {
+				facts = &f
+			}
+		}
+		if err != nil {
+			log.G(ctx).WithError(err).Warn("cannot read the host's capacity")
+		}
+	}
+	node := p.nodeObject(facts, runtimeVersion, ready, reason, message)
+	n.mu.Lock()
+	old, cb := n.node, n.cb
+	if old != nil && old.Status.NodeInfo.ContainerRuntimeVersion != "" && runtimeVersion == "" {
+		node.Status.NodeInfo.ContainerRuntimeVersion = old.Status.NodeInfo.ContainerRuntimeVersion
+	}
+	keepTransitionTimes(node, old)
+	changed := old == nil || !apiequality.Semantic.DeepEqual(old.Status, node.Status)
+	n.node, n.facts = node, facts
+	n.mu.Unlock()
+	if changed && old != nil {
+		log.G(ctx).WithField("ready", ready).WithField("reason", reason).Info("node status changed")
+	}
+	if changed && cb != nil {
+		cb(node.DeepCopy())
+	}
+}
+
+// probe checks the SSH link, then the runtime's own conditions (CRI Status).
+func (p *Provider) probe(ctx context.Context) (ready bool, reason, message, runtimeVersion string) {
+	if err := p.host.Ping(ctx); err != nil {
+		var hk *remote.HostKeyError
+		if errors.As(err, &hk) {
+			return false, ReasonHostKeyMismatch, err.Error(), ""
+		}
+		return false, ReasonSSHUnreachable, err.Error(), ""
+	}
+	v, err := p.cri.Version(ctx, &runtimeapi.VersionRequest{})
+	if err != nil {
+		return false, ReasonRuntimeDown, fmt.Sprintf("container runtime on the host is not answering: %v", err), ""
+	}
+	runtimeVersion = v.RuntimeName + "://" + v.RuntimeVersion
+	st, err := p.cri.Status(ctx, &runtimeapi.StatusRequest{})
+	if err != nil {
+		return false, ReasonRuntimeDown, fmt.Sprintf("container runtime status: %v", err), runtimeVersion
+	}
+	for _, c := range st.GetStatus().GetConditions() {
+		if c.Status {
+			continue
+		}
+		switch c.Type {
+		case runtimeapi.RuntimeReady:
+			return false, ReasonRuntimeNotReady, fmt.Sprintf("container runtime not ready: %s: %s", c.Reason, c.Message), runtimeVersion
+		case runtimeapi.NetworkReady:
+			return false, ReasonNetworkNotReady, fmt.Sprintf("container runtime network not ready: %s: %s", c.Reason, c.Message), runtimeVersion
+		}
+	}
+	return true, "KubeletReady", "Satellite is ready: SSH link and container runtime on the host are healthy", runtimeVersion
+}
+
+// nodeObject builds the node as Satellite registers it.
+func (p *Provider) nodeObject(f *hostFacts, runtimeVersion string, ready bool, reason, message string) *corev1.Node {
+	cfg := p.cfg
+	labels := map[string]string{"kubernetes.io/hostname": cfg.NodeName, "kubernetes.io/os": "linux"}
+	for k, v := range cfg.Labels {
+		labels[k] = v
+	}
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: cfg.NodeName, Labels: labels},
+		Spec:       corev1.NodeSpec{Taints: cfg.Taints},
+		Status: corev1.NodeStatus{
+			Phase: corev1.NodeRunning,
+			Addresses: []corev1.NodeAddress{
+				{Type: corev1.NodeInternalIP, Address: cfg.NodeIP},
+				{Type: corev1.NodeHostName, Address: cfg.NodeName},
+			},
+			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: cfg.KubeletPort}},
+			NodeInfo: corev1.NodeSystemInfo{
+				KubeletVersion:          cfg.Version,
+				ContainerRuntimeVersion: runtimeVersion,
+				OperatingSystem:         "linux",
+			},
+			Conditions: nodeConditions(ready, reason, message),
+		},
+	}
+	pods := resource.NewQuantity(cfg.MaxPods, resource.DecimalSI)
+	node.Status.Capacity = corev1.ResourceList{corev1.ResourcePods: *pods}
+	if f != nil {
+		node.Labels["kubernetes.io/arch"] = f.Arch
+		node.Labels["kubernetes.io/os"] = f.OperatingSystem
+		node.Status.NodeInfo.Architecture = f.Arch
+		node.Status.NodeInfo.OperatingSystem = f.OperatingSystem
+		node.Status.NodeInfo.KernelVersion = f.Kernel
+		node.Status.NodeInfo.OSImage = f.OSImage
+		node.Status.NodeInfo.MachineID = f.MachineID
+		node.Status.NodeInfo.BootID = f.BootID
+		node.Status.Capacity[corev1.ResourceCPU] = *resource.NewQuantity(f.CPUs, resource.DecimalSI)
+		node.Status.Capacity[corev1.ResourceMemory] = *resource.NewQuantity(f.MemoryBytes, resource.BinarySI)
+		node.Status.Capacity[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(f.DiskBytes, resource.BinarySI)
+	}
+	node.Status.Allocatable = node.Status.Capacity.DeepCopy()
+	return node
+}
+
+func nodeConditions(ready bool, reason, message string) []corev1.NodeCondition {
+	now := metav1.Now()
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
+	cond := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason, msg string) corev1.NodeCondition {
+		return corev1.NodeCondition{Type: t, Status: s, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now}
+	}
+	return []corev1.NodeCondition{
+		cond(corev1.NodeReady, status, reason, message),
+		cond(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+		cond(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+		cond(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+	}
+}
+
+// keepTransitionTimes carries over heartbeat and transition times of conditions that did not
+// change, so that an unchanged node compares equal and its history stays true.
+func keepTransitionTimes(node, old *corev1.Node) {
+	if old == nil {
+		return
+	}
+	for i := range node.Status.Conditions {
+		c := &node.Status.Conditions[i]
+		for _, o := range old.Status.Conditions {
+			if o.Type == c.Type && o.Status == c.Status {
+				c.LastTransitionTime = o.LastTransitionTime
+				if o.Reason == c.Reason && o.Message == c.Message {
+					c.LastHeartbeatTime = o.LastHeartbeatTime
+				}
+			}
+		}
+	}
+}

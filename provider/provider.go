@@ -1,0 +1,202 @@
+package provider
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
+	corev1 "k8s.io/api/core/v1"
+	corev1listers "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/record"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/satellite-vk/satellite/remote"
+)
+
+// Host is what the provider needs of the remote host besides its runtime.
+type Host interface {
+	// Output runs a shell command on the host and returns its standard output.
+	Output(ctx context.Context, cmd string) ([]byte, error)
+	// Start runs a shell command and returns its standard output as it is written.
+	Start(ctx context.Context, cmd string) (io.ReadCloser, error)
+	// Stream serves an exec or attach session at a CRI streaming URL.
+	Stream(ctx context.Context, url string, opts remote.StreamOptions) error
+	// DialTCP connects to an address as seen from the host.
+	DialTCP(ctx context.Context, addr string) (net.Conn, error)
+	// Ping checks the SSH link.
+	Ping(ctx context.Context) error
+}
+
+// Runtime is the host's CRI v1 API.
+type Runtime interface {
+	runtimeapi.RuntimeServiceClient
+	runtimeapi.ImageServiceClient
+}
+
+// Config configures the provider.
+type Config struct {
+	NodeName string
+	// NodeIP is the node's InternalIP: the address Satellite's kubelet API listens on.
+	NodeIP string
+	// KubeletPort is the port of Satellite's kubelet API.
+	KubeletPort int32
+	// HostIP is the remote host's address, reported as the pods' hostIP and podIP.
+	HostIP string
+	// LogRoot is the directory on the host under which pod logs are written.
+	LogRoot string
+	// ContainerdRoot is containerd's root directory on the host (its disk is the node's
+	// ephemeral storage).
+	ContainerdRoot string
+	// MaxPods is the node's pod capacity.
+	MaxPods int64
+	// Labels and Taints are set on the node object.
+	Labels map[string]string
+	Taints []corev1.Taint
+	// Version is Satellite's version, reported as the kubelet version.
+	Version string
+	// RelistPeriod is how often the host is listed in full. Default 1 s.
+	RelistPeriod time.Duration
+	// NodeStatusPeriod is how often the node's conditions are checked. Default 10 s.
+	NodeStatusPeriod time.Duration
+	// PodsSynced reports whether the pod lister is complete, which orphan collection waits for.
+	PodsSynced func() bool
+}
+
+// Provider runs the pods bound to one Satellite node on one remote host.
+type Provider struct {
+	cfg      Config
+	host     Host
+	cri      Runtime
+	recorder record.EventRecorder
+	lister   corev1listers.PodLister
+
+	store   *store
+	workers *workers
+	backoff *backoff
+
+	mu        sync.Mutex
+	notifyPod func(*corev1.Pod)
+	node      *nodeState
+}
+
+// New makes a provider; Run starts it.
+func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods corev1listers.PodLister) *Provider {
+	if cfg.RelistPeriod == 0 {
+		cfg.RelistPeriod = time.Second
+	}
+	if cfg.NodeStatusPeriod == 0 {
+		cfg.NodeStatusPeriod = 10 * time.Second
+	}
+	if cfg.LogRoot == "" {
+		cfg.LogRoot = "/var/log/pods"
+	}
+	if cfg.PodsSynced == nil {
+		cfg.PodsSynced = func() bool { return true }
+	}
+	p := &Provider{
+		cfg:      cfg,
+		host:     host,
+		cri:      cri,
+		recorder: recorder,
+		lister:   pods,
+		store:    newStore(),
+		backoff:  newBackoff(10*time.Second, 5*time.Minute),
+	}
+	p.workers = newWorkers(p.syncPod)
+	p.node = newNodeState(p)
+	return p
+}
+
+// Run serves pods until ctx ends; it returns after every goroutine it started has stopped.
+// Containers on the host are left running: stopping Satellite stops nothing there.
+func (p *Provider) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, f := range []func(context.Context){p.workers.run, p.relistLoop, p.eventLoop, p.node.run} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(ctx)
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// NotifyPods registers the callback through which pod status reaches virtual-kubelet.
+func (p *Provider) NotifyPods(_ context.Context, f func(*corev1.Pod)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.notifyPod = f
+}
+
+func (p *Provider) publish(pod *corev1.Pod) {
+	p.mu.Lock()
+	f := p.notifyPod
+	p.mu.Unlock()
+	if f != nil && pod != nil {
+		f(pod)
+	}
+}
+
+// CreatePod records the pod and wakes its worker; the work happens there.
+func (p *Provider) CreatePod(_ context.Context, pod *corev1.Pod) error {
+	p.store.put(pod)
+	p.workers.wake(pod.UID)
+	return nil
+}
+
+// UpdatePod records the new spec (only images, labels and annotations can change).
+func (p *Provider) UpdatePod(_ context.Context, pod *corev1.Pod) error {
+	p.store.put(pod)
+	p.workers.wake(pod.UID)
+	return nil
+}
+
+// DeletePod asks the pod's worker to stop it with the pod's grace period and remove it from
+// the host. It may be called many times; the shortest grace period asked for wins.
+func (p *Provider) DeletePod(_ context.Context, pod *corev1.Pod) error {
+	if !p.store.markDeleting(pod.UID, gracePeriod(pod)) {
+		return errdefs.NotFoundf("pod %s/%s is not on this node", pod.Namespace, pod.Name)
+	}
+	p.workers.wake(pod.UID)
+	return nil
+}
+
+func gracePeriod(pod *corev1.Pod) int64 {
+	if g := pod.DeletionGracePeriodSeconds; g != nil {
+		return *g
+	}
+	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
+		return *g
+	}
+	return corev1.DefaultTerminationGracePeriodSeconds
+}
+
+// GetPod returns the pod as last published.
+func (p *Provider) GetPod(_ context.Context, namespace, name string) (*corev1.Pod, error) {
+	if pod := p.store.get(namespace, name); pod != nil {
+		return pod, nil
+	}
+	return nil, errdefs.NotFoundf("pod %s/%s is not on this node", namespace, name)
+}
+
+// GetPodStatus returns the pod's last published status.
+func (p *Provider) GetPodStatus(ctx context.Context, namespace, name string) (*corev1.PodStatus, error) {
+	pod, err := p.GetPod(ctx, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return &pod.Status, nil
+}
+
+// GetPods returns every pod on the node.
+func (p *Provider) GetPods(context.Context) ([]*corev1.Pod, error) {
+	return p.store.list(), nil
+}
+
+// UsePodLister gives the provider the lister of the pods bound to its node, which tells it
+// which pods Kubernetes still has. It must be called before Run.
+func (p *Provider) UsePodLister(l corev1listers.PodLister) { p.lister = l }

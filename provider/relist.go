@@ -1,0 +1,175 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/virtual-kubelet/virtual-kubelet/log"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/satellite-vk/satellite/remote"
+)
+
+// orphanGrace is how long a sandbox of a pod Kubernetes no longer has is left alone before it
+// is removed: long enough for a pod that is being created to show up in the informer.
+const orphanGrace = time.Minute
+
+// relistLoop lists everything this node owns on the host every RelistPeriod (the kubelet's
+// PLEG relist), wakes the worker of every pod whose containers changed, and collects what no
+// pod owns any more. Container events (eventLoop) make most changes known sooner; the relist
+// makes sure none is missed for longer than one period.
+func (p *Provider) relistLoop(ctx context.Context) {
+	t := time.NewTicker(p.cfg.RelistPeriod)
+	defer t.Stop()
+	r := relister{p: p, last: map[types.UID]string{}, orphans: map[string]time.Time{}}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := r.relist(ctx); err != nil && ctx.Err() == nil {
+			log.G(ctx).WithError(err).Debug("relist failed")
+		}
+	}
+}
+
+type relister struct {
+	p       *Provider
+	last    map[types.UID]string // per pod: its sandboxes' and containers' ids and states
+	orphans map[string]time.Time // sandbox id -> first seen without a pod
+}
+
+func (r *relister) relist(ctx context.Context) error {
+	p := r.p
+	sel := map[string]string{labelNode: p.cfg.NodeName}
+	sbs, err := p.cri.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{LabelSelector: sel}})
+	if err != nil {
+		return err
+	}
+	ctrs, err := p.cri.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{LabelSelector: sel}})
+	if err != nil {
+		return err
+	}
+	parts := map[types.UID][]string{}
+	for _, sb := range sbs.Items {
+		uid := types.UID(sb.Labels[labelPodUID])
+		parts[uid] = append(parts[uid], sb.Id+"="+sb.State.String())
+	}
+	for _, c := range ctrs.Containers {
+		uid := types.UID(c.Labels[labelPodUID])
+		parts[uid] = append(parts[uid], c.Id+"="+c.State.String())
+	}
+	now := map[types.UID]string{}
+	for uid, ps := range parts {
+		sort.Strings(ps)
+		now[uid] = strings.Join(ps, ",")
+	}
+	for _, uid := range p.store.uids() {
+		if now[uid] != r.last[uid] {
+			p.workers.wake(uid)
+		}
+	}
+	r.last = now
+	if p.cfg.PodsSynced() {
+		r.collect(ctx, sbs.Items)
+	}
+	return nil
+}
+
+// collect deletes pods Kubernetes no longer has (virtual-kubelet does not call DeletePod for a
+// pod that had already finished) and, after orphanGrace, sandboxes that belong to no pod.
+func (r *relister) collect(ctx context.Context, sbs []*runtimeapi.PodSandbox) {
+	p := r.p
+	for _, pod := range p.store.list() {
+		if !p.inAPI(pod.Namespace, pod.Name, pod.UID) && p.store.markDeleting(pod.UID, 0) {
+			p.workers.wake(pod.UID)
+		}
+	}
+	seen := map[string]bool{}
+	for _, sb := range sbs {
+		uid := types.UID(sb.Labels[labelPodUID])
+		if p.store.has(uid) || p.inAPI(sb.Labels[labelPodNamespace], sb.Labels[labelPodName], uid) {
+			continue
+		}
+		seen[sb.Id] = true
+		first, ok := r.orphans[sb.Id]
+		if !ok {
+			r.orphans[sb.Id] = time.Now()
+			continue
+		}
+		if time.Since(first) < orphanGrace {
+			continue
+		}
+		log.G(ctx).WithField("sandbox", sb.Id).WithField("pod", sb.Labels[labelPodNamespace]+"/"+sb.Labels[labelPodName]).Info("removing sandbox of a pod that no longer exists")
+		if err := p.removeSandbox(ctx, sb.Id); err != nil {
+			log.G(ctx).WithError(err).Warn("cannot remove orphaned sandbox")
+		}
+	}
+	for id := range r.orphans {
+		if !seen[id] {
+			delete(r.orphans, id)
+		}
+	}
+}
+
+// inAPI reports whether Kubernetes still has the pod (by name and UID) on this node. When the
+// answer is unknown it says yes: nothing is deleted on a doubt.
+func (p *Provider) inAPI(namespace, name string, uid types.UID) bool {
+	if p.lister == nil {
+		return true
+	}
+	pod, err := p.lister.Pods(namespace).Get(name)
+	if apierrors.IsNotFound(err) {
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	return pod.UID == uid
+}
+
+// eventLoop wakes a pod's worker on every container event of its sandbox (CRI
+// GetContainerEvents, containerd 1.7 and later). On a runtime without events it returns and
+// the relist does the work.
+func (p *Provider) eventLoop(ctx context.Context) {
+	wait := time.Second
+	for ctx.Err() == nil {
+		err := p.streamEvents(ctx)
+		if errors.Is(err, remote.ErrUnimplemented) {
+			log.G(ctx).Info("the host's runtime does not stream container events; relying on relist")
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.G(ctx).WithError(err).Debug("container event stream ended")
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+func (p *Provider) streamEvents(ctx context.Context) error {
+	stream, err := p.cri.GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{})
+	if err != nil {
+		return err
+	}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		uid := types.UID(ev.GetPodSandboxStatus().GetMetadata().GetUid())
+		if uid != "" && p.store.has(uid) {
+			p.workers.wake(uid)
+		}
+	}
+}

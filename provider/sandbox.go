@@ -1,0 +1,75 @@
+package provider
+
+import (
+	"path"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// podLogDir is the pod's log directory on the host, named as the kubelet names it
+// (/var/log/pods/<namespace>_<name>_<uid>).
+func podLogDir(root, namespace, name, uid string) string {
+	return path.Join(root, namespace+"_"+name+"_"+uid)
+}
+
+// sandboxConfig is the CRI sandbox for a pod. Satellite runs every pod in the host's network
+// namespace (the host is not on the cluster's pod network), so the sandbox asks for the
+// NODE network mode whatever spec.hostNetwork says, and the pod's IP is the host's.
+func sandboxConfig(nodeName, logRoot string, pod *corev1.Pod, attempt uint32) *runtimeapi.PodSandboxConfig {
+	labels := map[string]string{}
+	for k, v := range pod.Labels {
+		labels[k] = v
+	}
+	for k, v := range podIdentity(nodeName, pod) {
+		labels[k] = v
+	}
+	annotations := map[string]string{}
+	for k, v := range pod.Annotations {
+		annotations[k] = v
+	}
+	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
+		annotations[annotationGracePeriod] = strconv.FormatInt(*g, 10)
+	}
+	return &runtimeapi.PodSandboxConfig{
+		Metadata: &runtimeapi.PodSandboxMetadata{
+			Name:      pod.Name,
+			Namespace: pod.Namespace,
+			Uid:       string(pod.UID),
+			Attempt:   attempt,
+		},
+		LogDirectory: podLogDir(logRoot, pod.Namespace, pod.Name, string(pod.UID)),
+		Labels:       labels,
+		Annotations:  annotations,
+		Linux: &runtimeapi.LinuxPodSandboxConfig{
+			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+				NamespaceOptions: &runtimeapi.NamespaceOption{
+					Network: runtimeapi.NamespaceMode_NODE,
+					Pid:     pidMode(pod),
+					Ipc:     runtimeapi.NamespaceMode_POD,
+				},
+			},
+		},
+	}
+}
+
+// podIdentity are the labels that tie a CRI object to its pod and to this node.
+func podIdentity(nodeName string, pod *corev1.Pod) map[string]string {
+	return map[string]string{
+		labelPodName:      pod.Name,
+		labelPodNamespace: pod.Namespace,
+		labelPodUID:       string(pod.UID),
+		labelNode:         nodeName,
+	}
+}
+
+func pidMode(pod *corev1.Pod) runtimeapi.NamespaceMode {
+	if pod.Spec.HostPID {
+		return runtimeapi.NamespaceMode_NODE
+	}
+	if pod.Spec.ShareProcessNamespace != nil && *pod.Spec.ShareProcessNamespace {
+		return runtimeapi.NamespaceMode_POD
+	}
+	return runtimeapi.NamespaceMode_CONTAINER
+}

@@ -1,0 +1,144 @@
+package provider
+
+import (
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// podRecord is Satellite's memory of one pod. The fields under "shared" are guarded by the
+// store's mutex; the rest belong to the pod's worker alone.
+type podRecord struct {
+	// shared
+	pod      *corev1.Pod // spec and metadata as last given, with the last published status
+	deleting bool
+	grace    int64 // seconds, when deleting
+
+	// worker-private
+	start   time.Time
+	waiting map[string]waiting                     // by container name
+	exited  map[string]*runtimeapi.ContainerStatus // final statuses of exited containers, by id
+}
+
+// store holds the pods bound to this node. Returned pods are deep copies.
+type store struct {
+	mu    sync.Mutex
+	byUID map[types.UID]*podRecord
+	byKey map[string]types.UID
+}
+
+func newStore() *store {
+	return &store{byUID: map[types.UID]*podRecord{}, byKey: map[string]types.UID{}}
+}
+
+func key(namespace, name string) string { return namespace + "/" + name }
+
+// put records a pod's spec (from CreatePod or UpdatePod), keeping the status published so far.
+func (s *store) put(pod *corev1.Pod) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pod = pod.DeepCopy()
+	if rec, ok := s.byUID[pod.UID]; ok {
+		pod.Status = rec.pod.Status
+		rec.pod = pod
+		return
+	}
+	s.byUID[pod.UID] = &podRecord{
+		pod:     pod,
+		start:   time.Now(),
+		waiting: map[string]waiting{},
+		exited:  map[string]*runtimeapi.ContainerStatus{},
+	}
+	s.byKey[key(pod.Namespace, pod.Name)] = pod.UID
+}
+
+// markDeleting asks for the pod to be killed with the given grace period. It reports false
+// when the pod is unknown.
+func (s *store) markDeleting(uid types.UID, grace int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.byUID[uid]
+	if !ok {
+		return false
+	}
+	if !rec.deleting || grace < rec.grace {
+		rec.grace = grace
+	}
+	rec.deleting = true
+	return true
+}
+
+func (s *store) remove(uid types.UID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec, ok := s.byUID[uid]; ok {
+		k := key(rec.pod.Namespace, rec.pod.Name)
+		if s.byKey[k] == uid {
+			delete(s.byKey, k)
+		}
+		delete(s.byUID, uid)
+	}
+}
+
+// record returns the worker's record and a copy of the shared fields.
+func (s *store) record(uid types.UID) (rec *podRecord, pod *corev1.Pod, deleting bool, grace int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.byUID[uid]
+	if !ok {
+		return nil, nil, false, 0
+	}
+	return rec, rec.pod.DeepCopy(), rec.deleting, rec.grace
+}
+
+// setStatus stores a newly published status and returns the pod to publish.
+func (s *store) setStatus(uid types.UID, st corev1.PodStatus) *corev1.Pod {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.byUID[uid]
+	if !ok {
+		return nil
+	}
+	rec.pod.Status = st
+	return rec.pod.DeepCopy()
+}
+
+func (s *store) get(namespace, name string) *corev1.Pod {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.byUID[s.byKey[key(namespace, name)]]
+	if !ok {
+		return nil
+	}
+	return rec.pod.DeepCopy()
+}
+
+func (s *store) list() []*corev1.Pod {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*corev1.Pod, 0, len(s.byUID))
+	for _, rec := range s.byUID {
+		out = append(out, rec.pod.DeepCopy())
+	}
+	return out
+}
+
+func (s *store) uids() []types.UID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]types.UID, 0, len(s.byUID))
+	for uid := range s.byUID {
+		out = append(out, uid)
+	}
+	return out
+}
+
+func (s *store) has(uid types.UID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.byUID[uid]
+	return ok
+}

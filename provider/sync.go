@@ -1,0 +1,137 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/virtual-kubelet/virtual-kubelet/log"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/types"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/satellite-vk/satellite/remote"
+)
+
+// retryAfterError is how soon a pod is synced again after the host failed it.
+const retryAfterError = 2 * time.Second
+
+// syncPod reconciles one pod with the host; it is only ever run by the pod's worker.
+func (p *Provider) syncPod(ctx context.Context, uid types.UID) (time.Duration, bool) {
+	rec, pod, deleting, grace := p.store.record(uid)
+	if rec == nil {
+		return 0, true
+	}
+	ctx = log.WithLogger(ctx, log.G(ctx).WithField("pod", pod.Namespace+"/"+pod.Name))
+	if deleting {
+		return p.syncDeleting(ctx, rec, pod, grace)
+	}
+	obs, err := p.observe(ctx, rec, pod)
+	if err != nil {
+		log.G(ctx).WithError(err).Warn("cannot read pod state from the host; keeping its last status")
+		return retryAfterError, false
+	}
+	again, acted := p.act(ctx, rec, pod, &obs)
+	if acted {
+		if obs, err = p.observe(ctx, rec, pod); err != nil {
+			log.G(ctx).WithError(err).Warn("cannot read pod state from the host after acting on it")
+			return retryAfterError, false
+		}
+	}
+	p.publishStatus(rec, pod, obs, false)
+	return again, false
+}
+
+func (p *Provider) syncDeleting(ctx context.Context, rec *podRecord, pod *corev1.Pod, grace int64) (time.Duration, bool) {
+	obs, err := p.killPod(ctx, rec, pod, grace)
+	if err != nil {
+		log.G(ctx).WithError(err).Warn("pod not yet removed from the host; will try again")
+		return retryAfterError, false
+	}
+	p.publishStatus(rec, pod, obs, true)
+	p.store.remove(pod.UID)
+	p.backoff.forget(string(pod.UID) + "/")
+	return 0, true
+}
+
+// publishStatus computes the pod's status and hands it to virtual-kubelet when it changed.
+func (p *Provider) publishStatus(rec *podRecord, pod *corev1.Pod, obs observation, terminal bool) {
+	st := podStatus(statusInput{pod: pod, obs: obs, waiting: rec.waiting, hostIP: p.cfg.HostIP, start: rec.start, terminal: terminal})
+	if apiequality.Semantic.DeepEqual(st, pod.Status) {
+		return
+	}
+	p.publish(p.store.setStatus(pod.UID, st))
+}
+
+// observe reads the pod's sandbox and containers from the host. Exited containers are read
+// once: their status no longer changes.
+func (p *Provider) observe(ctx context.Context, rec *podRecord, pod *corev1.Pod) (observation, error) {
+	obs := observation{containers: map[string][]*runtimeapi.ContainerStatus{}}
+	sel := map[string]string{labelPodUID: string(pod.UID), labelNode: p.cfg.NodeName}
+	sbs, err := p.cri.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{LabelSelector: sel}})
+	if err != nil {
+		return obs, err
+	}
+	sb := currentSandbox(sbs.Items)
+	if sb == nil {
+		return obs, nil
+	}
+	obs.sandbox = &runtimeapi.PodSandboxStatus{Id: sb.Id, Metadata: sb.Metadata, State: sb.State, CreatedAt: sb.CreatedAt}
+	ctrs, err := p.cri.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{PodSandboxId: sb.Id}})
+	if err != nil {
+		return obs, err
+	}
+	for _, c := range ctrs.Containers {
+		st, err := p.containerStatus(ctx, rec, c)
+		if errors.Is(err, remote.ErrNotFound) {
+			continue // removed since the list
+		}
+		if err != nil {
+			return obs, err
+		}
+		name := c.GetMetadata().GetName()
+		obs.containers[name] = append(obs.containers[name], st)
+	}
+	for _, h := range obs.containers {
+		sortHistory(h)
+	}
+	return obs, nil
+}
+
+func (p *Provider) containerStatus(ctx context.Context, rec *podRecord, c *runtimeapi.Container) (*runtimeapi.ContainerStatus, error) {
+	if st, ok := rec.exited[c.Id]; ok {
+		return st, nil
+	}
+	resp, err := p.cri.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: c.Id})
+	if err != nil {
+		return nil, err
+	}
+	st := resp.GetStatus()
+	if st == nil {
+		return nil, remote.ErrNotFound
+	}
+	if st.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+		rec.exited[c.Id] = st
+	}
+	return st, nil
+}
+
+// currentSandbox is the ready sandbox with the highest attempt, else the newest one.
+func currentSandbox(items []*runtimeapi.PodSandbox) *runtimeapi.PodSandbox {
+	var best *runtimeapi.PodSandbox
+	for _, s := range items {
+		switch {
+		case best == nil:
+			best = s
+		case (s.State == runtimeapi.PodSandboxState_SANDBOX_READY) != (best.State == runtimeapi.PodSandboxState_SANDBOX_READY):
+			if s.State == runtimeapi.PodSandboxState_SANDBOX_READY {
+				best = s
+			}
+		case s.GetMetadata().GetAttempt() > best.GetMetadata().GetAttempt(),
+			s.GetMetadata().GetAttempt() == best.GetMetadata().GetAttempt() && s.CreatedAt > best.CreatedAt:
+			best = s
+		}
+	}
+	return best
+}

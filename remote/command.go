@@ -1,0 +1,111 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Output runs cmd on the host through the login shell and returns its standard output. A
+// non-zero exit is an *ExitError carrying the exit status and standard error. Cancelling ctx
+// signals the command and closes the session.
+func (h *Host) Output(ctx context.Context, cmd string) ([]byte, error) {
+	c, err := h.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.NewSession()
+	if err != nil {
+		return nil, fmt.Errorf("ssh %s: open session: %w: %w", h.cfg.Addr, ErrUnavailable, err)
+	}
+	defer s.Close()
+	var stdout, stderr bytes.Buffer
+	s.Stdout, s.Stderr = &stdout, &stderr
+	stop := context.AfterFunc(ctx, func() { endSession(s) })
+	defer stop()
+	err = s.Run(cmd)
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("ssh %s: %q: %w", h.cfg.Addr, firstWord(cmd), ctx.Err())
+	}
+	return stdout.Bytes(), commandError(h.cfg.Addr, cmd, err, stderr.String())
+}
+
+// Start starts cmd on the host and returns its standard output as it is written. Closing the
+// returned reader signals the command and ends the session; Close waits for that.
+func (h *Host) Start(ctx context.Context, cmd string) (io.ReadCloser, error) {
+	c, err := h.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.NewSession()
+	if err != nil {
+		return nil, fmt.Errorf("ssh %s: open session: %w: %w", h.cfg.Addr, ErrUnavailable, err)
+	}
+	out, err := s.StdoutPipe()
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("ssh stdout: %w", err)
+	}
+	var stderr bytes.Buffer
+	s.Stderr = &stderr
+	if err := s.Start(cmd); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("ssh %s: start %q: %w", h.cfg.Addr, firstWord(cmd), err)
+	}
+	return &stream{s: s, out: out}, nil
+}
+
+type stream struct {
+	s    *ssh.Session
+	out  io.Reader
+	once sync.Once
+}
+
+func (st *stream) Read(p []byte) (int, error) { return st.out.Read(p) }
+
+func (st *stream) Close() error {
+	st.once.Do(func() { endSession(st.s) })
+	return nil
+}
+
+// endSession asks sshd to terminate the command (the "signal" channel request, RFC 4254
+// 6.9) and closes the channel, which also ends commands that ignore the signal at their next
+// write.
+func endSession(s *ssh.Session) {
+	_ = s.Signal(ssh.SIGTERM)
+	_ = s.Close()
+}
+
+func commandError(addr, cmd string, err error, stderr string) error {
+	if err == nil {
+		return nil
+	}
+	var exit *ssh.ExitError
+	if errors.As(err, &exit) {
+		return fmt.Errorf("%q on %s: %w", firstWord(cmd), addr, &ExitError{Code: exit.ExitStatus(), Stderr: stderr})
+	}
+	var missing *ssh.ExitMissingError
+	if errors.As(err, &missing) || errors.Is(err, io.EOF) {
+		return fmt.Errorf("%q on %s: connection lost: %w", firstWord(cmd), addr, ErrUnavailable)
+	}
+	return fmt.Errorf("%q on %s: %w", firstWord(cmd), addr, err)
+}
+
+func firstWord(cmd string) string {
+	cmd = strings.TrimSpace(cmd)
+	if i := strings.IndexAny(cmd, " \t\n"); i > 0 {
+		return cmd[:i]
+	}
+	return cmd
+}
+
+// Quote makes s a single word for a POSIX shell.
+func Quote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
