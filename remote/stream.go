@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
+	"time"
 
-	"k8s.io/client-go/rest"
+	"k8s.io/apimachinery/pkg/util/httpstream/spdy"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
 )
@@ -35,11 +37,13 @@ func (h *Host) Stream(ctx context.Context, rawURL string, opts StreamOptions) er
 	if err != nil {
 		return fmt.Errorf("streaming url: %w", err)
 	}
-	cfg := &rest.Config{
-		Host: u.Scheme + "://" + u.Host,
-		Dial: func(ctx context.Context, _, addr string) (net.Conn, error) { return h.DialTCP(ctx, addr) },
+	// The SPDY round tripper dials through UpgradeTransport's DialContext when it has one.
+	dial := &http.Transport{DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) { return h.DialTCP(ctx, addr) }}
+	rt, err := spdy.NewRoundTripperWithConfig(spdy.RoundTripperConfig{UpgradeTransport: dial, PingPeriod: 30 * time.Second})
+	if err != nil {
+		return fmt.Errorf("streaming client: %w", err)
 	}
-	exec, err := remotecommand.NewSPDYExecutor(cfg, "POST", u)
+	exec, err := remotecommand.NewSPDYExecutorForTransports(rt, rt, "POST", u)
 	if err != nil {
 		return fmt.Errorf("streaming client: %w", err)
 	}

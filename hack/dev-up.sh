@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# Brings up the local environment in the background and returns once the Satellite nodes are
+# Ready: a real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler),
+# a "remote host" in its own network namespace (sshd + containerd + runc, no kubelet, no agent;
+# a second containerd there is Debian's 1.6, for the compatibility run), a reference node run by
+# a real kubelet, and two Satellites, one per containerd of the host.
+# Idempotent: when everything is up it only prints how to use it. Needs root.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$HACK/pki.sh"
+
+[ "$(id -u)" = 0 ] || die "the local environment needs root (network namespaces, containerd): run as root"
+
+install_packages() {
+  local missing=()
+  for b in runc sshd busybox ip openssl; do command -v "$b" >/dev/null || missing+=("$b"); done
+  [ -x /usr/bin/containerd ] && [ -x /usr/lib/cni/loopback ] || missing+=(containerd)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: $DEBIAN_PACKAGES"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends $DEBIAN_PACKAGES >/dev/null
+  # Debian's packages start their daemons where an init system runs; the environment starts its own.
+  pkill -x containerd 2>/dev/null || true
+}
+
+build() {
+  bash "$HACK/build-deps.sh"
+  log "building satellite"
+  (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo dev)" -o _output/bin/satellite ./cmd/satellite)
+  mkdir -p "$DEV/images"
+  [ -f "$DEV/images/busybox.tar" ] || bash "$HACK/mkimage.sh" "$DEV/images/busybox.tar" "$BUSYBOX_IMAGE"
+  [ -f "$DEV/images/pause.tar" ] || bash "$HACK/mkimage.sh" "$DEV/images/pause.tar" "$PAUSE_IMAGE" '["/bin/sleep"]' '["2147483647"]'
+}
+
+network() {
+  ip netns list | grep -qw "$NETNS" || ip netns add "$NETNS"
+  if ! ip link show "$VETH_ROOT" >/dev/null 2>&1; then
+    ip link add "$VETH_ROOT" type veth peer name "$VETH_HOST"
+    ip link set "$VETH_HOST" netns "$NETNS"
+  fi
+  for a in $CP_IP $SAT_IP $COMPAT_IP; do
+    ip addr show dev "$VETH_ROOT" | grep -q "inet $a/" || ip addr add "$a/24" dev "$VETH_ROOT"
+  done
+  ip link set "$VETH_ROOT" up
+  ip netns exec "$NETNS" sh -c "ip addr show dev $VETH_HOST | grep -q 'inet $HOST_IP/' || ip addr add $HOST_IP/24 dev $VETH_HOST; ip link set $VETH_HOST up; ip link set lo up"
+}
+
+control_plane() {
+  alive etcd || start etcd "$ETCD_BIN/etcd" --data-dir "$DEV/etcd" --listen-client-urls http://127.0.0.1:2379 \
+    --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 --log-level warn
+  wait_for etcd 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/2379"
+  local p=$DEV/pki
+  alive kube-apiserver || start kube-apiserver "$K8S_BIN/kube-apiserver" \
+    --etcd-servers http://127.0.0.1:2379 --bind-address "$CP_IP" --advertise-address "$CP_IP" --secure-port 6443 \
+    --tls-cert-file "$p/apiserver.crt" --tls-private-key-file "$p/apiserver.key" --client-ca-file "$p/ca.crt" \
+    --kubelet-client-certificate "$p/apiserver-kubelet-client.crt" --kubelet-client-key "$p/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types InternalIP \
+    --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$p/sa.pub" \
+    --service-account-signing-key-file "$p/sa.key" --api-audiences https://kubernetes.default.svc \
+    --service-cluster-ip-range 10.96.0.0/16 --authorization-mode Node,RBAC \
+    --enable-admission-plugins NodeRestriction --allow-privileged=true --profiling=false
+  wait_for kube-apiserver 90 "$K8S_BIN/kubectl" --kubeconfig "$DEV/admin.kubeconfig" get --raw /readyz
+  alive kube-controller-manager || start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
+    --kubeconfig "$DEV/admin.kubeconfig" --authentication-kubeconfig "$DEV/admin.kubeconfig" --authorization-kubeconfig "$DEV/admin.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port 10257 --leader-elect=false \
+    --service-account-private-key-file "$p/sa.key" --root-ca-file "$p/ca.crt" \
+    --cluster-signing-cert-file "$p/ca.crt" --cluster-signing-key-file "$p/ca.key" --use-service-account-credentials
+  alive kube-scheduler || start kube-scheduler "$K8S_BIN/kube-scheduler" --kubeconfig "$DEV/admin.kubeconfig" \
+    --authentication-kubeconfig "$DEV/admin.kubeconfig" --authorization-kubeconfig "$DEV/admin.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port 10259 --leader-elect=false
+  wait_for "the default service account" 60 kubectl_admin get serviceaccount default -n default
+}
+
+# containerd_v2 NAME SOCKETDIR CNI-CONF: a containerd 2.x config in $DEV/NAME.
+containerd_v2_config() {
+  local name=$1 run=$2 cni=$3 d=$DEV/$1
+  mkdir -p "$d" "$run"
+  cat >"$d/containerd.toml" <<TOML
+version = 3
+root = "$d/root"
+state = "$run/state"
+disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.tracing", "io.containerd.tracing.processor.v1.otlp"]
+[grpc]
+  address = "$run/containerd.sock"
+[ttrpc]
+  address = "$run/containerd.sock.ttrpc"
+[debug]
+  address = ""
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = "$PAUSE_IMAGE"
+[plugins.'io.containerd.cri.v1.runtime']
+  restrict_oom_score_adj = true
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+  Root = "$run/runc"
+[plugins.'io.containerd.cri.v1.runtime'.cni]
+  bin_dirs = ["/usr/lib/cni"]
+  conf_dir = "$cni"
+TOML
+}
+
+containerd_v16_config() {
+  local name=$1 run=$2 cni=$3 d=$DEV/$1
+  mkdir -p "$d" "$run"
+  cat >"$d/containerd.toml" <<TOML
+version = 2
+root = "$d/root"
+state = "$run/state"
+disabled_plugins = ["io.containerd.internal.v1.tracing"]
+[grpc]
+  address = "$run/containerd.sock"
+[ttrpc]
+  address = "$run/containerd.sock.ttrpc"
+[debug]
+  address = ""
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE_IMAGE"
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+    Root = "$run/runc"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$cni"
+TOML
+}
+
+loopback_cni() {
+  mkdir -p "$1"
+  printf '{"cniVersion":"0.4.0","name":"satellite-loopback","plugins":[{"type":"loopback"}]}\n' >"$1/99-loopback.conflist"
+}
+
+import_images() { # ctr socket
+  local ctr=$1 sock=$2
+  wait_for "containerd at $sock" 60 "$ctr" -a "$sock" version
+  for img in busybox pause; do
+    "$ctr" -a "$sock" -n k8s.io images import --all-platforms "$DEV/images/$img.tar" >/dev/null
+  done
+}
+
+remote_host() {
+  local h=$DEV/host
+  mkdir -p "$h" "$DEV/ssh" /run/sshd
+  [ -f "$DEV/ssh/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C satellite-dev -f "$DEV/ssh/id_ed25519"
+  [ -f "$h/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C satellite-dev-host -f "$h/ssh_host_ed25519_key"
+  cp "$DEV/ssh/id_ed25519.pub" "$h/authorized_keys"
+  echo "$HOST_IP $(cut -d' ' -f1-2 "$h/ssh_host_ed25519_key.pub")" >"$DEV/ssh/known_hosts"
+  cat >"$h/sshd_config" <<CFG
+ListenAddress $HOST_IP:22
+HostKey $h/ssh_host_ed25519_key
+PidFile $RUN/sshd.pid
+AuthorizedKeysFile $h/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AllowTcpForwarding yes
+AllowStreamLocalForwarding yes
+Subsystem sftp /usr/lib/openssh/sftp-server
+CFG
+  mkdir -p "$RUN"
+  alive host-sshd || start_in_host host-sshd /usr/sbin/sshd -D -e -f "$h/sshd_config"
+  loopback_cni "$h/cni"
+  containerd_v2_config host "$RUN/host" "$h/cni"
+  alive host-containerd || start_in_host host-containerd env PATH="$CTRD_BIN:$PATH" "$CTRD_BIN/containerd" -c "$DEV/host/containerd.toml"
+  containerd_v16_config host-compat "$RUN/host-compat" "$h/cni"
+  alive host-compat-containerd || start_in_host host-compat-containerd env PATH="/usr/bin:$PATH" /usr/bin/containerd -c "$DEV/host-compat/containerd.toml"
+  import_images "$CTRD_BIN/ctr" "$RUN/host/containerd.sock"
+  import_images /usr/bin/ctr "$RUN/host-compat/containerd.sock"
+  wait_for "sshd on the host" 30 ssh -i "$DEV/ssh/id_ed25519" -o UserKnownHostsFile="$DEV/ssh/known_hosts" \
+    -o StrictHostKeyChecking=yes -o BatchMode=yes root@"$HOST_IP" true
+}
+
+reference_node() {
+  local r=$DEV/ref
+  mkdir -p "$r/cni" "$r/logs" "$r/kubelet"
+  cat >"$r/cni/10-bridge.conflist" <<JSON
+{"cniVersion":"0.4.0","name":"satellite-ref","plugins":[{"type":"bridge","bridge":"satref0","isGateway":true,"ipMasq":false,
+"ipam":{"type":"host-local","dataDir":"$r/ipam","ranges":[[{"subnet":"10.214.0.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}]}},
+{"type":"loopback"}]}
+JSON
+  containerd_v2_config ref "$RUN/ref" "$r/cni"
+  alive ref-containerd || start ref-containerd env PATH="$CTRD_BIN:$PATH" "$CTRD_BIN/containerd" -c "$r/containerd.toml"
+  import_images "$CTRD_BIN/ctr" "$RUN/ref/containerd.sock"
+  cat >"$r/kubelet.yaml" <<YAML
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: $CP_IP
+port: 10250
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $DEV/pki/ca.crt}
+authorization: {mode: Webhook}
+cgroupDriver: cgroupfs
+failCgroupV1: false
+cgroupsPerQOS: false
+enforceNodeAllocatable: []
+failSwapOn: false
+containerRuntimeEndpoint: unix://$RUN/ref/containerd.sock
+podLogsDir: $r/logs
+registerWithTaints:
+- {key: reference, value: "true", effect: NoSchedule}
+evictionHard: {memory.available: 100Mi, nodefs.available: "1%", imagefs.available: "1%"}
+imageGCHighThresholdPercent: 100
+resolvConf: /etc/resolv.conf
+YAML
+  alive kubelet || start kubelet "$K8S_BIN/kubelet" --config "$r/kubelet.yaml" --kubeconfig "$DEV/reference-kubelet.kubeconfig" \
+    --hostname-override "$REF_NODE" --node-ip "$CP_IP" --root-dir "$r/kubelet" --cert-dir "$r/pki" --node-labels satellite.dev/reference=true
+}
+
+satellite() { # name node listen-ip socket-dir serving-cert containerd-root [extra flags]
+  local name=$1 node=$2 ip=$3 run=$4 cert=$5 root=$6 extra=${7:-} d=$DEV/$1
+  mkdir -p "$d"
+  alive "$name" && return 0
+  start "$name" "$REPO/_output/bin/satellite" --kubeconfig "$DEV/satellite.kubeconfig" \
+    --node-name "$node" --node-ip "$ip" --listen-address "$ip:10250" \
+    --ssh "root@$HOST_IP:22" --ssh-key "$DEV/ssh/id_ed25519" --known-hosts "$DEV/ssh/known_hosts" \
+    --containerd-socket "$run/containerd.sock" --containerd-root "$root" \
+    --pod-log-dir "$d/pods" $extra \
+    --tls-cert-file "$DEV/pki/$cert.crt" --tls-private-key-file "$DEV/pki/$cert.key" --client-ca-file "$DEV/pki/ca.crt" \
+    --log-level "${SATELLITE_DEV_LOG_LEVEL:-info}"
+}
+
+node_ready() { [ "$(kubectl_admin get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; }
+
+write_env() {
+  cat >"$DEV/env" <<ENV
+# Written by hack/dev-up.sh: the local environment's coordinates, in shell syntax.
+export KUBECONFIG=$DEV/admin.kubeconfig
+export PATH=$K8S_BIN:\$PATH
+SATELLITE_NODE=$SAT_NODE
+SATELLITE_COMPAT_NODE=$COMPAT_NODE
+REFERENCE_NODE=$REF_NODE
+HOST_NETNS=$NETNS
+HOST_SSH=root@$HOST_IP:22
+HOST_SSH_KEY=$DEV/ssh/id_ed25519
+HOST_KNOWN_HOSTS=$DEV/ssh/known_hosts
+HOST_CONTAINERD_SOCKET=$RUN/host/containerd.sock
+HOST_COMPAT_CONTAINERD_SOCKET=$RUN/host-compat/containerd.sock
+HOST_POD_LOG_DIR=$DEV/satellite/pods
+HOST_COMPAT_POD_LOG_DIR=$DEV/satellite-compat/pods
+REFERENCE_CONTAINERD_SOCKET=$RUN/ref/containerd.sock
+CTR=$CTRD_BIN/ctr
+SATELLITE_PID=$(cat "$DEV/pids/satellite.pid")
+SATELLITE_COMPAT_PID=$(cat "$DEV/pids/satellite-compat.pid")
+SATELLITE_API=$SAT_IP:10250
+SATELLITE_COMPAT_API=$COMPAT_IP:10250
+SATELLITE_LOG=$DEV/logs/satellite.log
+TEST_IMAGE=$BUSYBOX_IMAGE
+ENV
+}
+
+main() {
+  install_packages
+  build
+  mkdir -p "$DEV" "$RUN"
+  make_pki
+  network
+  control_plane
+  kubectl_admin apply -f "$HACK/dev/satellite-rbac.yaml" >/dev/null
+  remote_host
+  reference_node
+  satellite satellite "$SAT_NODE" "$SAT_IP" "$RUN/host" satellite-serving "$DEV/host/root"
+  satellite satellite-compat "$COMPAT_NODE" "$COMPAT_IP" "$RUN/host-compat" compat-serving "$DEV/host-compat/root" \
+    "--node-taints=virtual-kubelet.io/provider=satellite:NoSchedule,satellite.dev/compat=containerd-1.6:NoSchedule"
+  for n in "$SAT_NODE" "$COMPAT_NODE" "$REF_NODE"; do
+    wait_for "node $n to be Ready" 120 node_ready "$n"
+  done
+  write_env
+  cat <<MSG
+The local environment is up: Satellite node $SAT_NODE runs its pods on the host $HOST_IP (namespace $NETNS).
+  source $DEV/env          # or: export KUBECONFIG=$DEV/admin.kubeconfig
+  kubectl get nodes -o wide
+  kubectl apply -f examples/deployment.yaml && kubectl get pods -o wide
+Logs: $DEV/logs/   Stop: make dev-down
+MSG
+}
+
+main "$@"
