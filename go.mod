@@ -3,6 +3,7 @@ module github.com/satellite-vk/satellite
 go 1.26.8
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/prometheus/client_model v0.6.2
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.10

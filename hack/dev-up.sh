@@ -247,6 +247,7 @@ HOST_POD_LOG_DIR=$DEV/satellite/pods
 HOST_COMPAT_POD_LOG_DIR=$DEV/satellite-compat/pods
 REFERENCE_CONTAINERD_SOCKET=$RUN/ref/containerd.sock
 CTR=$CTRD_BIN/ctr
+KUBECTL=$K8S_BIN/kubectl
 SATELLITE_PID=$(cat "$DEV/pids/satellite.pid")
 SATELLITE_COMPAT_PID=$(cat "$DEV/pids/satellite-compat.pid")
 SATELLITE_API=$SAT_IP:10250
