@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -135,7 +136,8 @@ func (p *Provider) probe(ctx context.Context) (ready bool, reason, message, runt
 	if err != nil {
 		return false, ReasonRuntimeDown, fmt.Sprintf("container runtime on the host is not answering: %v", err), ""
 	}
-	runtimeVersion = v.RuntimeName + "://" + v.RuntimeVersion
+	// As the kubelet shows it: the runtime's version as a semantic version, without "v".
+	runtimeVersion = v.RuntimeName + "://" + strings.TrimPrefix(v.RuntimeVersion, "v")
 	st, err := p.cri.Status(ctx, &runtimeapi.StatusRequest{})
 	if err != nil {
 		return false, ReasonRuntimeDown, fmt.Sprintf("container runtime status: %v", err), runtimeVersion

@@ -51,8 +51,13 @@ func podStatus(in statusInput) corev1.PodStatus {
 	st.ContainerStatuses = containerStatuses(pod.Spec.Containers, in)
 	initialized := allSucceeded(st.InitContainerStatuses)
 	st.Phase = podPhase(pod.Spec.RestartPolicy, st.InitContainerStatuses, st.ContainerStatuses, initialized)
-	if in.terminal && st.Phase != corev1.PodSucceeded {
+	if in.terminal {
+		// A pod that has been killed is Succeeded only if every container exited 0
+		// (kubelet getPhase with podIsTerminal).
 		st.Phase = corev1.PodFailed
+		if allSucceeded(st.ContainerStatuses) {
+			st.Phase = corev1.PodSucceeded
+		}
 	}
 	sandboxReady := in.obs.sandbox != nil && in.obs.sandbox.State == runtimeapi.PodSandboxState_SANDBOX_READY
 	ready := initialized && allReady(st.ContainerStatuses) && st.Phase == corev1.PodRunning

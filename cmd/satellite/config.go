@@ -48,9 +48,9 @@ type config struct {
 // defaultLabels mark the node the way virtual-kubelet nodes and EKS Fargate nodes are marked:
 // eks.amazonaws.com/compute-type=fargate keeps the aws-node and kube-proxy DaemonSets away.
 var defaultLabels = map[string]string{
-	"type":                             "virtual-kubelet",
-	"kubernetes.io/role":               "agent",
-	"eks.amazonaws.com/compute-type":   "fargate",
+	"type":                           "virtual-kubelet",
+	"kubernetes.io/role":             "agent",
+	"eks.amazonaws.com/compute-type": "fargate",
 }
 
 const defaultTaint = "virtual-kubelet.io/provider=satellite:NoSchedule"

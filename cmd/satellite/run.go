@@ -32,6 +32,10 @@ import (
 // version is set at build time (-ldflags "-X main.version=...").
 var version = "dev"
 
+// kubernetesVersion is the Kubernetes release whose API Satellite is built against; the node
+// reports it as its kubelet version, with Satellite's own version after it.
+const kubernetesVersion = "v1.35.4"
+
 func newCommand(getenv func(string) string) *cobra.Command {
 	var c config
 	var v flagValues
@@ -127,7 +131,7 @@ func run(ctx context.Context, c *config) error {
 	broadcaster.StartRecordingToSink(&corev1client.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "satellite", Host: c.NodeName})
 
-	pcfg := c.providerConfig(strings.TrimPrefix(version, "v"))
+	pcfg := c.providerConfig(kubernetesVersion + "-satellite." + strings.TrimPrefix(version, "v"))
 	var n *nodeutil.Node
 	pcfg.PodsSynced = func() bool {
 		select {

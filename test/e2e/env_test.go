@@ -24,24 +24,24 @@ type env struct {
 
 // target is one Satellite node under test, with what is needed to inspect its host.
 type target struct {
-	name      string // test name
-	node      string
-	socket    string // containerd socket on the host
-	logDir    string // pod log directory on the host
-	taints    []string
+	name   string // test name
+	node   string
+	socket string // containerd socket on the host
+	logDir string // pod log directory on the host
+	taints []string
 }
 
 func loadEnv(t *testing.T) *env {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped under -short")
+	}
 	path := os.Getenv("SATELLITE_DEV_ENV")
 	if path == "" {
 		path = filepath.Join("..", "..", "_output", "dev", "env")
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		if testing.Short() {
-			t.Skipf("skipping end-to-end test under -short: no local environment (%v); run `make dev`", err)
-		}
 		t.Fatalf("no local environment: %v; run `make dev` first (or `make test`, which does)", err)
 	}
 	defer f.Close()

@@ -1,0 +1,40 @@
+# Satellite. `make dev` runs it end to end locally; `make test` runs every test.
+SHELL := /bin/bash
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+GO_LDFLAGS := -s -w -X main.version=$(VERSION)
+IMAGE ?= satellite:$(VERSION)
+
+.PHONY: all build test test-unit test-e2e dev dev-down deps image image-oci lint clean
+
+all: build
+
+build: ## the satellite binary, static, in _output/bin
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(GO_LDFLAGS)" -o _output/bin/satellite ./cmd/satellite
+
+deps: ## build and cache the pinned Kubernetes, etcd and containerd binaries
+	bash hack/build-deps.sh
+
+dev: ## bring up the local environment (control plane, remote host, reference node, Satellite)
+	bash hack/dev-up.sh
+
+dev-down: ## stop the local environment and remove its state
+	bash hack/dev-down.sh
+
+test: ## every test: unit (with -race), then end-to-end against the local environment
+	bash hack/test.sh
+
+test-unit: ## unit tests only
+	go test -race -short -count=1 ./...
+
+test-e2e: ## end-to-end tests only (brings the local environment up when needed)
+	bash hack/test.sh e2e
+
+lint:
+	go vet ./...
+	test -z "$$(gofmt -l . | tee /dev/stderr)"
+
+image: ## container image with a Docker engine
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+clean:
+	rm -rf _output

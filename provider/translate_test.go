@@ -1,0 +1,162 @@
+package provider
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+func resources(reqCPU, reqMem, limCPU, limMem string) corev1.ResourceRequirements {
+	r := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
+	set := func(l corev1.ResourceList, n corev1.ResourceName, v string) {
+		if v != "" {
+			l[n] = resource.MustParse(v)
+		}
+	}
+	set(r.Requests, corev1.ResourceCPU, reqCPU)
+	set(r.Requests, corev1.ResourceMemory, reqMem)
+	set(r.Limits, corev1.ResourceCPU, limCPU)
+	set(r.Limits, corev1.ResourceMemory, limMem)
+	return r
+}
+
+func samplePod() *corev1.Pod {
+	grace := int64(45)
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "web-0", Namespace: "shop", UID: "1111-2222",
+			Labels:      map[string]string{"app": "web", labelPodName: "spoofed"},
+			Annotations: map[string]string{"note": "x"},
+		},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: &grace,
+			Containers: []corev1.Container{{
+				Name: "server", Image: "example.test/web:1", Command: []string{"/srv"}, Args: []string{"--port", "80"},
+				WorkingDir: "/data", Env: []corev1.EnvVar{{Name: "A", Value: "1"}, {Name: "B", Value: ""}},
+				TerminationMessagePath: "/dev/termination-log", TTY: true, Stdin: true,
+			}},
+		},
+	}
+}
+
+func TestSandboxConfig(t *testing.T) {
+	t.Parallel()
+	pod := samplePod()
+	cfg := sandboxConfig("node-a", "/var/log/pods", pod, 2)
+	md := cfg.Metadata
+	if md.Name != "web-0" || md.Namespace != "shop" || md.Uid != "1111-2222" || md.Attempt != 2 {
+		t.Errorf("metadata = %+v", md)
+	}
+	if cfg.LogDirectory != "/var/log/pods/shop_web-0_1111-2222" {
+		t.Errorf("log directory = %q", cfg.LogDirectory)
+	}
+	want := map[string]string{"app": "web", labelPodName: "web-0", labelPodNamespace: "shop", labelPodUID: "1111-2222", labelNode: "node-a"}
+	for k, v := range want {
+		if cfg.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q (pod labels must not override identity)", k, cfg.Labels[k], v)
+		}
+	}
+	if cfg.Annotations["note"] != "x" || cfg.Annotations[annotationGracePeriod] != "45" {
+		t.Errorf("annotations = %v", cfg.Annotations)
+	}
+	ns := cfg.Linux.SecurityContext.NamespaceOptions
+	if ns.Network != runtimeapi.NamespaceMode_NODE || ns.Pid != runtimeapi.NamespaceMode_CONTAINER || ns.Ipc != runtimeapi.NamespaceMode_POD {
+		t.Errorf("namespaces = %+v, want host network, container pid, pod ipc", ns)
+	}
+	pod.Spec.HostPID = true
+	if m := sandboxConfig("n", "/l", pod, 0).Linux.SecurityContext.NamespaceOptions.Pid; m != runtimeapi.NamespaceMode_NODE {
+		t.Errorf("hostPID: pid mode %v", m)
+	}
+	share := true
+	pod.Spec.HostPID, pod.Spec.ShareProcessNamespace = false, &share
+	if m := sandboxConfig("n", "/l", pod, 0).Linux.SecurityContext.NamespaceOptions.Pid; m != runtimeapi.NamespaceMode_POD {
+		t.Errorf("shareProcessNamespace: pid mode %v", m)
+	}
+}
+
+func TestContainerConfig(t *testing.T) {
+	t.Parallel()
+	pod := samplePod()
+	c := containerConfig("node-a", pod, &pod.Spec.Containers[0], false, 3)
+	if c.Metadata.Name != "server" || c.Metadata.Attempt != 3 {
+		t.Errorf("metadata = %+v", c.Metadata)
+	}
+	if c.Image.Image != "example.test/web:1" || c.WorkingDir != "/data" || c.LogPath != "server/3.log" {
+		t.Errorf("image %q workdir %q log %q", c.Image.Image, c.WorkingDir, c.LogPath)
+	}
+	if len(c.Command) != 1 || c.Command[0] != "/srv" || len(c.Args) != 2 || c.Args[1] != "80" {
+		t.Errorf("command %v args %v", c.Command, c.Args)
+	}
+	if len(c.Envs) != 2 || c.Envs[0].Key != "A" || c.Envs[0].Value != "1" || c.Envs[1].Key != "B" || c.Envs[1].Value != "" {
+		t.Errorf("envs = %v", c.Envs)
+	}
+	if !c.Tty || !c.Stdin || c.StdinOnce {
+		t.Errorf("tty %v stdin %v once %v", c.Tty, c.Stdin, c.StdinOnce)
+	}
+	if c.Labels[labelContainerName] != "server" || c.Labels[labelPodUID] != "1111-2222" || c.Labels[labelNode] != "node-a" || c.Labels[labelInit] != "" {
+		t.Errorf("labels = %v", c.Labels)
+	}
+	if c.Annotations[annotationRestartCount] != "3" || c.Annotations[annotationTerminationPath] != "/dev/termination-log" {
+		t.Errorf("annotations = %v", c.Annotations)
+	}
+	if c.Linux.SecurityContext.NamespaceOptions.Network != runtimeapi.NamespaceMode_NODE {
+		t.Errorf("network mode %v", c.Linux.SecurityContext.NamespaceOptions.Network)
+	}
+	if init := containerConfig("node-a", pod, &pod.Spec.Containers[0], true, 0); init.Labels[labelInit] != "true" {
+		t.Errorf("init label missing: %v", init.Labels)
+	}
+}
+
+func TestCurrentSandbox(t *testing.T) {
+	t.Parallel()
+	sb := func(id string, attempt uint32, ready bool, created int64) *runtimeapi.PodSandbox {
+		st := runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+		if ready {
+			st = runtimeapi.PodSandboxState_SANDBOX_READY
+		}
+		return &runtimeapi.PodSandbox{Id: id, Metadata: &runtimeapi.PodSandboxMetadata{Attempt: attempt}, State: st, CreatedAt: created}
+	}
+	tests := []struct {
+		items []*runtimeapi.PodSandbox
+		want  string
+	}{
+		{items: nil, want: ""},
+		{items: []*runtimeapi.PodSandbox{sb("a", 0, false, 1)}, want: "a"},
+		{items: []*runtimeapi.PodSandbox{sb("a", 1, false, 2), sb("b", 0, true, 1)}, want: "b"},
+		{items: []*runtimeapi.PodSandbox{sb("a", 0, false, 1), sb("b", 1, false, 2)}, want: "b"},
+		{items: []*runtimeapi.PodSandbox{sb("a", 1, true, 1), sb("b", 1, true, 2)}, want: "b"},
+	}
+	for i, tt := range tests {
+		got := currentSandbox(tt.items)
+		if (got == nil && tt.want != "") || (got != nil && got.Id != tt.want) {
+			t.Errorf("case %d: got %v, want %q", i, got, tt.want)
+		}
+	}
+}
+
+func TestShouldRestart(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		policy corev1.RestartPolicy
+		init   bool
+		exit   int32
+		want   bool
+	}{
+		{corev1.RestartPolicyAlways, false, 0, true},
+		{corev1.RestartPolicyAlways, false, 1, true},
+		{corev1.RestartPolicyAlways, true, 0, false},
+		{corev1.RestartPolicyAlways, true, 1, true},
+		{corev1.RestartPolicyOnFailure, false, 0, false},
+		{corev1.RestartPolicyOnFailure, false, 2, true},
+		{corev1.RestartPolicyNever, false, 2, false},
+		{corev1.RestartPolicyNever, true, 2, false},
+	}
+	for _, tt := range tests {
+		if got := shouldRestart(tt.policy, tt.init, tt.exit); got != tt.want {
+			t.Errorf("shouldRestart(%s, init=%v, %d) = %v, want %v", tt.policy, tt.init, tt.exit, got, tt.want)
+		}
+	}
+}
