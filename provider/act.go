@@ -19,7 +19,16 @@ import (
 // when to look again and whether it changed anything on the host.
 func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs *observation) (time.Duration, bool) {
 	if phase := podStatus(statusInput{pod: pod, obs: *obs, waiting: rec.waiting}).Phase; phase == corev1.PodSucceeded || phase == corev1.PodFailed {
-		return 0, false // finished: nothing is started again
+		// Finished: nothing is started again, and the sandbox is stopped as the kubelet
+		// does; containers and logs stay until the pod is deleted.
+		if obs.sandbox == nil || obs.sandbox.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+			return 0, false
+		}
+		if _, err := p.cri.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: obs.sandbox.Id}); err != nil && !errors.Is(err, remote.ErrNotFound) {
+			log.G(ctx).WithError(err).Warn("cannot stop the sandbox of a finished pod")
+			return retryAfterError, false
+		}
+		return 0, true
 	}
 	acted := false
 	if obs.sandbox == nil || obs.sandbox.State != runtimeapi.PodSandboxState_SANDBOX_READY {
