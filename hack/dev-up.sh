@@ -72,21 +72,29 @@ control_plane() {
   wait_for "the default service account" 60 kubectl_admin get serviceaccount default -n default
 }
 
-# containerd_v2 NAME SOCKETDIR CNI-CONF: a containerd 2.x config in $DEV/NAME.
-containerd_v2_config() {
-  local name=$1 run=$2 cni=$3 d=$DEV/$1
+# containerd_config NAME SOCKETDIR CNI-CONF VERSION: a containerd config in $DEV/NAME, in the
+# format of containerd 2.x (VERSION 3) or 1.6 (VERSION 2). Each instance has its own root,
+# state, sockets and runc root, so several run side by side and `make dev-down` can kill
+# exactly the containers of each.
+containerd_config() {
+  local name=$1 run=$2 cni=$3 version=$4 d=$DEV/$1
+  local disabled='"io.containerd.internal.v1.tracing"'
+  [ "$version" = 3 ] && disabled="$disabled, \"io.containerd.nri.v1.nri\", \"io.containerd.tracing.processor.v1.otlp\""
   mkdir -p "$d" "$run"
-  cat >"$d/containerd.toml" <<TOML
-version = 3
+  {
+    cat <<TOML
+version = $version
+disabled_plugins = [$disabled]
 root = "$d/root"
 state = "$run/state"
-disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.tracing", "io.containerd.tracing.processor.v1.otlp"]
 [grpc]
   address = "$run/containerd.sock"
 [ttrpc]
   address = "$run/containerd.sock.ttrpc"
 [debug]
   address = ""
+TOML
+    if [ "$version" = 3 ]; then cat <<TOML
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = "$PAUSE_IMAGE"
 [plugins.'io.containerd.cri.v1.runtime']
@@ -97,22 +105,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.traci
   bin_dirs = ["/usr/lib/cni"]
   conf_dir = "$cni"
 TOML
-}
-
-containerd_v16_config() {
-  local name=$1 run=$2 cni=$3 d=$DEV/$1
-  mkdir -p "$d" "$run"
-  cat >"$d/containerd.toml" <<TOML
-version = 2
-root = "$d/root"
-state = "$run/state"
-disabled_plugins = ["io.containerd.internal.v1.tracing"]
-[grpc]
-  address = "$run/containerd.sock"
-[ttrpc]
-  address = "$run/containerd.sock.ttrpc"
-[debug]
-  address = ""
+    else cat <<TOML
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
   restrict_oom_score_adj = true
@@ -124,6 +117,8 @@ disabled_plugins = ["io.containerd.internal.v1.tracing"]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$cni"
 TOML
+    fi
+  } >"$d/containerd.toml"
 }
 
 loopback_cni() {
@@ -163,9 +158,9 @@ CFG
   mkdir -p "$RUN"
   alive host-sshd || start_in_host host-sshd /usr/sbin/sshd -D -e -f "$h/sshd_config"
   loopback_cni "$h/cni"
-  containerd_v2_config host "$RUN/host" "$h/cni"
+  containerd_config host "$RUN/host" "$h/cni" 3
   alive host-containerd || start_in_host host-containerd env PATH="$CTRD_BIN:$PATH" "$CTRD_BIN/containerd" -c "$DEV/host/containerd.toml"
-  containerd_v16_config host-compat "$RUN/host-compat" "$h/cni"
+  containerd_config host-compat "$RUN/host-compat" "$h/cni" 2
   alive host-compat-containerd || start_in_host host-compat-containerd env PATH="/usr/bin:$PATH" /usr/bin/containerd -c "$DEV/host-compat/containerd.toml"
   import_images "$CTRD_BIN/ctr" "$RUN/host/containerd.sock"
   import_images /usr/bin/ctr "$RUN/host-compat/containerd.sock"
@@ -181,7 +176,7 @@ reference_node() {
 "ipam":{"type":"host-local","dataDir":"$r/ipam","ranges":[[{"subnet":"10.214.0.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}]}},
 {"type":"loopback"}]}
 JSON
-  containerd_v2_config ref "$RUN/ref" "$r/cni"
+  containerd_config ref "$RUN/ref" "$r/cni" 3
   alive ref-containerd || start ref-containerd env PATH="$CTRD_BIN:$PATH" "$CTRD_BIN/containerd" -c "$r/containerd.toml"
   import_images "$CTRD_BIN/ctr" "$RUN/ref/containerd.sock"
   cat >"$r/kubelet.yaml" <<YAML

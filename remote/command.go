@@ -16,13 +16,9 @@ import (
 // non-zero exit is an *ExitError carrying the exit status and standard error. Cancelling ctx
 // signals the command and closes the session.
 func (h *Host) Output(ctx context.Context, cmd string) ([]byte, error) {
-	c, err := h.client(ctx)
+	s, err := h.session(ctx)
 	if err != nil {
 		return nil, err
-	}
-	s, err := c.NewSession()
-	if err != nil {
-		return nil, fmt.Errorf("ssh %s: open session: %w: %w", h.cfg.Addr, ErrUnavailable, err)
 	}
 	defer s.Close()
 	var stdout, stderr bytes.Buffer
@@ -39,13 +35,9 @@ func (h *Host) Output(ctx context.Context, cmd string) ([]byte, error) {
 // Start starts cmd on the host and returns its standard output as it is written. Closing the
 // returned reader signals the command and ends the session; Close waits for that.
 func (h *Host) Start(ctx context.Context, cmd string) (io.ReadCloser, error) {
-	c, err := h.client(ctx)
+	s, err := h.session(ctx)
 	if err != nil {
 		return nil, err
-	}
-	s, err := c.NewSession()
-	if err != nil {
-		return nil, fmt.Errorf("ssh %s: open session: %w: %w", h.cfg.Addr, ErrUnavailable, err)
 	}
 	out, err := s.StdoutPipe()
 	if err != nil {
@@ -59,6 +51,19 @@ func (h *Host) Start(ctx context.Context, cmd string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("ssh %s: start %q: %w", h.cfg.Addr, firstWord(cmd), err)
 	}
 	return &stream{s: s, out: out}, nil
+}
+
+// session opens an SSH session on the live connection.
+func (h *Host) session(ctx context.Context) (*ssh.Session, error) {
+	c, err := h.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.NewSession()
+	if err != nil {
+		return nil, fmt.Errorf("ssh %s: open session: %w: %w", h.cfg.Addr, ErrUnavailable, err)
+	}
+	return s, nil
 }
 
 type stream struct {
