@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -61,55 +60,118 @@ type logOptions struct {
 	limitBytes int64     // 0: no limit
 }
 
-// copyLogs reads a CRI log file from r and writes what kubectl logs shows to w: the text of
+// logFormatter turns the bytes of a CRI log file into what kubectl logs shows: the text of
 // each line, a newline after each full (F) line, partial (P) lines joined to what follows,
-// optionally with the kubelet's timestamp prefix, from since on, at most limitBytes. It
-// returns nil at the end of r or once the limit is reached.
-func copyLogs(w io.Writer, r io.Reader, opts logOptions) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	written := int64(0)
-	for {
-		raw, err := br.ReadBytes('\n')
-		if len(raw) > 0 && raw[len(raw)-1] == '\n' {
-			if done, werr := writeLogLine(w, raw[:len(raw)-1], opts, &written); werr != nil || done {
-				return werr
-			}
-		}
-		// A last line without its newline is still being written: it is left for the next read.
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read log: %w", err)
-		}
-	}
+// optionally with the kubelet's timestamp prefix, from since on, at most limitBytes. Bytes
+// after the last newline wait for the rest of their line. Write reports errLimit once the
+// limit is reached.
+type logFormatter struct {
+	w       io.Writer
+	opts    logOptions
+	pending []byte
+	written int64
+	out     []byte
 }
 
-func writeLogLine(w io.Writer, raw []byte, opts logOptions, written *int64) (done bool, err error) {
-	l, perr := parseCRILine(raw)
-	if perr != nil {
-		return false, nil // the kubelet skips lines it cannot parse, and so do we
+var errLimit = errors.New("log limit reached")
+
+func (f *logFormatter) Write(p []byte) (int, error) {
+	f.pending = append(f.pending, p...)
+	f.out = f.out[:0]
+	done := false
+	for !done {
+		i := bytes.IndexByte(f.pending, '\n')
+		if i < 0 {
+			break
+		}
+		done = f.format(f.pending[:i])
+		f.pending = f.pending[i+1:]
 	}
-	if !opts.since.IsZero() && l.ts.Before(opts.since) {
-		return false, nil
+	if len(f.pending) == 0 {
+		f.pending = nil // let a large drained buffer go
 	}
-	var out []byte
-	if opts.timestamps {
-		out = append(out, l.ts.Format(time.RFC3339Nano)...)
-		out = append(out, ' ')
+	if len(f.out) > 0 {
+		n, err := f.w.Write(f.out)
+		f.written += int64(n)
+		if err != nil {
+			return 0, err
+		}
 	}
-	out = append(out, l.text...)
-	if !l.partial {
-		out = append(out, '\n')
+	if done {
+		return len(p), errLimit
 	}
-	if opts.limitBytes > 0 && *written+int64(len(out)) >= opts.limitBytes {
-		out = out[:opts.limitBytes-*written]
-		done = true
-	}
-	n, err := w.Write(out)
-	*written += int64(n)
+	return len(p), nil
+}
+
+// format appends one CRI line's output to f.out and reports whether the limit is reached.
+func (f *logFormatter) format(raw []byte) bool {
+	l, err := parseCRILine(raw)
 	if err != nil {
-		return true, err
+		return false // the kubelet skips lines it cannot parse, and so do we
 	}
-	return done, nil
+	if !f.opts.since.IsZero() && l.ts.Before(f.opts.since) {
+		return false
+	}
+	start := len(f.out)
+	if f.opts.timestamps {
+		f.out = l.ts.AppendFormat(f.out, time.RFC3339Nano)
+		f.out = append(f.out, ' ')
+	}
+	f.out = append(f.out, l.text...)
+	if !l.partial {
+		f.out = append(f.out, '\n')
+	}
+	if lim := f.opts.limitBytes; lim > 0 && f.written+int64(len(f.out)) >= lim {
+		f.out = f.out[:max(start, int(lim-f.written))]
+		return true
+	}
+	return false
+}
+
+// copyLogs formats all of r into w (see logFormatter).
+func copyLogs(w io.Writer, r io.Reader, opts logOptions) error {
+	_, err := io.Copy(&logFormatter{w: w, opts: opts}, r)
+	if errors.Is(err, errLimit) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read log: %w", err)
+	}
+	return nil
+}
+
+// tailStart is the offset of the n-th last line of a file of the given size, reading
+// backwards through r in blocks; 0 when the file has fewer lines.
+func tailStart(r io.ReaderAt, size int64, n int) (int64, error) {
+	const block = 64 << 10
+	buf := make([]byte, block)
+	end := size
+	// A final newline ends the last line; it does not start another.
+	seen := 0
+	if size > 0 {
+		if _, err := r.ReadAt(buf[:1], size-1); err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		if buf[0] == '\n' {
+			seen = -1
+		}
+	}
+	for end > 0 {
+		start := max(0, end-block)
+		k, err := r.ReadAt(buf[:end-start], start)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		for i := k - 1; i >= 0; i-- {
+			if buf[i] != '\n' {
+				continue
+			}
+			seen++
+			if seen == n {
+				return start + int64(i) + 1, nil
+			}
+		}
+		end = start
+	}
+	return 0, nil
 }

@@ -79,3 +79,48 @@ func TestCopyLogs(t *testing.T) {
 		}
 	}
 }
+
+func TestLogFormatterAcrossWrites(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	f := &logFormatter{w: &out}
+	// A line split across writes, as a followed file delivers it.
+	for _, chunk := range []string{"2026-11-22T01:00:00Z stdout F he", "llo\n2026-11-22T01:00:01Z std", "err F world\n2026"} {
+		if _, err := f.Write([]byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out.String() != "hello\nworld\n" {
+		t.Errorf("got %q", out.String())
+	}
+}
+
+func TestTailStart(t *testing.T) {
+	t.Parallel()
+	file := "a\nbb\nccc\n"
+	tests := []struct {
+		n    int
+		want string
+	}{
+		{1, "ccc\n"}, {2, "bb\nccc\n"}, {3, file}, {10, file},
+	}
+	for _, tt := range tests {
+		off, err := tailStart(strings.NewReader(file), int64(len(file)), tt.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := file[off:]; got != tt.want {
+			t.Errorf("tail %d = %q, want %q", tt.n, got, tt.want)
+		}
+	}
+	// Larger than one block, and a file whose last line has no newline yet.
+	big := strings.Repeat("x", 70<<10) + "\nlast\npartial"
+	off, _ := tailStart(strings.NewReader(big), int64(len(big)), 1)
+	if got := big[off:]; got != "partial" {
+		t.Errorf("tail of unterminated file starts at %d (%d bytes), want the last line", off, len(got))
+	}
+	off, _ = tailStart(strings.NewReader(big), int64(len(big)), 2)
+	if got := big[off:]; got != "last\npartial" {
+		t.Errorf("tail 2 starts at %d (%d bytes)", off, len(got))
+	}
+}

@@ -2,8 +2,8 @@ package provider
 
 import (
 	"context"
-	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -20,8 +20,16 @@ import (
 type Host interface {
 	// Output runs a shell command on the host and returns its standard output.
 	Output(ctx context.Context, cmd string) ([]byte, error)
-	// Start runs a shell command and returns its standard output as it is written.
-	Start(ctx context.Context, cmd string) (io.ReadCloser, error)
+	// Open opens a file on the host for reading.
+	Open(ctx context.Context, path string) (remote.File, error)
+	// Stat describes a file on the host.
+	Stat(ctx context.Context, path string) (os.FileInfo, error)
+	// Rename renames a file on the host, replacing the target.
+	Rename(ctx context.Context, from, to string) error
+	// Remove removes a file on the host.
+	Remove(ctx context.Context, path string) error
+	// Glob lists the host's files matching a pattern.
+	Glob(ctx context.Context, pattern string) ([]string, error)
 	// Stream serves an exec or attach session at a CRI streaming URL.
 	Stream(ctx context.Context, url string, opts remote.StreamOptions) error
 	// DialTCP connects to an address as seen from the host.
@@ -63,6 +71,11 @@ type Config struct {
 	NodeStatusPeriod time.Duration
 	// PodsSynced reports whether the pod lister is complete, which orphan collection waits for.
 	PodsSynced func() bool
+	// ContainerLogMaxSize is the size at which a container's log file is rotated, and
+	// ContainerLogMaxFiles how many files (the current one included) are kept: the kubelet's
+	// containerLogMaxSize and containerLogMaxFiles. Defaults 10 MiB and 5.
+	ContainerLogMaxSize  int64
+	ContainerLogMaxFiles int
 }
 
 // Provider runs the pods bound to one Satellite node on one remote host.
@@ -73,9 +86,10 @@ type Provider struct {
 	recorder record.EventRecorder
 	lister   corev1listers.PodLister
 
-	store   *store
-	workers *workers
-	backoff *backoff
+	store     *store
+	workers   *workers
+	backoff   *backoff
+	rotations *rotations
 
 	mu        sync.Mutex
 	notifyPod func(*corev1.Pod)
@@ -93,17 +107,24 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 	if cfg.LogRoot == "" {
 		cfg.LogRoot = "/var/log/pods"
 	}
+	if cfg.ContainerLogMaxSize == 0 {
+		cfg.ContainerLogMaxSize = 10 << 20
+	}
+	if cfg.ContainerLogMaxFiles < 2 {
+		cfg.ContainerLogMaxFiles = 5
+	}
 	if cfg.PodsSynced == nil {
 		cfg.PodsSynced = func() bool { return true }
 	}
 	p := &Provider{
-		cfg:      cfg,
-		host:     host,
-		cri:      cri,
-		recorder: recorder,
-		lister:   pods,
-		store:    newStore(),
-		backoff:  newBackoff(10*time.Second, 5*time.Minute),
+		cfg:       cfg,
+		host:      host,
+		cri:       cri,
+		recorder:  recorder,
+		lister:    pods,
+		store:     newStore(),
+		backoff:   newBackoff(10*time.Second, 5*time.Minute),
+		rotations: newRotations(),
 	}
 	p.workers = newWorkers(p.syncPod)
 	p.node = newNodeState(p)
@@ -114,7 +135,7 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 // Containers on the host are left running: stopping Satellite stops nothing there.
 func (p *Provider) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, f := range []func(context.Context){p.workers.run, p.relistLoop, p.eventLoop, p.node.run} {
+	for _, f := range []func(context.Context){p.workers.run, p.relistLoop, p.eventLoop, p.node.run, p.rotateLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

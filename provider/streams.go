@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path"
 	"strconv"
 	"sync"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
@@ -57,103 +55,6 @@ func (p *Provider) findContainer(ctx context.Context, namespace, podName, contai
 		return nil, err
 	}
 	return resp.Status, nil
-}
-
-// GetContainerLogs streams a container's CRI log file from the host, applying kubectl's
-// options. With Follow it follows the file by name (so across rotation) and ends once the
-// container has exited and its last lines have been read.
-func (p *Provider) GetContainerLogs(ctx context.Context, namespace, podName, containerName string, opts api.ContainerLogOpts) (io.ReadCloser, error) {
-	st, err := p.findContainer(ctx, namespace, podName, containerName, opts.Previous)
-	if err != nil {
-		return nil, err
-	}
-	file := st.LogPath
-	if !path.IsAbs(file) {
-		return nil, fmt.Errorf("container %q has no log file on the host", containerName)
-	}
-	cmd := "tail -n +1"
-	if opts.Tail > 0 {
-		cmd = "tail -n " + strconv.Itoa(opts.Tail)
-	}
-	follow := opts.Follow && st.State == runtimeapi.ContainerState_CONTAINER_RUNNING
-	if follow {
-		cmd += " -F"
-	}
-	out, err := p.host.Start(ctx, cmd+" -- "+remote.Quote(file)+" 2>/dev/null")
-	if err != nil {
-		return nil, fmt.Errorf("read logs: %w", err)
-	}
-	lo := logOptions{timestamps: opts.Timestamps, limitBytes: int64(opts.LimitBytes)}
-	switch {
-	case !opts.SinceTime.IsZero():
-		lo.since = opts.SinceTime
-	case opts.SinceSeconds > 0:
-		lo.since = time.Now().Add(-time.Duration(opts.SinceSeconds) * time.Second)
-	}
-	return p.newLogStream(out, lo, follow, st.Id), nil
-}
-
-// logStream is the reader handed to virtual-kubelet. It owns two goroutines: the copier, and
-// with follow a watcher that ends the stream when the container exits. Close stops both.
-type logStream struct {
-	pr     *io.PipeReader
-	src    io.Closer
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-}
-
-func (p *Provider) newLogStream(src io.ReadCloser, opts logOptions, follow bool, id string) *logStream {
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	s := &logStream{pr: pr, src: src, cancel: cancel}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		err := copyLogs(pw, src, opts)
-		_ = src.Close()
-		_ = pw.CloseWithError(err)
-	}()
-	if follow {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			p.waitExited(ctx, id)
-			_ = src.Close()
-		}()
-	}
-	return s
-}
-
-func (s *logStream) Read(b []byte) (int, error) { return s.pr.Read(b) }
-
-func (s *logStream) Close() error {
-	s.cancel()
-	_ = s.src.Close()
-	_ = s.pr.Close()
-	s.wg.Wait()
-	return nil
-}
-
-// waitExited returns once the container is no longer running (and a second more, for the
-// follower to read its last lines), or when ctx ends.
-func (p *Provider) waitExited(ctx context.Context, id string) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		resp, err := p.cri.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id})
-		if errors.Is(err, remote.ErrNotFound) || err == nil && resp.GetStatus().GetState() != runtimeapi.ContainerState_CONTAINER_RUNNING {
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-			return
-		}
-	}
 }
 
 // runningContainer is the id of the container's running instance.

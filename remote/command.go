@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -32,27 +31,6 @@ func (h *Host) Output(ctx context.Context, cmd string) ([]byte, error) {
 	return stdout.Bytes(), commandError(h.cfg.Addr, cmd, err, stderr.String())
 }
 
-// Start starts cmd on the host and returns its standard output as it is written. Closing the
-// returned reader signals the command and ends the session; Close waits for that.
-func (h *Host) Start(ctx context.Context, cmd string) (io.ReadCloser, error) {
-	s, err := h.session(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.StdoutPipe()
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("ssh stdout: %w", err)
-	}
-	var stderr bytes.Buffer
-	s.Stderr = &stderr
-	if err := s.Start(cmd); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("ssh %s: start %q: %w", h.cfg.Addr, firstWord(cmd), err)
-	}
-	return &stream{s: s, out: out}, nil
-}
-
 // session opens an SSH session on the live connection.
 func (h *Host) session(ctx context.Context) (*ssh.Session, error) {
 	c, err := h.client(ctx)
@@ -64,19 +42,6 @@ func (h *Host) session(ctx context.Context) (*ssh.Session, error) {
 		return nil, fmt.Errorf("ssh %s: open session: %w: %w", h.cfg.Addr, ErrUnavailable, err)
 	}
 	return s, nil
-}
-
-type stream struct {
-	s    *ssh.Session
-	out  io.Reader
-	once sync.Once
-}
-
-func (st *stream) Read(p []byte) (int, error) { return st.out.Read(p) }
-
-func (st *stream) Close() error {
-	st.once.Do(func() { endSession(st.s) })
-	return nil
 }
 
 // endSession asks sshd to terminate the command (the "signal" channel request, RFC 4254

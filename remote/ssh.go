@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -62,6 +63,9 @@ type Host struct {
 type conn struct {
 	*ssh.Client
 	done chan struct{} // closed when the connection has ended
+
+	sftpMu sync.Mutex
+	sftp   *sftp.Client // one SFTP session serves every file access on this connection
 }
 
 // NewHost validates cfg and loads the known_hosts file. It does not connect.
@@ -187,6 +191,11 @@ func (h *Host) dial(ctx context.Context) (*conn, error) {
 		defer h.wg.Done()
 		_ = c.Wait()
 		close(c.done)
+		c.sftpMu.Lock()
+		if c.sftp != nil {
+			_ = c.sftp.Close()
+		}
+		c.sftpMu.Unlock()
 	}()
 	go func() {
 		defer h.wg.Done()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/satellite-vk/satellite/provider"
 )
@@ -43,6 +44,10 @@ type config struct {
 
 	LogLevel string
 	Workers  int
+
+	LogMaxSize  string
+	LogMaxFiles int
+	logMaxBytes int64
 }
 
 // defaultLabels mark the node the way virtual-kubelet nodes and EKS Fargate nodes are marked:
@@ -79,6 +84,8 @@ func bindFlags(fs *pflag.FlagSet, c *config, v *flagValues) {
 	fs.StringVar(&c.TLSCert, "tls-cert-file", "", "serving certificate of the kubelet API (PEM)")
 	fs.StringVar(&c.TLSKey, "tls-private-key-file", "", "private key of the serving certificate (PEM)")
 	fs.StringVar(&c.ClientCA, "client-ca-file", "", "CA bundle that verifies client certificates on the kubelet API (the apiserver's kubelet client CA); bearer tokens are checked with TokenReview either way")
+	fs.StringVar(&c.LogMaxSize, "container-log-max-size", "10Mi", "size at which a container's log file on the host is rotated (the kubelet's containerLogMaxSize)")
+	fs.IntVar(&c.LogMaxFiles, "container-log-max-files", 5, "log files kept per container, the current one included (the kubelet's containerLogMaxFiles)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.IntVar(&c.Workers, "pod-sync-workers", 10, "virtual-kubelet pod controller workers")
 }
@@ -141,6 +148,14 @@ func (c *config) complete(v *flagValues) error {
 	}
 	if _, _, err := listenPort(c.Listen); err != nil {
 		return err
+	}
+	q, err := resource.ParseQuantity(c.LogMaxSize)
+	if err != nil || q.Value() < 1024 {
+		return fmt.Errorf("--container-log-max-size %q: want a size of at least 1Ki, like 10Mi", c.LogMaxSize)
+	}
+	c.logMaxBytes = q.Value()
+	if c.LogMaxFiles < 2 {
+		return fmt.Errorf("--container-log-max-files %d: at least 2", c.LogMaxFiles)
 	}
 	return nil
 }
@@ -217,5 +232,8 @@ func (c *config) providerConfig(version string) provider.Config {
 		Taints:         c.Taints,
 		Version:        version,
 		RelistPeriod:   time.Second,
+
+		ContainerLogMaxSize:  c.logMaxBytes,
+		ContainerLogMaxFiles: c.LogMaxFiles,
 	}
 }

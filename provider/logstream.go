@@ -1,0 +1,207 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
+	"github.com/virtual-kubelet/virtual-kubelet/node/api"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/satellite-vk/satellite/remote"
+)
+
+// Follow polls the log file, quickly while it grows and backing off to once a second while it
+// is idle; it checks whether the container still runs once a second.
+const (
+	followPollMin  = 50 * time.Millisecond
+	followPollMax  = time.Second
+	followExitPoll = time.Second
+)
+
+// GetContainerLogs reads a container's CRI log file on the host over SFTP and formats it as
+// kubectl asks. With Follow it keeps reading as the file grows, carries on in the new file
+// when Satellite rotates it, and ends once the container has exited and its last lines are
+// out.
+func (p *Provider) GetContainerLogs(ctx context.Context, namespace, podName, containerName string, opts api.ContainerLogOpts) (io.ReadCloser, error) {
+	st, err := p.findContainer(ctx, namespace, podName, containerName, opts.Previous)
+	if err != nil {
+		return nil, err
+	}
+	file := st.LogPath
+	if !path.IsAbs(file) {
+		return nil, fmt.Errorf("container %q has no log file on the host", containerName)
+	}
+	f, err := p.host.Open(ctx, file)
+	if errors.Is(err, remote.ErrNotFound) {
+		return nil, errdefs.NotFoundf("log file of container %q in pod %q is gone from the host", containerName, podName)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read logs: %w", err)
+	}
+	offset := int64(0)
+	if opts.Tail > 0 {
+		fi, err := f.Stat()
+		if err == nil {
+			offset, err = tailStart(f, fi.Size(), opts.Tail)
+		}
+		if err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("read logs: %w", err)
+		}
+	}
+	lo := logOptions{timestamps: opts.Timestamps, limitBytes: int64(opts.LimitBytes)}
+	switch {
+	case !opts.SinceTime.IsZero():
+		lo.since = opts.SinceTime
+	case opts.SinceSeconds > 0:
+		lo.since = time.Now().Add(-time.Duration(opts.SinceSeconds) * time.Second)
+	}
+	follow := opts.Follow && st.State == runtimeapi.ContainerState_CONTAINER_RUNNING
+	return p.newLogStream(f, file, offset, lo, follow, st.Id), nil
+}
+
+// logStream is the reader handed to virtual-kubelet. It owns the goroutine that reads the
+// file; Close stops it and waits for it, and the file is closed with it.
+type logStream struct {
+	pr     *io.PipeReader
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+func (p *Provider) newLogStream(f remote.File, file string, offset int64, opts logOptions, follow bool, id string) *logStream {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	s := &logStream{pr: pr, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		err := p.pump(ctx, pw, f, file, offset, opts, follow, id)
+		_ = pw.CloseWithError(err)
+	}()
+	return s
+}
+
+func (s *logStream) Read(b []byte) (int, error) { return s.pr.Read(b) }
+
+func (s *logStream) Close() error {
+	s.once.Do(func() {
+		s.cancel()
+		_ = s.pr.Close()
+		<-s.done
+	})
+	return nil
+}
+
+// pump copies the log to w until it is done: at the end of the file without follow, at the
+// byte limit, when the reader goes away, or (following) when the container has exited.
+func (p *Provider) pump(ctx context.Context, w io.Writer, f remote.File, file string, offset int64, opts logOptions, follow bool, id string) (err error) {
+	defer func() { _ = f.Close() }()
+	fm := &logFormatter{w: w, opts: opts}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return fmt.Errorf("seek log: %w", err)
+	}
+	var rotated <-chan struct{}
+	if follow {
+		var stop func()
+		rotated, stop = p.rotations.subscribe(file)
+		defer stop()
+	}
+	poll := followPollMin
+	lastExitCheck := time.Now()
+	for {
+		n, err := f.WriteTo(fm)
+		if errors.Is(err, errLimit) || errors.Is(err, io.ErrClosedPipe) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read log: %w", err)
+		}
+		if !follow {
+			return nil
+		}
+		if n > 0 {
+			poll = followPollMin
+		} else {
+			poll = min(2*poll, followPollMax)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-rotated:
+			// The old file is still open: read what is left of it, then go on in the new one.
+			if _, err := f.WriteTo(fm); err != nil {
+				return nil
+			}
+			_ = f.Close()
+			if f, err = p.host.Open(ctx, file); err != nil {
+				return fmt.Errorf("reopen rotated log: %w", err)
+			}
+			poll = followPollMin
+			continue
+		case <-time.After(poll):
+		}
+		if time.Since(lastExitCheck) >= followExitPoll {
+			lastExitCheck = time.Now()
+			if p.exited(ctx, id) {
+				// The runtime has flushed the container's output by the time it reports the
+				// exit; one last read takes the final lines.
+				_, err := f.WriteTo(fm)
+				if err != nil && !errors.Is(err, errLimit) && !errors.Is(err, io.ErrClosedPipe) {
+					return fmt.Errorf("read log: %w", err)
+				}
+				return nil
+			}
+		}
+	}
+}
+
+func (p *Provider) exited(ctx context.Context, id string) bool {
+	resp, err := p.cri.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id})
+	if errors.Is(err, remote.ErrNotFound) {
+		return true
+	}
+	return err == nil && resp.GetStatus().GetState() != runtimeapi.ContainerState_CONTAINER_RUNNING
+}
+
+// rotations tells followers of a log file that Satellite has just rotated it.
+type rotations struct {
+	mu   sync.Mutex
+	subs map[string]map[chan struct{}]struct{}
+}
+
+func newRotations() *rotations { return &rotations{subs: map[string]map[chan struct{}]struct{}{}} }
+
+func (r *rotations) subscribe(file string) (<-chan struct{}, func()) {
+	c := make(chan struct{}, 1)
+	r.mu.Lock()
+	if r.subs[file] == nil {
+		r.subs[file] = map[chan struct{}]struct{}{}
+	}
+	r.subs[file][c] = struct{}{}
+	r.mu.Unlock()
+	return c, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		delete(r.subs[file], c)
+		if len(r.subs[file]) == 0 {
+			delete(r.subs, file)
+		}
+	}
+}
+
+func (r *rotations) rotated(file string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for c := range r.subs[file] {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+}

@@ -1,0 +1,113 @@
+package remote
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/pkg/sftp"
+)
+
+// Files on the host are read and managed through one SFTP session per SSH connection
+// (pkg/sftp; the host's sshd serves it with its sftp-server subsystem). One session carries
+// any number of open files, so following many logs never runs into sshd's MaxSessions, and no
+// process is left on the host when a reader goes away.
+
+// File is an open file on the host.
+type File interface {
+	io.ReadSeekCloser
+	io.ReaderAt
+	io.WriterTo
+	Stat() (os.FileInfo, error)
+}
+
+func (h *Host) files(ctx context.Context) (*sftp.Client, error) {
+	c, err := h.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.sftpMu.Lock()
+	defer c.sftpMu.Unlock()
+	if c.sftp != nil {
+		return c.sftp, nil
+	}
+	// Concurrent reads keep a long or far away file moving: many requests in flight, not one
+	// round trip per 32 KiB.
+	fc, err := sftp.NewClient(c.Client, sftp.UseConcurrentReads(true), sftp.MaxConcurrentRequestsPerFile(64))
+	if err != nil {
+		return nil, fmt.Errorf("ssh %s: sftp session: %w: %w", h.cfg.Addr, ErrUnavailable, err)
+	}
+	c.sftp = fc
+	return fc, nil
+}
+
+// Open opens a file on the host for reading.
+func (h *Host) Open(ctx context.Context, path string) (File, error) {
+	fc, err := h.files(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := fc.Open(path)
+	if err != nil {
+		return nil, fileError("open", path, err)
+	}
+	return f, nil
+}
+
+// Stat describes a file on the host.
+func (h *Host) Stat(ctx context.Context, path string) (os.FileInfo, error) {
+	fc, err := h.files(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := fc.Stat(path)
+	if err != nil {
+		return nil, fileError("stat", path, err)
+	}
+	return fi, nil
+}
+
+// Rename renames a file on the host, replacing the target (POSIX rename).
+func (h *Host) Rename(ctx context.Context, from, to string) error {
+	fc, err := h.files(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fc.PosixRename(from, to); err != nil {
+		return fileError("rename", from, err)
+	}
+	return nil
+}
+
+// Remove removes a file on the host.
+func (h *Host) Remove(ctx context.Context, path string) error {
+	fc, err := h.files(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fc.Remove(path); err != nil {
+		return fileError("remove", path, err)
+	}
+	return nil
+}
+
+// Glob lists the files on the host matching pattern.
+func (h *Host) Glob(ctx context.Context, pattern string) ([]string, error) {
+	fc, err := h.files(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := fc.Glob(pattern)
+	if err != nil {
+		return nil, fileError("glob", pattern, err)
+	}
+	return m, nil
+}
+
+func fileError(op, path string, err error) error {
+	if os.IsNotExist(err) {
+		return fmt.Errorf("%s %s on host: %w", op, path, ErrNotFound)
+	}
+	return fmt.Errorf("%s %s on host: %w", op, path, err)
+}
