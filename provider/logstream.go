@@ -103,9 +103,7 @@ func (s *logStream) Close() error {
 func (p *Provider) pump(ctx context.Context, w io.Writer, f remote.File, file string, offset int64, opts logOptions, follow bool, id string) (err error) {
 	defer func() { _ = f.Close() }()
 	fm := &logFormatter{w: w, opts: opts}
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return fmt.Errorf("seek log: %w", err)
-	}
+	buf := make([]byte, readChunk)
 	var rotated <-chan struct{}
 	if follow {
 		var stop func()
@@ -115,7 +113,7 @@ func (p *Provider) pump(ctx context.Context, w io.Writer, f remote.File, file st
 	poll := followPollMin
 	lastExitCheck := time.Now()
 	for {
-		n, err := f.WriteTo(fm)
+		n, err := readGrown(f, &offset, buf, fm)
 		if errors.Is(err, errLimit) || errors.Is(err, io.ErrClosedPipe) {
 			return nil
 		}
@@ -135,13 +133,14 @@ func (p *Provider) pump(ctx context.Context, w io.Writer, f remote.File, file st
 			return nil
 		case <-rotated:
 			// The old file is still open: read what is left of it, then go on in the new one.
-			if _, err := f.WriteTo(fm); err != nil {
+			if _, err := readGrown(f, &offset, buf, fm); err != nil {
 				return nil
 			}
 			_ = f.Close()
 			if f, err = p.host.Open(ctx, file); err != nil {
 				return fmt.Errorf("reopen rotated log: %w", err)
 			}
+			offset = 0
 			poll = followPollMin
 			continue
 		case <-time.After(poll):
@@ -151,7 +150,7 @@ func (p *Provider) pump(ctx context.Context, w io.Writer, f remote.File, file st
 			if p.exited(ctx, id) {
 				// The runtime has flushed the container's output by the time it reports the
 				// exit; one last read takes the final lines.
-				_, err := f.WriteTo(fm)
+				_, err := readGrown(f, &offset, buf, fm)
 				if err != nil && !errors.Is(err, errLimit) && !errors.Is(err, io.ErrClosedPipe) {
 					return fmt.Errorf("read log: %w", err)
 				}
@@ -159,6 +158,39 @@ func (p *Provider) pump(ctx context.Context, w io.Writer, f remote.File, file st
 			}
 		}
 	}
+}
+
+// readChunk is how much of a log is asked for at once: over SFTP that is many requests in
+// flight, so a far away host still streams quickly.
+const readChunk = 1 << 20
+
+// readGrown reads the file from *offset up to the size it has now, into w. Reading only below
+// the size just observed never meets a short read of a file that is still being written, so
+// no byte is skipped or read twice.
+func readGrown(f remote.File, offset *int64, buf []byte, w io.Writer) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	end := fi.Size()
+	var total int64
+	for *offset < end {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), end-*offset)], *offset)
+		if n > 0 {
+			*offset += int64(n)
+			total += int64(n)
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return total, werr
+			}
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return total, err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	return total, nil
 }
 
 func (p *Provider) exited(ctx context.Context, id string) bool {

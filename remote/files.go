@@ -16,9 +16,8 @@ import (
 
 // File is an open file on the host.
 type File interface {
-	io.ReadSeekCloser
 	io.ReaderAt
-	io.WriterTo
+	io.Closer
 	Stat() (os.FileInfo, error)
 }
 

@@ -29,6 +29,8 @@ type target struct {
 	socket string // containerd socket on the host
 	logDir string // pod log directory on the host
 	taints []string
+	// reference is the real kubelet's node: there is no Satellite host to inspect.
+	reference bool
 }
 
 func loadEnv(t *testing.T) *env {
@@ -82,6 +84,13 @@ func (e *env) targets(t *testing.T) []target {
 		{name: "containerd1.6", node: e.get(t, "SATELLITE_COMPAT_NODE"), socket: e.get(t, "HOST_COMPAT_CONTAINERD_SOCKET"), logDir: e.get(t, "HOST_COMPAT_POD_LOG_DIR"),
 			taints: []string{"virtual-kubelet.io/provider=satellite:NoSchedule", "satellite.dev/compat=containerd-1.6:NoSchedule"}},
 	}
+}
+
+// streamTargets are the Satellite nodes and the reference kubelet's node, for the tests whose
+// output must be the same on all of them.
+func (e *env) streamTargets(t *testing.T) []target {
+	return append(e.targets(t), target{name: "kubelet", node: e.get(t, "REFERENCE_NODE"),
+		taints: []string{"reference=true:NoSchedule"}, reference: true})
 }
 
 // kubectl runs the environment's kubectl and returns its standard output; on failure the

@@ -15,12 +15,25 @@ import (
 // forEachTarget runs f as a parallel subtest for every Satellite node.
 func forEachTarget(t *testing.T, f func(t *testing.T, e *env, tg target)) {
 	e := loadEnv(t)
-	for _, tg := range e.targets(t) {
+	runTargets(t, e, e.targets(t), f)
+}
+
+// runTargets runs f as a parallel subtest per target and returns when all are done.
+func runTargets(t *testing.T, e *env, targets []target, f func(t *testing.T, e *env, tg target)) {
+	t.Helper()
+	for _, tg := range targets {
 		t.Run(tg.name, func(t *testing.T) {
 			t.Parallel()
 			f(t, e, tg)
 		})
 	}
+}
+
+// differential runs f per target in parallel, and returns once all have finished, so the
+// caller can compare what they saw.
+func differential(t *testing.T, e *env, targets []target, f func(t *testing.T, e *env, tg target)) {
+	t.Helper()
+	t.Run("on", func(t *testing.T) { runTargets(t, e, targets, f) })
 }
 
 // A Deployment with the toleration and the node's labels lands on the Satellite node through
@@ -32,6 +45,7 @@ func TestIntegrationDeploymentOnSatelliteNode(t *testing.T) {
 		h := e.host(t, tg)
 		tmpl := tg.pod("unused", corev1.RestartPolicyAlways, "echo line-one; echo line-two; echo line-three; exec sleep 3600")
 		tmpl.Spec.NodeSelector["eks.amazonaws.com/compute-type"] = "fargate"
+		tmpl.Spec.NodeSelector["type"] = "virtual-kubelet"
 		replicas := int32(3)
 		labels := map[string]string{"app": "hello"}
 		dep := &appsv1.Deployment{

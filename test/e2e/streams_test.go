@@ -18,7 +18,8 @@ import (
 // kubectl logs returns exactly the lines written; logs -f streams a line written after it
 // started and ends by itself when the container ends.
 func TestIntegrationLogs(t *testing.T) {
-	forEachTarget(t, func(t *testing.T, e *env, tg target) {
+	e := loadEnv(t)
+	runTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		h := e.host(t, tg)
 		// stdout and stderr reach the log through two pipes: the pause keeps their order.
@@ -65,6 +66,15 @@ func TestIntegrationLogs(t *testing.T) {
 	})
 }
 
+// hostname is the name of the machine the pod runs on.
+func hostname(ctx context.Context, h *host) ([]byte, error) {
+	if h == nil {
+		n, err := os.Hostname() // the reference node is this machine
+		return []byte(n), err
+	}
+	return h.Output(ctx, "hostname")
+}
+
 func readUntil(t *testing.T, r *bufio.Reader, want string) {
 	t.Helper()
 	var seen strings.Builder
@@ -83,7 +93,8 @@ func readUntil(t *testing.T, r *bufio.Reader, want string) {
 // kubectl exec runs commands in the container on the host: output, exit codes, stdin, and an
 // interactive shell on a terminal.
 func TestIntegrationExec(t *testing.T) {
-	forEachTarget(t, func(t *testing.T, e *env, tg target) {
+	e := loadEnv(t)
+	runTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		h := e.host(t, tg)
 		pod := e.createPod(t, ns, tg.pod("exec", corev1.RestartPolicyAlways, "exec sleep 3600"))
@@ -91,7 +102,7 @@ func TestIntegrationExec(t *testing.T) {
 
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		want, err := h.Output(ctx, "hostname")
+		want, err := hostname(ctx, h)
 		if err != nil {
 			t.Fatal(err)
 		}
