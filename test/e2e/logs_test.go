@@ -58,7 +58,7 @@ func TestIntegrationLogOptions(t *testing.T) {
 			"container=c": e.mustKubectl(t, "", "logs", "-n", ns, pod.Name, "-c", "main"),
 		}
 		want := map[string]string{
-			"all":         "one\ntwo\npartial-joined\n" + long + "three\n",
+			"all": "one\ntwo\npartial-joined\n" + long + "three\n",
 			// --tail counts lines of the CRI file, as the kubelet does: the 20 KB line was
 			// written as a 16 KiB partial line and the rest, so its rest is one line.
 			"tail=2":      long[16<<10:] + "three\n",

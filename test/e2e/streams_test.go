@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -117,97 +116,7 @@ func TestIntegrationExec(t *testing.T) {
 		if got := e.mustKubectl(t, "piped through\n", "exec", "-i", "-n", ns, pod.Name, "--", "cat"); got != "piped through\n" {
 			t.Errorf("exec -i cat = %q", got)
 		}
-		interactiveShell(t, e, ns, pod.Name)
 		e.deletePod(t, ns, pod.Name)
 		e.assertClean(t, h, ns, pod.Name, pod.UID)
 	})
-}
-
-// interactiveShell drives `kubectl exec -it -- sh` through a pseudo-terminal as a person
-// would: a prompt, a command typed, its output, exit.
-func interactiveShell(t *testing.T, e *env, ns, pod string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, e.get(t, "KUBECTL"), "exec", "-it", "-n", ns, pod, "--", "sh")
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.get(t, "KUBECONFIG"), "TERM=dumb")
-	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tty.Close()
-	out := make(chan string, 64)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := tty.Read(buf)
-			if n > 0 {
-				// busybox's line editor asks for the cursor position (DSR); a terminal answers.
-				if strings.Contains(string(buf[:n]), "\x1b[6n") {
-					_, _ = tty.Write([]byte("\x1b[1;1R"))
-				}
-				out <- string(buf[:n])
-			}
-			if err != nil {
-				close(out)
-				return
-			}
-		}
-	}()
-	var transcript strings.Builder
-	expect := func(want string) bool {
-		t.Helper()
-		var seen strings.Builder
-		for !strings.Contains(seen.String(), want) {
-			select {
-			case s, ok := <-out:
-				if !ok {
-					t.Fatalf("terminal closed before %q; transcript %q", want, transcript.String())
-				}
-				seen.WriteString(s)
-				transcript.WriteString(s)
-			case <-ctx.Done():
-				t.Fatalf("no %q on the terminal; transcript %q", want, transcript.String())
-			}
-		}
-		return true
-	}
-	send := func(line string) {
-		t.Helper()
-		if _, err := tty.Write([]byte(line + "\n")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	expect("# ")
-	send("echo answer=$((6*7))")
-	expect("answer=42")
-	// The terminal's size travels as a resize message after the session starts, as with the
-	// kubelet; the shell sees it once it has arrived.
-	sized := false
-	for i := 0; i < 20 && !sized; i++ {
-		send("echo size=$(stty size 2>/dev/null)=")
-		var seen strings.Builder
-		for !strings.Contains(seen.String(), "=\r\n") || !strings.Contains(seen.String(), "size=") {
-			select {
-			case s := <-out:
-				seen.WriteString(s)
-				transcript.WriteString(s)
-			case <-ctx.Done():
-				t.Fatalf("no answer to stty size; transcript %q", transcript.String())
-			}
-		}
-		sized = strings.Contains(seen.String(), "size=40 100=")
-		if !sized {
-			time.Sleep(250 * time.Millisecond)
-		}
-	}
-	if !sized {
-		t.Errorf("the shell never saw the terminal's size 40x100; transcript %q", transcript.String())
-	}
-	send("exit 5")
-	err = cmd.Wait()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 5 {
-		t.Errorf("interactive shell ended with %v, want exit status 5", err)
-	}
 }
