@@ -209,15 +209,15 @@ YAML
     --hostname-override "$REF_NODE" --node-ip "$CP_IP" --root-dir "$r/kubelet" --cert-dir "$r/pki" --node-labels satellite.dev/reference=true
 }
 
-satellite() { # name node listen-ip socket-dir serving-cert containerd-root [extra flags]
-  local name=$1 node=$2 ip=$3 run=$4 cert=$5 root=$6 extra=${7:-} d=$DEV/$1
+satellite() { # name node listen-ip socket-dir serving-cert containerd-root debug-port [extra flags]
+  local name=$1 node=$2 ip=$3 run=$4 cert=$5 root=$6 debug=$7 extra=${8:-} d=$DEV/$1
   mkdir -p "$d"
   alive "$name" && return 0
   start "$name" "$REPO/_output/bin/satellite" --kubeconfig "$DEV/satellite.kubeconfig" \
     --node-name "$node" --node-ip "$ip" --listen-address "$ip:10250" \
     --ssh "root@$HOST_IP:22" --ssh-key "$DEV/ssh/id_ed25519" --known-hosts "$DEV/ssh/known_hosts" \
     --containerd-socket "$run/containerd.sock" --containerd-root "$root" \
-    --pod-log-dir "$d/pods" $extra \
+    --pod-log-dir "$d/pods" --debug-address "127.0.0.1:$debug" $extra \
     --tls-cert-file "$DEV/pki/$cert.crt" --tls-private-key-file "$DEV/pki/$cert.key" --client-ca-file "$DEV/pki/ca.crt" \
     --log-level "${SATELLITE_DEV_LOG_LEVEL:-info}"
 }
@@ -246,6 +246,8 @@ KUBECTL=$K8S_BIN/kubectl
 SATELLITE_PID=$(cat "$DEV/pids/satellite.pid")
 SATELLITE_COMPAT_PID=$(cat "$DEV/pids/satellite-compat.pid")
 SATELLITE_API=$SAT_IP:10250
+SATELLITE_DEBUG=127.0.0.1:10270
+SATELLITE_COMPAT_DEBUG=127.0.0.1:10271
 SATELLITE_COMPAT_API=$COMPAT_IP:10250
 SATELLITE_LOG=$DEV/logs/satellite.log
 TEST_IMAGE=$BUSYBOX_IMAGE
@@ -262,8 +264,8 @@ main() {
   kubectl_admin apply -f "$HACK/dev/satellite-rbac.yaml" >/dev/null
   remote_host
   reference_node
-  satellite satellite "$SAT_NODE" "$SAT_IP" "$RUN/host" satellite-serving "$DEV/host/root"
-  satellite satellite-compat "$COMPAT_NODE" "$COMPAT_IP" "$RUN/host-compat" compat-serving "$DEV/host-compat/root" \
+  satellite satellite "$SAT_NODE" "$SAT_IP" "$RUN/host" satellite-serving "$DEV/host/root" 10270
+  satellite satellite-compat "$COMPAT_NODE" "$COMPAT_IP" "$RUN/host-compat" compat-serving "$DEV/host-compat/root" 10271 \
     "--node-taints=virtual-kubelet.io/provider=satellite:NoSchedule,satellite.dev/compat=containerd-1.6:NoSchedule"
   for n in "$SAT_NODE" "$COMPAT_NODE" "$REF_NODE"; do
     wait_for "node $n to be Ready" 120 node_ready "$n"

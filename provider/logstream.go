@@ -63,7 +63,7 @@ func (p *Provider) GetContainerLogs(ctx context.Context, namespace, podName, con
 		lo.since = time.Now().Add(-time.Duration(opts.SinceSeconds) * time.Second)
 	}
 	follow := opts.Follow && st.State == runtimeapi.ContainerState_CONTAINER_RUNNING
-	return p.newLogStream(f, file, offset, lo, follow, st.Id), nil
+	return p.newLogStream(ctx, f, file, offset, lo, follow, st.Id), nil
 }
 
 // logStream is the reader handed to virtual-kubelet. It owns the goroutine that reads the
@@ -75,8 +75,10 @@ type logStream struct {
 	once   sync.Once
 }
 
-func (p *Provider) newLogStream(f remote.File, file string, offset int64, opts logOptions, follow bool, id string) *logStream {
-	ctx, cancel := context.WithCancel(context.Background())
+// The stream ends with ctx, the request's: a client that goes away ends its follower even
+// while the log is idle.
+func (p *Provider) newLogStream(ctx context.Context, f remote.File, file string, offset int64, opts logOptions, follow bool, id string) *logStream {
+	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
 	s := &logStream{pr: pr, cancel: cancel, done: make(chan struct{})}
 	go func() {

@@ -15,10 +15,11 @@ import (
 // non-zero exit is an *ExitError carrying the exit status and standard error. Cancelling ctx
 // signals the command and closes the session.
 func (h *Host) Output(ctx context.Context, cmd string) ([]byte, error) {
-	s, err := h.session(ctx)
+	s, release, err := h.session(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	defer s.Close()
 	var stdout, stderr bytes.Buffer
 	s.Stdout, s.Stderr = &stdout, &stderr
@@ -31,17 +32,30 @@ func (h *Host) Output(ctx context.Context, cmd string) ([]byte, error) {
 	return stdout.Bytes(), commandError(h.cfg.Addr, cmd, err, stderr.String())
 }
 
-// session opens an SSH session on the live connection.
-func (h *Host) session(ctx context.Context) (*ssh.Session, error) {
+// session opens an SSH session on the live connection, waiting while maxSessions are open.
+// The returned release must be called once the session is closed.
+func (h *Host) session(ctx context.Context) (*ssh.Session, func(), error) {
+	select {
+	case h.sessions <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("ssh %s: waiting for a session: %w", h.cfg.Addr, ctx.Err())
+	}
+	release := func() {
+		h.channels.Add(-1)
+		<-h.sessions
+	}
 	c, err := h.client(ctx)
 	if err != nil {
-		return nil, err
+		<-h.sessions
+		return nil, nil, err
 	}
 	s, err := c.NewSession()
 	if err != nil {
-		return nil, fmt.Errorf("ssh %s: open session: %w: %w", h.cfg.Addr, ErrUnavailable, err)
+		<-h.sessions
+		return nil, nil, fmt.Errorf("ssh %s: open session: %w: %w", h.cfg.Addr, ErrUnavailable, err)
 	}
-	return s, nil
+	h.channels.Add(1)
+	return s, release, nil
 }
 
 // endSession asks sshd to terminate the command (the "signal" channel request, RFC 4254

@@ -38,6 +38,7 @@ func (h *Host) files(ctx context.Context) (*sftp.Client, error) {
 		return nil, fmt.Errorf("ssh %s: sftp session: %w: %w", h.cfg.Addr, ErrUnavailable, err)
 	}
 	c.sftp = fc
+	h.channels.Add(1)
 	return fc, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -58,6 +59,28 @@ type Host struct {
 	conn   *conn
 	closed bool
 	wg     sync.WaitGroup // keepalive and wait goroutines of every conn
+
+	// sessions bounds the SSH sessions open at once below OpenSSH's default MaxSessions (10
+	// per connection); channels counts every open channel, for Stats.
+	sessions chan struct{}
+	channels atomic.Int64
+	dials    atomic.Int64
+}
+
+// maxSessions is how many sessions Satellite opens at once on one connection: below
+// OpenSSH's MaxSessions default of 10, leaving room for an operator's own.
+const maxSessions = 8
+
+// Stats is what a Host has open now, for leak checks and metrics.
+type Stats struct {
+	Connected bool  `json:"connected"`
+	Dials     int64 `json:"dials"`    // SSH connections opened so far
+	Channels  int64 `json:"channels"` // channels open now: CRI, SFTP, streams, commands
+}
+
+// Stats reports the connection's state.
+func (h *Host) Stats() Stats {
+	return Stats{Connected: h.Connected(), Dials: h.dials.Load(), Channels: h.channels.Load()}
 }
 
 type conn struct {
@@ -88,7 +111,8 @@ func NewHost(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("load known_hosts: %w", err)
 	}
 	return &Host{
-		cfg: cfg,
+		sessions: make(chan struct{}, maxSessions),
+		cfg:      cfg,
 		clientCfg: &ssh.ClientConfig{
 			User:              cfg.User,
 			Auth:              []ssh.AuthMethod{ssh.PublicKeys(cfg.Signer)},
@@ -186,6 +210,7 @@ func (h *Host) dial(ctx context.Context) (*conn, error) {
 	}
 	_ = tcp.SetDeadline(time.Time{})
 	c := &conn{Client: ssh.NewClient(sc, chans, reqs), done: make(chan struct{})}
+	h.dials.Add(1)
 	h.wg.Add(2)
 	go func() {
 		defer h.wg.Done()
@@ -194,6 +219,7 @@ func (h *Host) dial(ctx context.Context) (*conn, error) {
 		c.sftpMu.Lock()
 		if c.sftp != nil {
 			_ = c.sftp.Close()
+			h.channels.Add(-1)
 		}
 		c.sftpMu.Unlock()
 	}()
@@ -312,7 +338,20 @@ func (h *Host) dialRemote(ctx context.Context, network, addr string) (net.Conn, 
 	if err != nil {
 		return nil, fmt.Errorf("ssh %s: dial %s %s on host: %w", h.cfg.Addr, network, addr, err)
 	}
-	return nc, nil
+	h.channels.Add(1)
+	return &countedConn{Conn: nc, h: h}, nil
+}
+
+// countedConn is a channel that leaves the count when it is closed.
+type countedConn struct {
+	net.Conn
+	h    *Host
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.h.channels.Add(-1) })
+	return c.Conn.Close()
 }
 
 // Close ends the connection and waits for its goroutines. It is idempotent.

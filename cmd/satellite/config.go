@@ -45,6 +45,8 @@ type config struct {
 	LogLevel string
 	Workers  int
 
+	DebugAddress string
+
 	LogMaxSize  string
 	LogMaxFiles int
 	logMaxBytes int64
@@ -86,6 +88,7 @@ func bindFlags(fs *pflag.FlagSet, c *config, v *flagValues) {
 	fs.StringVar(&c.ClientCA, "client-ca-file", "", "CA bundle that verifies client certificates on the kubelet API (the apiserver's kubelet client CA); bearer tokens are checked with TokenReview either way")
 	fs.StringVar(&c.LogMaxSize, "container-log-max-size", "10Mi", "size at which a container's log file on the host is rotated (the kubelet's containerLogMaxSize)")
 	fs.IntVar(&c.LogMaxFiles, "container-log-max-files", 5, "log files kept per container, the current one included (the kubelet's containerLogMaxFiles)")
+	fs.StringVar(&c.DebugAddress, "debug-address", "", "address:port for Go's pprof and Satellite's open connection counts (/debug/satellite); empty: off. Bind it to 127.0.0.1: it is not authenticated")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.IntVar(&c.Workers, "pod-sync-workers", 10, "virtual-kubelet pod controller workers")
 }

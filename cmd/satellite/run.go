@@ -178,6 +178,9 @@ func run(ctx context.Context, c *config) error {
 		return fmt.Errorf("create node: %w", err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	if c.DebugAddress != "" {
+		g.Go(func() error { return serveDebug(gctx, c.DebugAddress, host) })
+	}
 	g.Go(func() error { return p.Run(gctx) })
 	g.Go(func() error { return n.Run(gctx) })
 	g.Go(func() error {

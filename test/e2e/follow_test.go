@@ -20,6 +20,12 @@ func (e *env) follow(ctx context.Context, t *testing.T, args ...string) *followe
 	t.Helper()
 	cmd := exec.CommandContext(ctx, e.get(t, "KUBECTL"), args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.get(t, "KUBECONFIG"))
+	return startFollower(t, cmd)
+}
+
+// startFollower starts cmd and delivers its standard output line by line.
+func startFollower(t *testing.T, cmd *exec.Cmd) *follower {
+	t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
