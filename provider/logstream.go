@@ -29,10 +29,22 @@ const (
 // when Satellite rotates it, and ends once the container has exited and its last lines are
 // out.
 func (p *Provider) GetContainerLogs(ctx context.Context, namespace, podName, containerName string, opts api.ContainerLogOpts) (io.ReadCloser, error) {
-	st, err := p.findContainer(ctx, namespace, podName, containerName, opts.Previous)
-	if err != nil {
-		return nil, err
+	pod := p.store.get(namespace, podName)
+	if pod == nil {
+		return nil, errdefs.NotFoundf("pod %q does not exist", podName)
 	}
+	id, err := logContainerID(podName, &pod.Status, containerName, opts.Previous)
+	if err != nil {
+		return nil, errdefs.AsInvalidInput(err)
+	}
+	resp, err := p.cri.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id})
+	if errors.Is(err, remote.ErrNotFound) {
+		return nil, errdefs.InvalidInputf("container %q in pod %q is no longer on the host", containerName, podName)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read logs: %w", err)
+	}
+	st := resp.Status
 	file := st.LogPath
 	if !path.IsAbs(file) {
 		return nil, fmt.Errorf("container %q has no log file on the host", containerName)

@@ -165,7 +165,7 @@ func run(ctx context.Context, c *config) error {
 			nc.EventRecorder = recorder
 			nc.StreamIdleTimeout = 4 * time.Hour // the kubelet's streamingConnectionIdleTimeout
 			nc.StreamCreationTimeout = 30 * time.Second
-			nc.Handler = nodeutil.WithAuth(auth, mux)
+			nc.Handler = nodeutil.WithAuth(auth, p.Precheck(mux))
 			return nil
 		},
 		nodeutil.AttachProviderRoutes(mux),

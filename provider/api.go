@@ -1,0 +1,48 @@
+package provider
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
+)
+
+// Precheck answers requests that cannot be served the way the kubelet answers them, before
+// virtual-kubelet's handlers do: an exec or attach for a container that is not running gets
+// "container not found" before the connection is upgraded (so kubectl shows "unable to
+// upgrade connection: ..."), and a log request for a container without the log asked for
+// gets the kubelet's Bad Request message as it is.
+func (p *Provider) Precheck(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+		if len(parts) == 4 && parts[0] == "containerLogs" {
+			if pod := p.store.get(parts[1], parts[2]); pod != nil {
+				previous := r.URL.Query().Get("previous") == "true"
+				if _, err := logContainerID(pod.Name, &pod.Status, parts[3], previous); err != nil {
+					http.Error(w, err.Error(), http.StatusBadRequest)
+					return
+				}
+			}
+		}
+		if len(parts) == 4 && (parts[0] == "exec" || parts[0] == "attach") {
+			ns, pod, container := parts[1], parts[2], parts[3]
+			if _, err := p.runningContainer(r.Context(), ns, pod, container); err != nil {
+				code := http.StatusInternalServerError
+				msg := err.Error()
+				switch {
+				case errdefs.IsNotFound(err) && p.store.get(ns, pod) == nil:
+					code, msg = http.StatusNotFound, fmt.Sprintf("pod %q does not exist", pod)
+				case (errdefs.IsNotFound(err) || errdefs.IsInvalidInput(err)) && parts[0] == "exec":
+					code, msg = http.StatusNotFound, fmt.Sprintf("container not found (%q)", container)
+				case errdefs.IsNotFound(err) || errdefs.IsInvalidInput(err):
+					// The kubelet names the pod by its full name here: name_namespace.
+					code, msg = http.StatusNotFound, fmt.Sprintf("container %s not found in pod %s_%s", container, pod, ns)
+				}
+				http.Error(w, msg, code)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
