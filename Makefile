@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_LDFLAGS := -s -w -X main.version=$(VERSION)
 IMAGE ?= satellite:$(VERSION)
 
-.PHONY: all build test test-unit test-e2e dev dev-down deps image image-oci lint clean
+.PHONY: all build test test-unit test-e2e dev dev-restart dev-down deps image image-oci lint clean
 
 all: build
 
@@ -16,6 +16,9 @@ deps: ## build and cache the pinned Kubernetes, etcd and containerd binaries
 
 dev: ## bring up the local environment (control plane, remote host, reference node, Satellite)
 	bash hack/dev-up.sh
+
+dev-restart: ## rebuild Satellite and restart it in the running local environment
+	bash hack/dev-restart.sh
 
 dev-down: ## stop the local environment and remove its state
 	bash hack/dev-down.sh

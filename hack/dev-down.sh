@@ -5,18 +5,6 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-stop() { # name...: SIGTERM, then SIGKILL after 10 s
-  local name pid
-  for name in "$@"; do
-    [ -f "$DEV/pids/$name.pid" ] || continue
-    pid=$(cat "$DEV/pids/$name.pid")
-    kill "$pid" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -9 "$pid" 2>/dev/null
-    rm -f "$DEV/pids/$name.pid"
-  done
-}
-
 kill_containers() { # runtime-state-dir
   local root=$1/runc/k8s.io id
   [ -d "$root" ] || return 0

@@ -41,6 +41,18 @@ start_in_host() {
   start "$name" nsenter --net="/run/netns/$NETNS" "$@"
 }
 
+stop() { # name...: SIGTERM, then SIGKILL after 10 s
+  local name pid
+  for name in "$@"; do
+    [ -f "$DEV/pids/$name.pid" ] || continue
+    pid=$(cat "$DEV/pids/$name.pid")
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null
+    rm -f "$DEV/pids/$name.pid"
+  done
+}
+
 alive() { local f=$DEV/pids/$1.pid; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
 
 # wait_for WHAT SECONDS CMD...: retries CMD until it succeeds.
