@@ -46,9 +46,9 @@ stop() { # name...: SIGTERM, then SIGKILL after 10 s
   for name in "$@"; do
     [ -f "$DEV/pids/$name.pid" ] || continue
     pid=$(cat "$DEV/pids/$name.pid")
-    kill "$pid" 2>/dev/null
+    kill "$pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -9 "$pid" 2>/dev/null
+    kill -9 "$pid" 2>/dev/null || true
     rm -f "$DEV/pids/$name.pid"
   done
 }

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -23,6 +24,11 @@ func (p *Provider) Precheck(next http.Handler) http.Handler {
 					http.Error(w, err.Error(), http.StatusBadRequest)
 					return
 				}
+				if err := p.hostDown(); err != nil {
+					// The apiserver hides the body of a 503 from kubectl logs; a 500's it shows.
+					http.Error(w, err.Error(), http.StatusInternalServerError)
+					return
+				}
 			}
 		}
 		if len(parts) == 4 && (parts[0] == "exec" || parts[0] == "attach") {
@@ -31,6 +37,8 @@ func (p *Provider) Precheck(next http.Handler) http.Handler {
 				code := http.StatusInternalServerError
 				msg := err.Error()
 				switch {
+				case errors.Is(err, ErrHostUnreachable):
+					code = http.StatusServiceUnavailable
 				case errdefs.IsNotFound(err) && p.store.get(ns, pod) == nil:
 					code, msg = http.StatusNotFound, fmt.Sprintf("pod %q does not exist", pod)
 				case (errdefs.IsNotFound(err) || errdefs.IsInvalidInput(err)) && parts[0] == "exec":

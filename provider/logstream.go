@@ -37,6 +37,9 @@ func (p *Provider) GetContainerLogs(ctx context.Context, namespace, podName, con
 	if err != nil {
 		return nil, errdefs.AsInvalidInput(err)
 	}
+	if err := p.hostDown(); err != nil {
+		return nil, err
+	}
 	resp, err := p.cri.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id})
 	if errors.Is(err, remote.ErrNotFound) {
 		return nil, errdefs.InvalidInputf("container %q in pod %q is no longer on the host", containerName, podName)

@@ -38,6 +38,19 @@ type nodeState struct {
 	node  *corev1.Node
 	facts *hostFacts
 	cb    func(*corev1.Node)
+	// down is why the host cannot be reached, from the last check; nil while it can.
+	down error
+}
+
+// ErrHostUnreachable is returned at once for requests that need the host while the last
+// check found its SSH link down, instead of waiting for a connection that will not come.
+var ErrHostUnreachable = errors.New("host unreachable over SSH")
+
+// hostDown returns why the host is unreachable, or nil.
+func (p *Provider) hostDown() error {
+	p.node.mu.Lock()
+	defer p.node.mu.Unlock()
+	return p.node.down
 }
 
 func newNodeState(p *Provider) *nodeState { return &nodeState{p: p} }
@@ -108,6 +121,10 @@ func (n *nodeState) check(ctx context.Context, refreshFacts bool) {
 	node := p.nodeObject(facts, runtimeVersion, ready, reason, message)
 	n.mu.Lock()
 	old, cb := n.node, n.cb
+	n.down = nil
+	if reason == ReasonSSHUnreachable || reason == ReasonHostKeyMismatch {
+		n.down = fmt.Errorf("node %s: %w: %s", p.cfg.NodeName, ErrHostUnreachable, message)
+	}
 	if old != nil && old.Status.NodeInfo.ContainerRuntimeVersion != "" && runtimeVersion == "" {
 		node.Status.NodeInfo.ContainerRuntimeVersion = old.Status.NodeInfo.ContainerRuntimeVersion
 	}

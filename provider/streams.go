@@ -59,6 +59,9 @@ func (p *Provider) findContainer(ctx context.Context, namespace, podName, contai
 
 // runningContainer is the id of the container's running instance.
 func (p *Provider) runningContainer(ctx context.Context, namespace, podName, container string) (string, error) {
+	if err := p.hostDown(); err != nil {
+		return "", err
+	}
 	st, err := p.findContainer(ctx, namespace, podName, container, false)
 	if err != nil {
 		return "", err
@@ -156,6 +159,9 @@ func relaySizes(ctx context.Context, in <-chan api.TermSize, out chan<- remote.T
 func (p *Provider) PortForward(ctx context.Context, namespace, podName string, port int32, stream io.ReadWriteCloser) error {
 	if p.store.get(namespace, podName) == nil {
 		return errdefs.NotFoundf("pod %q not found on node %s", namespace+"/"+podName, p.cfg.NodeName)
+	}
+	if err := p.hostDown(); err != nil {
+		return err
 	}
 	conn, err := p.host.DialTCP(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
 	if err != nil {
