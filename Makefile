@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_LDFLAGS := -s -w -X main.version=$(VERSION)
 IMAGE ?= satellite:$(VERSION)
 
-.PHONY: all build test test-unit test-e2e dev dev-restart dev-down deps image image-oci lint clean
+.PHONY: all bench build test test-unit test-e2e dev dev-restart dev-down deps image image-oci lint clean
 
 all: build
 
@@ -31,6 +31,10 @@ test-unit: ## unit tests only
 
 test-e2e: ## end-to-end tests only (brings the local environment up when needed)
 	bash hack/test.sh e2e
+
+bench: ## streams benchmark, Satellite beside the reference kubelet (needs make dev)
+	bash hack/dev-up.sh
+	go run ./test/bench
 
 lint:
 	go vet ./...
