@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/virtual-kubelet/virtual-kubelet/log"
@@ -88,14 +87,12 @@ func (p *Provider) startSandbox(ctx context.Context, pod *corev1.Pod, obs *obser
 // makeLogDirs creates the pod's log directory and one per container, as the kubelet does
 // before creating containers (containerd opens the log file but does not make its directory).
 func (p *Provider) makeLogDirs(ctx context.Context, pod *corev1.Pod, dir string) error {
-	dirs := []string{remote.Quote(dir)}
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for _, c := range cs {
-			dirs = append(dirs, remote.Quote(dir+"/"+c.Name))
+			if err := p.host.MkdirAll(ctx, dir+"/"+c.Name, 0o755); err != nil {
+				return fmt.Errorf("create pod log directory: %w", err)
+			}
 		}
-	}
-	if _, err := p.host.Output(ctx, "mkdir -p -m 0755 -- "+strings.Join(dirs, " ")); err != nil {
-		return fmt.Errorf("create pod log directory: %w", err)
 	}
 	return nil
 }

@@ -91,7 +91,7 @@ func (p *Provider) removeLogDir(ctx context.Context, dir string) error {
 	if !strings.HasPrefix(clean, root+"/") || strings.Contains(strings.TrimPrefix(clean, root+"/"), "/") {
 		return fmt.Errorf("refusing to remove %q: not a pod directory under %s", dir, root)
 	}
-	if _, err := p.host.Output(ctx, "rm -rf -- "+remote.Quote(clean)); err != nil {
+	if err := p.host.RemoveAll(ctx, clean); err != nil {
 		return fmt.Errorf("remove pod log directory: %w", err)
 	}
 	return nil

@@ -28,6 +28,10 @@ type Host interface {
 	Rename(ctx context.Context, from, to string) error
 	// Remove removes a file on the host.
 	Remove(ctx context.Context, path string) error
+	// MkdirAll creates a directory on the host, with its parents.
+	MkdirAll(ctx context.Context, path string, mode os.FileMode) error
+	// RemoveAll removes a path on the host and everything below it.
+	RemoveAll(ctx context.Context, path string) error
 	// Glob lists the host's files matching a pattern.
 	Glob(ctx context.Context, pattern string) ([]string, error)
 	// Stream serves an exec or attach session at a CRI streaming URL.

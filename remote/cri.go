@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -19,8 +20,12 @@ import (
 type Runtime struct {
 	runtimeapi.RuntimeServiceClient
 	runtimeapi.ImageServiceClient
-	conn *grpc.ClientConn
+	conn  *grpc.ClientConn
+	calls *atomic.Int64
 }
+
+// Calls is how many CRI calls have been made, for metrics and benchmarks.
+func (r *Runtime) Calls() int64 { return r.calls.Load() }
 
 // RuntimeConfig configures Runtime.
 type RuntimeConfig struct {
@@ -42,6 +47,7 @@ func NewRuntime(h *Host, cfg RuntimeConfig) (*Runtime, error) {
 		cfg.PullTimeout = 30 * time.Minute
 	}
 	dial := func(ctx context.Context, _ string) (net.Conn, error) { return h.DialUnix(ctx, cfg.Socket) }
+	calls := new(atomic.Int64)
 	conn, err := grpc.NewClient("passthrough:///cri",
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(dial),
@@ -50,7 +56,7 @@ func NewRuntime(h *Host, cfg RuntimeConfig) (*Runtime, error) {
 			MinConnectTimeout: 10 * time.Second,
 		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)),
-		grpc.WithChainUnaryInterceptor(unaryInterceptor(cfg)),
+		grpc.WithChainUnaryInterceptor(unaryInterceptor(cfg, calls)),
 		grpc.WithChainStreamInterceptor(streamInterceptor),
 	)
 	if err != nil {
@@ -60,14 +66,16 @@ func NewRuntime(h *Host, cfg RuntimeConfig) (*Runtime, error) {
 		RuntimeServiceClient: runtimeapi.NewRuntimeServiceClient(conn),
 		ImageServiceClient:   runtimeapi.NewImageServiceClient(conn),
 		conn:                 conn,
+		calls:                calls,
 	}, nil
 }
 
 // Close ends the gRPC client. The SSH connection belongs to the Host.
 func (r *Runtime) Close() error { return r.conn.Close() }
 
-func unaryInterceptor(cfg RuntimeConfig) grpc.UnaryClientInterceptor {
+func unaryInterceptor(cfg RuntimeConfig, calls *atomic.Int64) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		calls.Add(1)
 		if _, ok := ctx.Deadline(); !ok {
 			timeout := cfg.CallTimeout
 			if strings.HasSuffix(method, "/PullImage") {

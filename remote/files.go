@@ -111,3 +111,31 @@ func fileError(op, path string, err error) error {
 	}
 	return fmt.Errorf("%s %s on host: %w", op, path, err)
 }
+
+// MkdirAll creates a directory on the host with its parents, each with mode.
+func (h *Host) MkdirAll(ctx context.Context, path string, mode os.FileMode) error {
+	fc, err := h.files(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fc.MkdirAll(path); err != nil {
+		return fileError("mkdir", path, err)
+	}
+	if err := fc.Chmod(path, mode); err != nil {
+		return fileError("chmod", path, err)
+	}
+	return nil
+}
+
+// RemoveAll removes a path on the host and everything below it; a path that does not exist
+// is not an error.
+func (h *Host) RemoveAll(ctx context.Context, path string) error {
+	fc, err := h.files(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fc.RemoveAll(path); err != nil && !os.IsNotExist(err) {
+		return fileError("remove", path, err)
+	}
+	return nil
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/satellite-vk/satellite/remote"
@@ -16,7 +17,7 @@ import (
 
 // serveDebug serves Go's pprof and /debug/satellite (goroutines and the SSH link's open
 // channels, which leak checks and benchmarks read) until ctx ends.
-func serveDebug(ctx context.Context, addr string, host *remote.Host) error {
+func serveDebug(ctx context.Context, addr string, host *remote.Host, rt *remote.Runtime, api *atomic.Int64) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -27,7 +28,9 @@ func serveDebug(ctx context.Context, addr string, host *remote.Host) error {
 		_ = json.NewEncoder(w).Encode(struct {
 			Goroutines int          `json:"goroutines"`
 			SSH        remote.Stats `json:"ssh"`
-		}{runtime.NumGoroutine(), host.Stats()})
+			CRICalls   int64        `json:"cri_calls"`
+			APICalls   int64        `json:"api_calls"`
+		}{runtime.NumGoroutine(), host.Stats(), rt.Calls(), api.Load()})
 	})
 	l, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -80,7 +81,18 @@ func newLogger(level string) (log.Logger, error) {
 	return logslog.FromSlog(slog.New(h)), nil
 }
 
-func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
+// countingTransport counts requests to the Kubernetes API, for /debug/satellite.
+type countingTransport struct {
+	next  http.RoundTripper
+	calls *atomic.Int64
+}
+
+func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.calls.Add(1)
+	return c.next.RoundTrip(r)
+}
+
+func kubeClient(kubeconfig string, calls *atomic.Int64) (kubernetes.Interface, error) {
 	var cfg *rest.Config
 	var err error
 	if kubeconfig == "" {
@@ -93,6 +105,7 @@ func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
 	}
 	cfg.UserAgent = "satellite/" + version
 	cfg.QPS, cfg.Burst = 50, 100
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{next: rt, calls: calls} })
 	return kubernetes.NewForConfig(cfg)
 }
 
@@ -107,7 +120,8 @@ func run(ctx context.Context, c *config) error {
 	ctx = log.WithLogger(ctx, logger)
 	log.L = logger
 
-	client, err := kubeClient(c.Kubeconfig)
+	apiCalls := new(atomic.Int64)
+	client, err := kubeClient(c.Kubeconfig, apiCalls)
 	if err != nil {
 		return err
 	}
@@ -179,7 +193,7 @@ func run(ctx context.Context, c *config) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	if c.DebugAddress != "" {
-		g.Go(func() error { return serveDebug(gctx, c.DebugAddress, host) })
+		g.Go(func() error { return serveDebug(gctx, c.DebugAddress, host, rt, apiCalls) })
 	}
 	g.Go(func() error { return p.Run(gctx) })
 	g.Go(func() error { return n.Run(gctx) })

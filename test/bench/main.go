@@ -24,8 +24,9 @@ func main() {
 	execN := flag.Int("exec", 30, "exec round trips per node")
 	firstN := flag.Int("first-byte", 20, "first-log-byte measurements per node")
 	logMB := flag.Int("log-mb", 100, "size of the log read for throughput, MB")
+	rtt := flag.Bool("rtt", true, "also measure Satellite with 50 ms of round trip to its host")
 	flag.Parse()
-	if err := run(*execN, *firstN, *logMB); err != nil {
+	if err := run(*execN, *firstN, *logMB, *rtt); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -88,7 +89,54 @@ spec:
 `, name, ns, n.name, image, script)
 }
 
-func run(execN, firstN, logMB int) error {
+// table collects figures: rows in order, a column per node.
+type table struct {
+	rows []string
+	cell map[string]map[string]string
+}
+
+func (t *table) set(row, col, v string) {
+	if t.cell == nil {
+		t.cell = map[string]map[string]string{}
+	}
+	if t.cell[row] == nil {
+		t.cell[row] = map[string]string{}
+		t.rows = append(t.rows, row)
+	}
+	t.cell[row][col] = v
+}
+
+func (t *table) dist(row, col string, d []time.Duration) {
+	sortDurations(d)
+	t.set(row+" p50 / p90 / p99", col, fmt.Sprintf("%s / %s / %s", ms(pct(d, 50)), ms(pct(d, 90)), ms(pct(d, 99))))
+	t.set(row+" p50 (raw)", col, fmt.Sprintf("%d", pct(d, 50)))
+}
+
+func (t *table) print() {
+	fmt.Printf("\n%-44s | %-34s | %-34s\n", "figure", "Satellite", "kubelet (reference)")
+	fmt.Println(strings.Repeat("-", 118))
+	for _, r := range t.rows {
+		if strings.HasSuffix(r, "(raw)") {
+			continue
+		}
+		fmt.Printf("%-44s | %-34s | %-34s\n", r, t.cell[r]["Satellite"], t.cell[r]["kubelet"])
+	}
+	fmt.Println("\nratios (Satellite / kubelet):")
+	for _, r := range t.rows {
+		a, b := t.cell[r]["Satellite"], t.cell[r]["kubelet"]
+		if !strings.HasSuffix(r, "(raw)") && !strings.HasPrefix(r, "log throughput") || a == "" || b == "" {
+			continue
+		}
+		var x, y float64
+		fmt.Sscanf(a, "%f", &x)
+		fmt.Sscanf(b, "%f", &y)
+		if y > 0 {
+			fmt.Printf("  %-44s %.2f\n", strings.TrimSuffix(r, " (raw)"), x/y)
+		}
+	}
+}
+
+func run(execN, firstN, logMB int, rtt bool) error {
 	e, err := loadEnv()
 	if err != nil {
 		return err
@@ -97,67 +145,140 @@ func run(execN, firstN, logMB int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 14*time.Minute)
 	defer cancel()
 	ns = fmt.Sprintf("satellite-bench-%d", time.Now().Unix())
-	_, _ = e.kubectl(ctx, "", "create", "namespace", ns)
+	if _, err := e.kubectl(ctx, "", "create", "namespace", ns); err != nil {
+		return err
+	}
 	defer func() { _, _ = e.kubectl(context.Background(), "", "delete", "namespace", ns, "--wait=false") }()
+	p, err := newPods(e)
+	if err != nil {
+		return err
+	}
+	var t table
+	for _, n := range nodes {
+		log("pod startup on %s", n.label)
+		seq, err := p.startup(ctx, n, "seq", 20, false)
+		if err != nil {
+			return err
+		}
+		t.dist("startup, 20 one at a time", n.label, seq)
+		if err := p.deleteAll(ctx); err != nil {
+			return err
+		}
+		burst, err := p.startup(ctx, n, "burst", 30, true)
+		if err != nil {
+			return err
+		}
+		t.dist("startup, 30 at once", n.label, burst)
+		if err := p.deleteAll(ctx); err != nil {
+			return err
+		}
+		prop, err := p.propagation(ctx, n, "exit", 10)
+		if err != nil {
+			return err
+		}
+		t.dist("status propagation (exit -> API)", n.label, prop)
+		if err := p.deleteAll(ctx); err != nil {
+			return err
+		}
+	}
+	if err := scale(ctx, e, p, nodes[0], &t); err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		log("streams on %s", n.label)
+		if err := streams(ctx, e, n, "", execN, firstN, logMB, &t); err != nil {
+			return err
+		}
+	}
+	if rtt {
+		if err := farHost(ctx, e, p, nodes[0], logMB, &t); err != nil {
+			return err
+		}
+	}
+	t.print()
+	return nil
+}
 
+func log(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// scale runs 110 pods on the Satellite node: time until all run, then Satellite's memory, CPU
+// and call rates at steady state over 30 s.
+func scale(ctx context.Context, e env, p *pods, n node, t *table) error {
+	log("110 pods on %s", n.label)
+	start := time.Now()
+	if err := p.createMany(ctx, n, "scale", 110); err != nil {
+		return err
+	}
+	t.set("110 pods: until all Running", n.label, fmt.Sprintf("%.1f s", time.Since(start).Seconds()))
+	time.Sleep(10 * time.Second) // let the burst's work settle
+	pid := e["SATELLITE_PID"]
+	s0, err := satelliteStats(e)
+	if err != nil {
+		return err
+	}
+	_, cpu0 := process(pid)
+	const window = 30 * time.Second
+	time.Sleep(window)
+	rss, cpu1 := process(pid)
+	s1, err := satelliteStats(e)
+	if err != nil {
+		return err
+	}
+	t.set("110 pods: Satellite RSS", n.label, fmt.Sprintf("%.1f MiB", float64(rss)/1024))
+	t.set("110 pods: Satellite CPU, steady state", n.label, fmt.Sprintf("%.2f %% of a core", 100*float64(cpu1-cpu0)/float64(window)))
+	t.set("110 pods: CRI calls / API calls per second", n.label, fmt.Sprintf("%.1f / %.1f",
+		float64(s1.CRICalls-s0.CRICalls)/window.Seconds(), float64(s1.APICalls-s0.APICalls)/window.Seconds()))
+	return p.deleteAll(ctx)
+}
+
+// streams measures exec round trips, time to first log byte and log throughput on one node.
+func streams(ctx context.Context, e env, n node, prefix string, execN, firstN, logMB int, t *table) error {
 	// The log is read whole several times rather than written at 100 MB: a file is rotated at
 	// 10 MiB (the kubelet's default, and Satellite's), and kubectl logs reads the current file
 	// only. After it, a tick every 100 ms keeps `logs -f --tail=1` answering.
 	const chunk = 6000000 // about 8 MB once in the CRI log format
 	reads := (logMB*1000000 + chunk - 1) / chunk
 	script := fmt.Sprintf(`awk 'BEGIN { for (i = 0; i < %d; i++) printf "%%08d %%s\n", i, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" }'; touch /tmp/written; while true; do echo tick; sleep 0.1; done`, chunk/100)
-	results := map[string]map[string]string{}
-	for i, n := range nodes {
-		name := fmt.Sprintf("bench-%d", i)
-		if _, err := e.kubectl(ctx, podManifest(name, n, script), "apply", "-f", "-"); err != nil {
-			return err
+	name := "streams-" + strings.ToLower(n.label)
+	if _, err := e.kubectl(ctx, podManifest(name, n, script), "apply", "-f", "-"); err != nil {
+		return err
+	}
+	defer func() { _, _ = e.kubectl(context.Background(), "", "delete", "pod", "-n", ns, name, "--wait=false") }()
+	if _, err := e.kubectl(ctx, "", "wait", "-n", ns, "--for=condition=Ready", "--timeout=120s", "pod/"+name); err != nil {
+		return err
+	}
+	for {
+		if _, err := e.kubectl(ctx, "", "exec", "-n", ns, name, "--", "test", "-e", "/tmp/written"); err == nil {
+			break
 		}
-		if _, err := e.kubectl(ctx, "", "wait", "-n", ns, "--for=condition=Ready", "--timeout=120s", "pod/"+name); err != nil {
-			return err
-		}
-		for {
-			if _, err := e.kubectl(ctx, "", "exec", "-n", ns, name, "--", "test", "-e", "/tmp/written"); err == nil {
-				break
-			}
-			time.Sleep(time.Second)
-		}
-		r := map[string]string{}
-		rtts, err := measure(execN, func() error {
-			_, err := e.kubectl(ctx, "", "exec", "-n", ns, name, "--", "true")
-			return err
-		})
+		time.Sleep(time.Second)
+	}
+	rtts, err := measure(execN, func() error {
+		_, err := e.kubectl(ctx, "", "exec", "-n", ns, name, "--", "true")
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	t.dist(prefix+"exec -- true round trip", n.label, rtts)
+	firsts, err := measure(firstN, func() error { return firstByte(ctx, e, name) })
+	if err != nil {
+		return err
+	}
+	t.dist(prefix+"time to first log byte", n.label, firsts)
+	start := time.Now()
+	var size int64
+	for i := 0; i < reads; i++ {
+		got, err := countLogBytes(ctx, e, name)
 		if err != nil {
 			return err
 		}
-		r["exec p50"], r["exec p99"] = ms(pct(rtts, 50)), ms(pct(rtts, 99))
-		firsts, err := measure(firstN, func() error { return firstByte(ctx, e, name) })
-		if err != nil {
-			return err
-		}
-		r["first log byte p50"], r["first log byte p99"] = ms(pct(firsts, 50)), ms(pct(firsts, 99))
-		start := time.Now()
-		var size int64
-		for i := 0; i < reads; i++ {
-			n, err := countLogBytes(ctx, e, name)
-			if err != nil {
-				return err
-			}
-			size += n
-		}
-		secs := time.Since(start).Seconds()
-		r["log throughput"] = fmt.Sprintf("%.1f MiB/s (%d MB in %.1fs)", float64(size)/secs/(1<<20), size/1000000, secs)
-		r["_tput"] = fmt.Sprintf("%f", float64(size)/secs)
-		results[n.label] = r
-		_, _ = e.kubectl(ctx, "", "delete", "pod", "-n", ns, name, "--wait=false")
+		size += got
 	}
-	rows := []string{"exec p50", "exec p99", "first log byte p50", "first log byte p99", "log throughput"}
-	fmt.Printf("\n%-22s | %-28s | %-28s\n", "figure", "Satellite", "kubelet (reference)")
-	fmt.Println(strings.Repeat("-", 84))
-	for _, row := range rows {
-		fmt.Printf("%-22s | %-28s | %-28s\n", row, results["Satellite"][row], results["kubelet"][row])
-	}
-	fmt.Printf("\nratios (Satellite / kubelet): exec p50 %s, first byte p50 %s, log throughput %s\n",
-		ratio(results, "exec p50"), ratio(results, "first log byte p50"), ratio(results, "_tput"))
+	secs := time.Since(start).Seconds()
+	t.set(prefix+"log throughput (MiB/s)", n.label, fmt.Sprintf("%.1f (%d MB in %.1f s)", float64(size)/secs/(1<<20), size/1000000, secs))
 	return nil
 }
 
@@ -170,9 +291,10 @@ func measure(n int, f func() error) ([]time.Duration, error) {
 		}
 		d = append(d, time.Since(start))
 	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 	return d, nil
 }
+
+func sortDurations(d []time.Duration) { sort.Slice(d, func(i, j int) bool { return d[i] < d[j] }) }
 
 func pct(d []time.Duration, p int) time.Duration {
 	i := (len(d)*p + 99) / 100
@@ -180,16 +302,6 @@ func pct(d []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
-
-func ratio(r map[string]map[string]string, k string) string {
-	var a, b float64
-	fmt.Sscanf(r["Satellite"][k], "%f", &a)
-	fmt.Sscanf(r["kubelet"][k], "%f", &b)
-	if b == 0 {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.2f", a/b)
-}
 
 // firstByte times kubectl logs -f --tail=1 from start to its first byte.
 func firstByte(ctx context.Context, e env, pod string) error {

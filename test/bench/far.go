@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// farHost measures Satellite as if its host were far away: 50 ms of round trip between
+// Satellite and the host's sshd. The kernel here has no netem qdisc, so the delay comes from a
+// TCP relay that holds every chunk 25 ms in each direction; Satellite is restarted to reach
+// the host through it, and restarted as it was at the end (make dev-restart does the same).
+func farHost(ctx context.Context, e env, p *pods, n node, logMB int, t *table) error {
+	log("50 ms round trip to the host, through a delaying relay")
+	relay, err := newRelay(e["HOST_SSH"][strings.Index(e["HOST_SSH"], "@")+1:], 25*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer relay.close()
+	kh := filepath.Join(os.TempDir(), "satellite-bench-known_hosts")
+	orig, err := os.ReadFile(e["HOST_KNOWN_HOSTS"])
+	if err != nil {
+		return err
+	}
+	key := strings.SplitN(strings.TrimSpace(string(orig)), " ", 2)[1]
+	if err := os.WriteFile(kh, []byte(fmt.Sprintf("[127.0.0.1]:%d %s\n", relay.port(), key)), 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(kh)
+	args, err := satelliteArgs(e["SATELLITE_PID"])
+	if err != nil {
+		return err
+	}
+	for i := range args {
+		switch {
+		case i > 0 && args[i-1] == "--ssh":
+			args[i] = fmt.Sprintf("root@127.0.0.1:%d", relay.port())
+		case i > 0 && args[i-1] == "--known-hosts":
+			args[i] = kh
+		}
+	}
+	args = append(args, "--host-ip", strings.Split(e["HOST_SSH"][strings.Index(e["HOST_SSH"], "@")+1:], ":")[0])
+	sat, err := restartSatellite(e, args)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = sat.Process.Kill()
+		_ = sat.Wait()
+		out, err := exec.Command("bash", "hack/dev-restart.sh").CombinedOutput()
+		if err != nil {
+			log("restoring Satellite: %v: %s", err, out)
+		}
+	}()
+	if err := waitReady(ctx, e, n); err != nil {
+		return err
+	}
+	seq, err := p.startup(ctx, n, "rtt", 10, false)
+	if err != nil {
+		return err
+	}
+	t.dist("at 50 ms RTT: startup, 10 one at a time", n.label, seq)
+	if err := p.deleteAll(ctx); err != nil {
+		return err
+	}
+	return streams(ctx, e, n, "at 50 ms RTT: ", 10, 10, logMB, t)
+}
+
+func satelliteArgs(pid string) ([]string, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/cmdline")
+	if err != nil {
+		return nil, fmt.Errorf("Satellite's command line: %w", err)
+	}
+	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"), nil
+}
+
+// restartSatellite stops the environment's Satellite and starts one with args.
+func restartSatellite(e env, args []string) (*exec.Cmd, error) {
+	pid := e["SATELLITE_PID"]
+	if proc, err := os.FindProcess(stringToPid(pid)); err == nil {
+		_ = proc.Signal(os.Interrupt)
+		for i := 0; i < 50; i++ {
+			if _, err := os.Stat("/proc/" + pid); err != nil {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	logf, err := os.Create(filepath.Join("_output", "dev", "logs", "satellite-bench-rtt.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	return cmd, cmd.Start()
+}
+
+func stringToPid(s string) int {
+	var n int
+	fmt.Sscanf(s, "%d", &n)
+	return n
+}
+
+func waitReady(ctx context.Context, e env, n node) error {
+	for {
+		out, _ := e.kubectl(ctx, "", "get", "node", n.name, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		if out == "True" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// relay forwards TCP connections to target, holding every chunk delay before passing it on,
+// in both directions, in order.
+type relay struct {
+	l      net.Listener
+	target string
+	delay  time.Duration
+	wg     sync.WaitGroup
+}
+
+func newRelay(target string, delay time.Duration) (*relay, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &relay{l: l, target: target, delay: delay}
+	r.wg.Add(1)
+	go r.serve()
+	return r, nil
+}
+
+func (r *relay) port() int { return r.l.Addr().(*net.TCPAddr).Port }
+
+func (r *relay) close() {
+	_ = r.l.Close()
+	r.wg.Wait()
+}
+
+func (r *relay) serve() {
+	defer r.wg.Done()
+	for {
+		c, err := r.l.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", r.target)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		r.wg.Add(2)
+		go func() { defer r.wg.Done(); r.pipe(up, c) }()
+		go func() { defer r.wg.Done(); r.pipe(c, up) }()
+	}
+}
+
+type chunk struct {
+	due  time.Time
+	data []byte
+}
+
+// pipe copies src to dst, each chunk delay late.
+func (r *relay) pipe(dst, src net.Conn) {
+	q := make(chan chunk, 4096)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for c := range q {
+			time.Sleep(time.Until(c.due))
+			if _, err := dst.Write(c.data); err != nil {
+				return
+			}
+		}
+		if tc, ok := dst.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
+	}()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			q <- chunk{due: time.Now().Add(r.delay), data: append([]byte(nil), buf[:n]...)}
+		}
+		if err != nil {
+			if err != io.EOF {
+				_ = dst.Close()
+			}
+			break
+		}
+	}
+	close(q)
+	<-done
+	_ = src.Close()
+}
