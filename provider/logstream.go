@@ -120,7 +120,7 @@ func (s *logStream) Close() error {
 func (p *Provider) pump(ctx context.Context, w io.Writer, f remote.File, file string, offset int64, opts logOptions, follow bool, id string) (err error) {
 	defer func() { _ = f.Close() }()
 	fm := &logFormatter{w: w, opts: opts}
-	buf := make([]byte, readChunk)
+	var buf []byte
 	var rotated <-chan struct{}
 	if follow {
 		var stop func()
@@ -130,7 +130,7 @@ func (p *Provider) pump(ctx context.Context, w io.Writer, f remote.File, file st
 	poll := followPollMin
 	lastExitCheck := time.Now()
 	for {
-		n, err := readGrown(f, &offset, buf, fm)
+		n, err := readGrown(f, &offset, &buf, fm)
 		if errors.Is(err, errLimit) || errors.Is(err, io.ErrClosedPipe) {
 			return nil
 		}
@@ -150,7 +150,7 @@ func (p *Provider) pump(ctx context.Context, w io.Writer, f remote.File, file st
 			return nil
 		case <-rotated:
 			// The old file is still open: read what is left of it, then go on in the new one.
-			if _, err := readGrown(f, &offset, buf, fm); err != nil {
+			if _, err := readGrown(f, &offset, &buf, fm); err != nil {
 				return nil
 			}
 			_ = f.Close()
@@ -167,7 +167,7 @@ func (p *Provider) pump(ctx context.Context, w io.Writer, f remote.File, file st
 			if p.exited(ctx, id) {
 				// The runtime has flushed the container's output by the time it reports the
 				// exit; one last read takes the final lines.
-				_, err := readGrown(f, &offset, buf, fm)
+				_, err := readGrown(f, &offset, &buf, fm)
 				if err != nil && !errors.Is(err, errLimit) && !errors.Is(err, io.ErrClosedPipe) {
 					return fmt.Errorf("read log: %w", err)
 				}
@@ -177,26 +177,30 @@ func (p *Provider) pump(ctx context.Context, w io.Writer, f remote.File, file st
 	}
 }
 
-// readChunk is how much of a log is asked for at once: over SFTP that is many requests in
-// flight, so a far away host still streams quickly.
-const readChunk = 1 << 20
+// readChunk is the most of a log asked for at once: over SFTP that is many requests in flight
+// (pkg/sftp splits it into 32 KiB reads, up to 64 at a time), so a far away host still streams
+// quickly; the buffer is only as large as what there is to read.
+const readChunk = 4 << 20
 
 // readGrown reads the file from *offset up to the size it has now, into w. Reading only below
 // the size just observed never meets a short read of a file that is still being written, so
 // no byte is skipped or read twice.
-func readGrown(f remote.File, offset *int64, buf []byte, w io.Writer) (int64, error) {
+func readGrown(f remote.File, offset *int64, buf *[]byte, w io.Writer) (int64, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, err
 	}
 	end := fi.Size()
+	if want := min(end-*offset, readChunk); int64(len(*buf)) < want {
+		*buf = make([]byte, want)
+	}
 	var total int64
 	for *offset < end {
-		n, err := f.ReadAt(buf[:min(int64(len(buf)), end-*offset)], *offset)
+		n, err := f.ReadAt((*buf)[:min(int64(len(*buf)), end-*offset)], *offset)
 		if n > 0 {
 			*offset += int64(n)
 			total += int64(n)
-			if _, werr := w.Write(buf[:n]); werr != nil {
+			if _, werr := w.Write((*buf)[:n]); werr != nil {
 				return total, werr
 			}
 		}

@@ -276,4 +276,3 @@ func satelliteStats(e env) (debugStats, error) {
 	defer resp.Body.Close()
 	return s, json.NewDecoder(resp.Body).Decode(&s)
 }
-
