@@ -21,18 +21,11 @@ const logRotatePeriod = 10 * time.Second
 // timestamp suffix, the runtime is asked to reopen it (CRI ReopenContainerLog), and only
 // ContainerLogMaxFiles files per container are kept. Nothing else on the host rotates them.
 func (p *Provider) rotateLoop(ctx context.Context) {
-	t := time.NewTicker(logRotatePeriod)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, logRotatePeriod, func() {
 		if err := p.rotateLogs(ctx); err != nil && ctx.Err() == nil {
 			log.G(ctx).WithError(err).Warn("log rotation")
 		}
-	}
+	})
 }
 
 func (p *Provider) rotateLogs(ctx context.Context) error {

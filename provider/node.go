@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/virtual-kubelet/virtual-kubelet/log"
 	corev1 "k8s.io/api/core/v1"
@@ -84,16 +83,11 @@ func (p *Provider) Node(ctx context.Context) *corev1.Node {
 }
 
 func (n *nodeState) run(ctx context.Context) {
-	t := time.NewTicker(n.p.cfg.NodeStatusPeriod)
-	defer t.Stop()
-	for i := 1; ; i++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	i := 0
+	every(ctx, n.p.cfg.NodeStatusPeriod, func() {
+		i++
 		n.check(ctx, i%factsEvery == 0)
-	}
+	})
 }
 
 // check probes SSH and the runtime, re-reads the host's facts when asked (or when never read),

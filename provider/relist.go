@@ -24,19 +24,12 @@ const orphanGrace = time.Minute
 // pod owns any more. Container events (eventLoop) make most changes known sooner; the relist
 // makes sure none is missed for longer than one period.
 func (p *Provider) relistLoop(ctx context.Context) {
-	t := time.NewTicker(p.cfg.RelistPeriod)
-	defer t.Stop()
 	r := relister{p: p, last: map[types.UID]string{}, orphans: map[string]time.Time{}}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, p.cfg.RelistPeriod, func() {
 		if err := r.relist(ctx); err != nil && ctx.Err() == nil {
 			log.G(ctx).WithError(err).Debug("relist failed")
 		}
-	}
+	})
 }
 
 type relister struct {

@@ -70,6 +70,14 @@ func farHost(ctx context.Context, e env, p *pods, n node, logMB int, t *table) e
 	if err := p.deleteAll(ctx); err != nil {
 		return err
 	}
+	burst, err := p.startup(ctx, n, "rttburst", 30, true)
+	if err != nil {
+		return err
+	}
+	t.dist("at 50 ms RTT: startup, 30 at once", n.label, burst)
+	if err := p.deleteAll(ctx); err != nil {
+		return err
+	}
 	return streams(ctx, e, n, "at 50 ms RTT: ", 10, 10, logMB, t)
 }
 

@@ -279,6 +279,51 @@ func streams(ctx context.Context, e env, n node, prefix string, execN, firstN, l
 	}
 	secs := time.Since(start).Seconds()
 	t.set(prefix+"log throughput (MiB/s)", n.label, fmt.Sprintf("%.1f (%d MB in %.1f s)", float64(size)/secs/(1<<20), size/1000000, secs))
+	if n.label == "Satellite" && prefix == "" {
+		return fiftyStreams(ctx, e, name, t)
+	}
+	return nil
+}
+
+// fiftyStreams opens 25 `logs -f` and 25 `exec -i cat` at once and reports how many SSH
+// connections and channels Satellite has open while they run.
+func fiftyStreams(ctx context.Context, e env, pod string, t *table) error {
+	before, err := satelliteStats(e)
+	if err != nil {
+		return err
+	}
+	var cmds []*exec.Cmd
+	defer func() {
+		for _, c := range cmds {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+	}()
+	for i := 0; i < 25; i++ {
+		for _, args := range [][]string{{"logs", "-f", "--tail=1", "-n", ns, pod}, {"exec", "-i", "-n", ns, pod, "--", "cat"}} {
+			c := exec.CommandContext(ctx, e["KUBECTL"], args...)
+			c.Env = append(os.Environ(), "KUBECONFIG="+e["KUBECONFIG"])
+			if _, err := c.StdinPipe(); err != nil {
+				return err
+			}
+			if err := c.Start(); err != nil {
+				return err
+			}
+			cmds = append(cmds, c)
+		}
+	}
+	var during debugStats
+	for i := 0; i < 50; i++ { // until the 25 exec channels are open
+		time.Sleep(200 * time.Millisecond)
+		if during, err = satelliteStats(e); err != nil {
+			return err
+		}
+		if during.SSH.Channels >= before.SSH.Channels+25 {
+			break
+		}
+	}
+	t.set("50 concurrent streams: SSH connections / channels", "Satellite", fmt.Sprintf("%d / %d",
+		1+during.SSH.Dials-before.SSH.Dials, during.SSH.Channels))
 	return nil
 }
 
