@@ -5,5 +5,5 @@ ETCD_VERSION=${ETCD_VERSION:-v3.6.6}
 CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.2.1}
 # Debian packages the environment needs: runc, sshd, CNI plugins, busybox for test images,
 # Debian's containerd 1.6 for the compatibility run, iproute2 for the host's namespace.
-DEBIAN_PACKAGES="runc openssh-server openssh-client containernetworking-plugins busybox-static containerd iproute2 iptables util-linux procps psmisc socat"
+DEBIAN_PACKAGES="runc openssh-server openssh-client containernetworking-plugins busybox-static containerd iproute2 util-linux procps openssl"
 SATELLITE_CACHE=${SATELLITE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/satellite}
