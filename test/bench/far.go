@@ -62,20 +62,10 @@ func farHost(ctx context.Context, e env, p *pods, n node, logMB int, t *table) e
 	if err := waitReady(ctx, e, n); err != nil {
 		return err
 	}
-	seq, err := p.startup(ctx, n, "rtt", 10, false)
-	if err != nil {
+	if err := p.startupFigure(ctx, t, "at 50 ms RTT: startup, 10 one at a time", n, "rtt", 10, false); err != nil {
 		return err
 	}
-	t.dist("at 50 ms RTT: startup, 10 one at a time", n.label, seq)
-	if err := p.deleteAll(ctx); err != nil {
-		return err
-	}
-	burst, err := p.startup(ctx, n, "rttburst", 30, true)
-	if err != nil {
-		return err
-	}
-	t.dist("at 50 ms RTT: startup, 30 at once", n.label, burst)
-	if err := p.deleteAll(ctx); err != nil {
+	if err := p.startupFigure(ctx, t, "at 50 ms RTT: startup, 30 at once", n, "rttburst", 30, true); err != nil {
 		return err
 	}
 	return streams(ctx, e, n, "at 50 ms RTT: ", 10, 10, logMB, t)

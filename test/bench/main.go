@@ -156,20 +156,10 @@ func run(execN, firstN, logMB int, rtt bool) error {
 	var t table
 	for _, n := range nodes {
 		log("pod startup on %s", n.label)
-		seq, err := p.startup(ctx, n, "seq", 20, false)
-		if err != nil {
+		if err := p.startupFigure(ctx, &t, "startup, 20 one at a time", n, "seq", 20, false); err != nil {
 			return err
 		}
-		t.dist("startup, 20 one at a time", n.label, seq)
-		if err := p.deleteAll(ctx); err != nil {
-			return err
-		}
-		burst, err := p.startup(ctx, n, "burst", 30, true)
-		if err != nil {
-			return err
-		}
-		t.dist("startup, 30 at once", n.label, burst)
-		if err := p.deleteAll(ctx); err != nil {
+		if err := p.startupFigure(ctx, &t, "startup, 30 at once", n, "burst", 30, true); err != nil {
 			return err
 		}
 		prop, err := p.propagation(ctx, n, "exit", 10)

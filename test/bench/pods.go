@@ -162,6 +162,16 @@ func (p *pods) createMany(ctx context.Context, n node, prefix string, count int)
 	}
 }
 
+// startupFigure measures startup (see startup) into the table's row, then removes the pods.
+func (p *pods) startupFigure(ctx context.Context, t *table, row string, n node, prefix string, count int, together bool) error {
+	d, err := p.startup(ctx, n, prefix, count, together)
+	if err != nil {
+		return err
+	}
+	t.dist(row, n.label, d)
+	return p.deleteAll(ctx)
+}
+
 func allRunning(p *corev1.Pod) bool {
 	if len(p.Status.ContainerStatuses) != len(p.Spec.Containers) {
 		return false
