@@ -128,18 +128,6 @@ func (f *logFormatter) format(raw []byte) bool {
 	return false
 }
 
-// copyLogs formats all of r into w (see logFormatter).
-func copyLogs(w io.Writer, r io.Reader, opts logOptions) error {
-	_, err := io.Copy(&logFormatter{w: w, opts: opts}, r)
-	if errors.Is(err, errLimit) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read log: %w", err)
-	}
-	return nil
-}
-
 // tailStart is the offset of the n-th last line of a file of the given size, reading
 // backwards through r in blocks; 0 when the file has fewer lines.
 func tailStart(r io.ReaderAt, size int64, n int) (int64, error) {

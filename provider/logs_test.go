@@ -2,6 +2,9 @@ package provider
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -123,4 +126,16 @@ func TestTailStart(t *testing.T) {
 	if got := big[off:]; got != "last\npartial" {
 		t.Errorf("tail 2 starts at %d (%d bytes)", off, len(got))
 	}
+}
+
+// copyLogs formats all of r into w, as a reader of a whole file does (see logFormatter).
+func copyLogs(w io.Writer, r io.Reader, opts logOptions) error {
+	_, err := io.Copy(&logFormatter{w: w, opts: opts}, r)
+	if errors.Is(err, errLimit) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read log: %w", err)
+	}
+	return nil
 }

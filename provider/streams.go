@@ -19,9 +19,8 @@ import (
 	"github.com/satellite-vk/satellite/remote"
 )
 
-// findContainer returns the CRI status of the pod's container: the current instance, or with
-// previous the one before it (what `kubectl logs --previous` reads).
-func (p *Provider) findContainer(ctx context.Context, namespace, podName, container string, previous bool) (*runtimeapi.ContainerStatus, error) {
+// findContainer returns the CRI status of the current instance of the pod's container.
+func (p *Provider) findContainer(ctx context.Context, namespace, podName, container string) (*runtimeapi.ContainerStatus, error) {
 	pod := p.store.get(namespace, podName)
 	if pod == nil {
 		return nil, errdefs.NotFoundf("pod %q not found on node %s", namespace+"/"+podName, p.cfg.NodeName)
@@ -36,18 +35,10 @@ func (p *Provider) findContainer(ctx context.Context, namespace, podName, contai
 		history = append(history, &runtimeapi.ContainerStatus{Id: c.Id, Metadata: c.Metadata, State: c.State, CreatedAt: c.CreatedAt})
 	}
 	sortHistory(history)
-	i := 0
-	if previous {
-		i = 1
+	if len(history) == 0 {
+		return nil, errdefs.NotFoundf("container %q in pod %q not found", container, podName)
 	}
-	if len(history) <= i {
-		what := "container"
-		if previous {
-			what = "previous terminated container"
-		}
-		return nil, errdefs.NotFoundf("%s %q in pod %q not found", what, container, podName)
-	}
-	resp, err := p.cri.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: history[i].Id})
+	resp, err := p.cri.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: history[0].Id})
 	if errors.Is(err, remote.ErrNotFound) {
 		return nil, errdefs.AsNotFound(err)
 	}
@@ -62,7 +53,7 @@ func (p *Provider) runningContainer(ctx context.Context, namespace, podName, con
 	if err := p.hostDown(); err != nil {
 		return "", err
 	}
-	st, err := p.findContainer(ctx, namespace, podName, container, false)
+	st, err := p.findContainer(ctx, namespace, podName, container)
 	if err != nil {
 		return "", err
 	}
