@@ -37,10 +37,15 @@ type config struct {
 	ContainerdRoot string
 	LogRoot        string
 
-	Listen   string
-	TLSCert  string
-	TLSKey   string
-	ClientCA string
+	Listen         string
+	TLSCert        string
+	TLSKey         string
+	TLSSelfSigned  bool
+	TLSMode        string // derived: tlsModeFiles, tlsModeCSR or tlsModeSelfSigned
+	CSRSigner      string
+	CSRSelfApprove bool
+	ClientCA       string
+	HealthAddress  string
 
 	LogLevel string
 	Workers  int
@@ -83,11 +88,15 @@ func bindFlags(fs *pflag.FlagSet, c *config, v *flagValues) {
 	fs.StringVar(&c.ContainerdRoot, "containerd-root", "/var/lib/containerd", "containerd's root directory on the host (its filesystem is the node's ephemeral storage)")
 	fs.StringVar(&c.LogRoot, "pod-log-dir", "/var/log/pods", "directory on the host for pod logs")
 	fs.StringVar(&c.Listen, "listen-address", "0.0.0.0:10250", "address:port of the kubelet API")
-	fs.StringVar(&c.TLSCert, "tls-cert-file", "", "serving certificate of the kubelet API (PEM)")
+	fs.StringVar(&c.TLSCert, "tls-cert-file", "", "serving certificate of the kubelet API (PEM); empty: requested with a CertificateSigningRequest (see --csr-signer-name)")
 	fs.StringVar(&c.TLSKey, "tls-private-key-file", "", "private key of the serving certificate (PEM)")
+	fs.BoolVar(&c.TLSSelfSigned, "tls-self-signed", false, "serve the kubelet API with a self-signed certificate generated at start, instead of a CSR-issued one (the apiserver can then not verify it)")
+	fs.StringVar(&c.CSRSigner, "csr-signer-name", "kubernetes.io/kubelet-serving", "signer of the serving certificate's CSR (on EKS: beta.eks.amazonaws.com/app-serving)")
+	fs.BoolVar(&c.CSRSelfApprove, "csr-self-approve", false, "approve Satellite's own serving-certificate CSR (only that one: same identity, the node's name and address); needs RBAC approve on the signer")
 	fs.StringVar(&c.ClientCA, "client-ca-file", "", "CA bundle that verifies client certificates on the kubelet API (the apiserver's kubelet client CA); bearer tokens are checked with TokenReview either way")
 	fs.StringVar(&c.LogMaxSize, "container-log-max-size", "10Mi", "size at which a container's log file on the host is rotated (the kubelet's containerLogMaxSize)")
 	fs.IntVar(&c.LogMaxFiles, "container-log-max-files", 5, "log files kept per container, the current one included (the kubelet's containerLogMaxFiles)")
+	fs.StringVar(&c.HealthAddress, "health-address", "", "address:port serving /healthz, /readyz and Prometheus /metrics (no secrets, unauthenticated); empty: off")
 	fs.StringVar(&c.DebugAddress, "debug-address", "", "address:port for Go's pprof and Satellite's open connection counts (/debug/satellite); empty: off. Bind it to 127.0.0.1: it is not authenticated")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.IntVar(&c.Workers, "pod-sync-workers", 10, "virtual-kubelet pod controller workers")
@@ -141,7 +150,24 @@ func (c *config) complete(v *flagValues) error {
 		}
 		c.HostIP = host
 	}
-	for name, val := range map[string]string{"--ssh-key": c.SSHKey, "--known-hosts": c.KnownHosts, "--node-ip": c.NodeIP, "--tls-cert-file": c.TLSCert, "--tls-private-key-file": c.TLSKey, "--client-ca-file": c.ClientCA} {
+	switch {
+	case c.TLSCert != "" || c.TLSKey != "":
+		if c.TLSCert == "" || c.TLSKey == "" {
+			return errors.New("--tls-cert-file and --tls-private-key-file go together")
+		}
+		if c.TLSSelfSigned {
+			return errors.New("--tls-self-signed and --tls-cert-file exclude each other")
+		}
+		c.TLSMode = tlsModeFiles
+	case c.TLSSelfSigned:
+		c.TLSMode = tlsModeSelfSigned
+	default:
+		if c.CSRSigner == "" {
+			return errors.New("--csr-signer-name is required when the serving certificate is requested with a CSR")
+		}
+		c.TLSMode = tlsModeCSR
+	}
+	for name, val := range map[string]string{"--ssh-key": c.SSHKey, "--known-hosts": c.KnownHosts, "--node-ip": c.NodeIP, "--client-ca-file": c.ClientCA} {
 		if val == "" {
 			return fmt.Errorf("%s is required", name)
 		}

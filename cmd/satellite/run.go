@@ -63,6 +63,7 @@ upper case with dashes as underscores (--ssh-key: SATELLITE_SSH_KEY).`,
 		},
 	}
 	bindFlags(cmd.Flags(), &c, &v)
+	cmd.AddCommand(newDrainCommand(getenv))
 	cmd.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print Satellite's version",
@@ -165,6 +166,10 @@ func run(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
+	getCert, approveCSRs, err := servingCertificate(ctx, client, c)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	n, err = nodeutil.NewNode(c.NodeName,
 		func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
@@ -183,8 +188,9 @@ func run(ctx context.Context, c *config) error {
 			return nil
 		},
 		nodeutil.AttachProviderRoutes(mux),
-		nodeutil.WithTLSConfig(nodeutil.WithKeyPairFromPath(c.TLSCert, c.TLSKey), func(t *tls.Config) error {
+		nodeutil.WithTLSConfig(func(t *tls.Config) error {
 			t.MinVersion = tls.VersionTLS12
+			t.GetCertificate = getCert
 			return nil
 		}),
 	)
@@ -195,12 +201,20 @@ func run(ctx context.Context, c *config) error {
 	if c.DebugAddress != "" {
 		g.Go(func() error { return serveDebug(gctx, c.DebugAddress, host, rt, apiCalls) })
 	}
+	if c.HealthAddress != "" {
+		g.Go(func() error { return serveHealth(gctx, c.HealthAddress, n.Ready(), host, rt, apiCalls) })
+	}
+	if approveCSRs != nil {
+		g.Go(func() error { return approveCSRs(gctx) })
+	}
 	g.Go(func() error { return p.Run(gctx) })
 	g.Go(func() error { return n.Run(gctx) })
 	g.Go(func() error {
 		select {
 		case <-n.Ready():
-			logger.Info("node is registered and serving")
+			logger.WithField("tls", c.TLSMode).Info("node is registered")
+			waitForCertificate(gctx, getCert)
+			logger.Info("kubelet API is serving")
 		case <-gctx.Done():
 		}
 		return nil
