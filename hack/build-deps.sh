@@ -4,6 +4,7 @@
 #   $SATELLITE_CACHE/kubernetes-<v>/  kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl
 #   $SATELLITE_CACHE/etcd-<v>/        etcd
 #   $SATELLITE_CACHE/containerd-<v>/  containerd ctr containerd-shim-runc-v2
+#   $SATELLITE_CACHE/helm-<v>/        helm (the chart's end-to-end test installs with it)
 # Each directory is written to a temporary name and renamed when complete.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -61,8 +62,13 @@ containerd() {
     $m/cmd/containerd $m/cmd/ctr $m/cmd/containerd-shim-runc-v2
 }
 
+helm() {
+  local v=$HELM_VERSION m=helm.sh/helm/v4
+  build_module "$SATELLITE_CACHE/helm-$v" "$m@$v" "" "-s -w -X $m/internal/version.version=$v" $m/cmd/helm
+}
+
 what=${1:-all}
 case $what in
-  all) etcd; containerd; k8s ;;
+  all) etcd; containerd; helm; k8s ;;
   *) "$what" ;;
 esac
