@@ -43,5 +43,8 @@ lint:
 image: ## container image with a Docker engine
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
+image-oci: build ## the same image without Docker, as an OCI archive in _output/images (ctr images import)
+	bash hack/image-oci.sh _output/images/satellite.tar localhost/satellite/satellite:$(VERSION)
+
 clean:
 	rm -rf _output
