@@ -18,7 +18,6 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -184,7 +183,7 @@ func run(ctx context.Context, c *config) error {
 			nc.EventRecorder = recorder
 			nc.StreamIdleTimeout = 4 * time.Hour // the kubelet's streamingConnectionIdleTimeout
 			nc.StreamCreationTimeout = 30 * time.Second
-			nc.Handler = nodeutil.WithAuth(auth, p.Precheck(mux))
+			nc.Handler = withKubeletAuth(auth, c.NodeName, p.Precheck(mux))
 			return nil
 		},
 		nodeutil.AttachProviderRoutes(mux),
@@ -208,7 +207,14 @@ func run(ctx context.Context, c *config) error {
 		g.Go(func() error { return approveCSRs(gctx) })
 	}
 	g.Go(func() error { return p.Run(gctx) })
-	g.Go(func() error { return n.Run(gctx) })
+	g.Go(func() error {
+		// Give a CSR a moment to be issued, so that the node does not turn Ready with a
+		// kubelet API that cannot serve yet; a CSR awaiting a human does not hold it up.
+		wctx, cancel := context.WithTimeout(gctx, 20*time.Second)
+		waitForCertificate(wctx, getCert)
+		cancel()
+		return n.Run(gctx)
+	})
 	g.Go(func() error {
 		select {
 		case <-n.Ready():
@@ -225,20 +231,6 @@ func run(ctx context.Context, c *config) error {
 		return nil
 	}
 	return err
-}
-
-// kubeletAuth authenticates kubelet API callers like the kubelet does (x509 client
-// certificates against the client CA, bearer tokens with TokenReview, no anonymous access) and
-// authorizes them with SubjectAccessReview.
-func kubeletAuth(client kubernetes.Interface, c *config) (nodeutil.Auth, error) {
-	ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", c.ClientCA)
-	if err != nil {
-		return nil, fmt.Errorf("--client-ca-file: %w", err)
-	}
-	return nodeutil.WebhookAuth(client, c.NodeName, func(cfg *nodeutil.WebhookAuthConfig) error {
-		cfg.AuthnConfig.ClientCertificateCAContentProvider = ca
-		return nil
-	})
 }
 
 func nodeReady(n *corev1.Node) bool {
