@@ -55,6 +55,7 @@ control_plane() {
     --etcd-servers http://127.0.0.1:2379 --bind-address "$CP_IP" --advertise-address "$CP_IP" --secure-port 6443 \
     --tls-cert-file "$p/apiserver.crt" --tls-private-key-file "$p/apiserver.key" --client-ca-file "$p/ca.crt" \
     --kubelet-client-certificate "$p/apiserver-kubelet-client.crt" --kubelet-client-key "$p/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority "$p/ca.crt" \
     --kubelet-preferred-address-types InternalIP \
     --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$p/sa.pub" \
     --service-account-signing-key-file "$p/sa.key" --api-audiences https://kubernetes.default.svc \
@@ -185,6 +186,8 @@ kind: KubeletConfiguration
 address: $CP_IP
 port: 10250
 readOnlyPort: 0
+tlsCertFile: $DEV/pki/reference-serving.crt
+tlsPrivateKeyFile: $DEV/pki/reference-serving.key
 healthzBindAddress: 127.0.0.1
 healthzPort: 10248
 authentication:
@@ -209,16 +212,20 @@ YAML
     --hostname-override "$REF_NODE" --node-ip "$CP_IP" --root-dir "$r/kubelet" --cert-dir "$r/pki" --node-labels satellite.dev/reference=true
 }
 
-satellite() { # name node listen-ip socket-dir serving-cert containerd-root debug-port [extra flags]
+# satellite name node listen-ip socket-dir serving-cert containerd-root debug-port [extra flags]
+# serving-cert: a certificate of $DEV/pki, or "csr": requested from the cluster and self-approved.
+satellite() {
   local name=$1 node=$2 ip=$3 run=$4 cert=$5 root=$6 debug=$7 extra=${8:-} d=$DEV/$1
   mkdir -p "$d"
   alive "$name" && return 0
+  local tls=(--csr-self-approve)
+  [ "$cert" = csr ] || tls=(--tls-cert-file "$DEV/pki/$cert.crt" --tls-private-key-file "$DEV/pki/$cert.key")
   start "$name" "$REPO/_output/bin/satellite" --kubeconfig "$DEV/satellite.kubeconfig" \
     --node-name "$node" --node-ip "$ip" --listen-address "$ip:10250" \
     --ssh "root@$HOST_IP:22" --ssh-key "$DEV/ssh/id_ed25519" --known-hosts "$DEV/ssh/known_hosts" \
     --containerd-socket "$run/containerd.sock" --containerd-root "$root" \
     --pod-log-dir "$d/pods" --debug-address "127.0.0.1:$debug" $extra \
-    --tls-cert-file "$DEV/pki/$cert.crt" --tls-private-key-file "$DEV/pki/$cert.key" --client-ca-file "$DEV/pki/ca.crt" \
+    "${tls[@]}" --client-ca-file "$DEV/pki/ca.crt" \
     --log-level "${SATELLITE_DEV_LOG_LEVEL:-info}"
 }
 
@@ -266,7 +273,7 @@ main() {
   kubectl_admin apply -f "$HACK/dev/satellite-rbac.yaml" >/dev/null
   remote_host
   reference_node
-  satellite satellite "$SAT_NODE" "$SAT_IP" "$RUN/host" satellite-serving "$DEV/host/root" 10270
+  satellite satellite "$SAT_NODE" "$SAT_IP" "$RUN/host" csr "$DEV/host/root" 10270
   satellite satellite-compat "$COMPAT_NODE" "$COMPAT_IP" "$RUN/host-compat" compat-serving "$DEV/host-compat/root" 10271 \
     "--node-taints=virtual-kubelet.io/provider=satellite:NoSchedule,satellite.dev/compat=containerd-1.6:NoSchedule"
   for n in "$SAT_NODE" "$COMPAT_NODE" "$REF_NODE"; do

@@ -65,7 +65,7 @@ make_pki() {
   pki_cert admin admin system:masters "" ca client
   pki_cert satellite satellite "" "" ca client
   pki_cert reference-kubelet "system:node:$REF_NODE" system:nodes "" ca client
-  pki_cert satellite-serving "$SAT_NODE" "" "IP:$SAT_IP,DNS:$SAT_NODE" ca server
+  pki_cert reference-serving "$REF_NODE" "" "IP:$CP_IP,DNS:$REF_NODE" ca server
   pki_cert compat-serving "$COMPAT_NODE" "" "IP:$COMPAT_IP,DNS:$COMPAT_NODE" ca server
   [ -f "$d/sa.key" ] || { openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/sa.key" 2>/dev/null; chmod 600 "$d/sa.key"; }
   openssl pkey -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
