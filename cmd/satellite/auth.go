@@ -78,4 +78,3 @@ func withKubeletAuth(auth nodeutil.Auth, nodeName string, next http.Handler) htt
 		next.ServeHTTP(w, r.WithContext(log.WithLogger(ctx, log.G(ctx).WithField("user", info.User.GetName()))))
 	})
 }
-
