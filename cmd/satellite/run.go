@@ -63,6 +63,7 @@ upper case with dashes as underscores (--ssh-key: SATELLITE_SSH_KEY).`,
 	}
 	bindFlags(cmd.Flags(), &c, &v)
 	cmd.AddCommand(newDrainCommand(getenv))
+	cmd.AddCommand(newHostCommand(getenv))
 	cmd.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print Satellite's version",
