@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -94,15 +95,23 @@ func TestHostKeyAlgorithmsFromKnownHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := h.clientCfg.HostKeyAlgorithms; len(got) != 1 || got[0] != ssh.KeyAlgoED25519 {
+	cfg, _, err := h.clientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.HostKeyAlgorithms; len(got) != 1 || got[0] != ssh.KeyAlgoED25519 {
 		t.Errorf("host key algorithms = %v, want [ssh-ed25519]", got)
 	}
 	other, err := NewHost(Config{Addr: "192.0.2.9:22", User: "u", Signer: mustSigner(t), KnownHosts: kh})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := other.clientCfg.HostKeyAlgorithms; got != nil {
-		t.Errorf("unknown host: algorithms = %v, want the library's defaults", got)
+	cfg, _, err = other.clientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.HostKeyAlgorithms; len(got) == 0 || slices.Contains(got, ssh.KeyAlgoRSA) || slices.Contains(got, ssh.KeyAlgoDSA) {
+		t.Errorf("unknown host: algorithms = %v, want the modern ones (no SHA-1 RSA, no DSA)", got)
 	}
 }
 
@@ -113,4 +122,31 @@ func mustSigner(t *testing.T) ssh.Signer {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// A @cert-authority line for the host makes the handshake ask for a host certificate, which
+// the known_hosts callback verifies against the authority.
+func TestHostKeyAlgorithmsForCertAuthority(t *testing.T) {
+	t.Parallel()
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	ca, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	line := fmt.Sprintf("@cert-authority [192.0.2.1]:2222 %s", ssh.MarshalAuthorizedKey(ca))
+	if err := os.WriteFile(kh, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewHost(Config{Addr: "192.0.2.1:2222", User: "u", Signer: mustSigner(t), KnownHosts: kh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := h.clientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.HostKeyAlgorithms; len(got) != 1 || got[0] != ssh.CertAlgoED25519v01 {
+		t.Errorf("host key algorithms = %v, want [%s]", got, ssh.CertAlgoED25519v01)
+	}
 }

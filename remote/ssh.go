@@ -24,9 +24,18 @@ type Config struct {
 	User string
 	// Signer is the client's private key.
 	Signer ssh.Signer
-	// KnownHosts is the path of an OpenSSH known_hosts file holding the host's key (or a
-	// @cert-authority line for it). There is no way to skip this check.
+	// KnownHosts are the paths of OpenSSH known_hosts files holding the host's key (or a
+	// @cert-authority line for it; @revoked lines are honoured). They are read again at every
+	// connection, so an updated file (a Secret's new content) takes effect at the next one.
+	// There is no way to skip this check.
 	KnownHosts string
+	// ExtraKnownHosts is a further known_hosts file, such as the one holding a key pinned on
+	// first use; it need not exist.
+	ExtraKnownHosts string
+	// TrustOnFirstUse, when set, is called when the host is in no known_hosts file at all (not
+	// when its key differs from a known one): returning nil accepts the key for this
+	// connection, and the function is expected to pin it (write it to ExtraKnownHosts).
+	TrustOnFirstUse func(hostport string, key ssh.PublicKey) error
 	// DialTimeout bounds the TCP connect plus SSH handshake. Default 15 s.
 	DialTimeout time.Duration
 	// KeepaliveInterval is how often a keepalive@openssh.com request is sent; a connection
@@ -53,7 +62,9 @@ func LoadSigner(path string) (ssh.Signer, error) {
 // concurrent use.
 type Host struct {
 	cfg       Config
-	clientCfg *ssh.ClientConfig
+	clientCfg *ssh.ClientConfig // without the host key checks, which clientConfig adds
+	hostname  string
+	port      string
 
 	mu     sync.Mutex
 	conn   *conn
@@ -106,28 +117,88 @@ func NewHost(cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ssh address %q: %w", cfg.Addr, err)
 	}
-	callback, err := knownhosts.New(cfg.KnownHosts)
-	if err != nil {
+	if _, err := knownhosts.New(cfg.KnownHosts); err != nil {
 		return nil, fmt.Errorf("load known_hosts: %w", err)
 	}
 	return &Host{
 		sessions: make(chan struct{}, maxSessions),
 		cfg:      cfg,
 		clientCfg: &ssh.ClientConfig{
-			User:              cfg.User,
-			Auth:              []ssh.AuthMethod{ssh.PublicKeys(cfg.Signer)},
-			HostKeyCallback:   callback,
-			HostKeyAlgorithms: hostKeyAlgorithms(callback, hostname, port),
-			Timeout:           cfg.DialTimeout,
+			Config: ssh.Config{
+				KeyExchanges: modernKeyExchanges,
+				Ciphers:      modernCiphers,
+				MACs:         modernMACs,
+			},
+			User:    cfg.User,
+			Auth:    []ssh.AuthMethod{ssh.PublicKeys(cfg.Signer)},
+			Timeout: cfg.DialTimeout,
 		},
+		hostname: hostname,
+		port:     port,
 	}, nil
+}
+
+// The algorithms Satellite negotiates: no SHA-1, no CBC, no DSA, no small groups. OpenSSH
+// 8.0 and later (every supported distribution) offers all of these.
+var (
+	modernKeyExchanges = []string{"mlkem768x25519-sha256", "curve25519-sha256", "curve25519-sha256@libssh.org",
+		"ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521", "diffie-hellman-group16-sha512"}
+	modernCiphers = []string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
+		"aes128-ctr", "aes192-ctr", "aes256-ctr"}
+	modernMACs = []string{"hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com", "hmac-sha2-256", "hmac-sha2-512"}
+	// modernHostKeyAlgorithms are offered when known_hosts holds no plain key for the host
+	// (a @cert-authority line, or trust on first use).
+	modernHostKeyAlgorithms = []string{
+		ssh.CertAlgoED25519v01, ssh.CertAlgoECDSA256v01, ssh.CertAlgoECDSA384v01, ssh.CertAlgoECDSA521v01,
+		ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01,
+		ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+		ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+	}
+)
+
+// clientConfig reads known_hosts afresh and returns the configuration of one connection. The
+// host key callback remembers the key the host presented, for the error message.
+func (h *Host) clientConfig() (*ssh.ClientConfig, *ssh.PublicKey, error) {
+	files := []string{h.cfg.KnownHosts}
+	if h.cfg.ExtraKnownHosts != "" {
+		if _, err := os.Stat(h.cfg.ExtraKnownHosts); err == nil {
+			files = append(files, h.cfg.ExtraKnownHosts)
+		}
+	}
+	callback, err := knownhosts.New(files...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ssh %s: load known_hosts: %w", h.cfg.Addr, err)
+	}
+	cfg := *h.clientCfg
+	presented := new(ssh.PublicKey)
+	cfg.HostKeyCallback = func(hostport string, remote net.Addr, key ssh.PublicKey) error {
+		*presented = key
+		err := callback(hostport, remote, key)
+		var keyErr *knownhosts.KeyError
+		if h.cfg.TrustOnFirstUse != nil && errors.As(err, &keyErr) && len(keyErr.Want) == 0 {
+			return h.cfg.TrustOnFirstUse(hostport, key)
+		}
+		return err
+	}
+	cas, err := certAuthorities(files)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ssh %s: load known_hosts: %w", h.cfg.Addr, err)
+	}
+	cfg.HostKeyAlgorithms = hostKeyAlgorithms(callback, h.hostname, h.port, cas)
+	if cfg.HostKeyAlgorithms == nil {
+		cfg.HostKeyAlgorithms = modernHostKeyAlgorithms
+	}
+	return &cfg, presented, nil
 }
 
 // hostKeyAlgorithms asks the known_hosts callback which keys it holds for the host, so the
 // handshake negotiates a host key type that can be verified (x/crypto/ssh otherwise picks its
 // own preference and fails with a key mismatch when known_hosts holds another type). The
 // probe key never matches, so the callback answers with a KeyError listing the known keys.
-func hostKeyAlgorithms(callback ssh.HostKeyCallback, hostname, port string) []string {
+//
+// A known key may be a @cert-authority line's (cas holds those): then the host is asked for a
+// certificate of that key type, which the callback verifies against the authority.
+func hostKeyAlgorithms(callback ssh.HostKeyCallback, hostname, port string, cas map[string]bool) []string {
 	p, _ := strconv.Atoi(port)
 	addr := &net.TCPAddr{IP: net.ParseIP(hostname), Port: p}
 	err := callback(knownhosts.Normalize(net.JoinHostPort(hostname, port)), addr, probeKey{})
@@ -138,7 +209,11 @@ func hostKeyAlgorithms(callback ssh.HostKeyCallback, hostname, port string) []st
 	var algos []string
 	seen := map[string]bool{}
 	for _, k := range keyErr.Want {
-		for _, a := range algorithmsForKeyType(k.Key.Type()) {
+		types := algorithmsForKeyType(k.Key.Type())
+		if cas[string(k.Key.Marshal())] {
+			types = certAlgorithmsForKeyType(k.Key.Type())
+		}
+		for _, a := range types {
 			if !seen[a] {
 				seen[a] = true
 				algos = append(algos, a)
@@ -157,6 +232,45 @@ func algorithmsForKeyType(t string) []string {
 	default:
 		return []string{t}
 	}
+}
+
+func certAlgorithmsForKeyType(t string) []string {
+	switch t {
+	case ssh.KeyAlgoRSA:
+		return []string{ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01}
+	case ssh.KeyAlgoED25519:
+		return []string{ssh.CertAlgoED25519v01}
+	case ssh.KeyAlgoECDSA256:
+		return []string{ssh.CertAlgoECDSA256v01}
+	case ssh.KeyAlgoECDSA384:
+		return []string{ssh.CertAlgoECDSA384v01}
+	case ssh.KeyAlgoECDSA521:
+		return []string{ssh.CertAlgoECDSA521v01}
+	}
+	return nil
+}
+
+// certAuthorities are the keys of the @cert-authority lines of the known_hosts files.
+func certAuthorities(files []string) (map[string]bool, error) {
+	cas := map[string]bool{}
+	for _, f := range files {
+		rest, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		for len(rest) > 0 {
+			var marker string
+			var key ssh.PublicKey
+			marker, _, key, _, rest, err = ssh.ParseKnownHosts(rest)
+			if err != nil {
+				break // io.EOF at the end; malformed lines were refused by knownhosts.New already
+			}
+			if marker == "cert-authority" {
+				cas[string(key.Marshal())] = true
+			}
+		}
+	}
+	return cas, nil
 }
 
 // probeKey is a public key of a type no known_hosts line can hold.
@@ -203,10 +317,15 @@ func (h *Host) dial(ctx context.Context) (*conn, error) {
 	if deadline, ok := ctx.Deadline(); ok {
 		_ = tcp.SetDeadline(deadline)
 	}
-	sc, chans, reqs, err := ssh.NewClientConn(tcp, h.cfg.Addr, h.clientCfg)
+	cfg, presented, err := h.clientConfig()
 	if err != nil {
 		_ = tcp.Close()
-		return nil, classifyHandshake(h.cfg.Addr, err)
+		return nil, err
+	}
+	sc, chans, reqs, err := ssh.NewClientConn(tcp, h.cfg.Addr, cfg)
+	if err != nil {
+		_ = tcp.Close()
+		return nil, classifyHandshake(h.cfg.Addr, err, *presented)
 	}
 	_ = tcp.SetDeadline(time.Time{})
 	c := &conn{Client: ssh.NewClient(sc, chans, reqs), done: make(chan struct{})}
@@ -262,20 +381,35 @@ func (h *Host) keepalive(c *conn) {
 // HostKeyError says the host presented a key known_hosts does not vouch for.
 type HostKeyError struct {
 	Addr string
-	Err  error
+	// Presented is the key the host offered, as its type and SHA256 fingerprint.
+	Presented string
+	Err       error
 }
 
 func (e *HostKeyError) Error() string {
-	return fmt.Sprintf("ssh %s: host key verification failed (refusing to connect): %v", e.Addr, e.Err)
+	why := "not the key known_hosts holds for it"
+	var keyErr *knownhosts.KeyError
+	var revoked *knownhosts.RevokedError
+	switch {
+	case errors.As(e.Err, &revoked):
+		why = "a key revoked in known_hosts"
+	case errors.As(e.Err, &keyErr) && len(keyErr.Want) == 0:
+		why = "the host is not in known_hosts"
+	}
+	return fmt.Sprintf("ssh %s: host key verification failed, refusing to connect: the host presented %s, %s", e.Addr, e.Presented, why)
 }
 
 func (e *HostKeyError) Unwrap() error { return e.Err }
 
-func classifyHandshake(addr string, err error) error {
+func classifyHandshake(addr string, err error, presented ssh.PublicKey) error {
 	var keyErr *knownhosts.KeyError
 	var revoked *knownhosts.RevokedError
 	if errors.As(err, &keyErr) || errors.As(err, &revoked) {
-		return &HostKeyError{Addr: addr, Err: err}
+		fp := "no key"
+		if presented != nil {
+			fp = presented.Type() + " " + ssh.FingerprintSHA256(presented)
+		}
+		return &HostKeyError{Addr: addr, Presented: fp, Err: err}
 	}
 	return fmt.Errorf("ssh %s: handshake: %w: %w", addr, ErrUnavailable, err)
 }
