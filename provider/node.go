@@ -12,6 +12,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/satellite-vk/satellite/remote"
@@ -128,6 +129,7 @@ func (n *nodeState) check(ctx context.Context, refreshFacts bool) {
 	n.mu.Unlock()
 	if changed && old != nil {
 		log.G(ctx).WithField("ready", ready).WithField("reason", reason).Info("node status changed")
+		n.recordTransition(old, ready, reason, message)
 	}
 	if changed && cb != nil {
 		cb(node.DeepCopy())
@@ -245,4 +247,26 @@ func keepTransitionTimes(node, old *corev1.Node) {
 			}
 		}
 	}
+}
+
+// recordTransition emits a node event when readiness or its reason changes, as the kubelet
+// emits NodeReady and NodeNotReady: a Warning with the reason (HostKeyMismatch, SSHUnreachable,
+// ...) and its message, or NodeReady when the host is back.
+func (n *nodeState) recordTransition(old *corev1.Node, ready bool, reason, message string) {
+	var oldReason string
+	oldReady := false
+	for _, c := range old.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			oldReady, oldReason = c.Status == corev1.ConditionTrue, c.Reason
+		}
+	}
+	if oldReady == ready && oldReason == reason {
+		return
+	}
+	ref := &corev1.ObjectReference{Kind: "Node", Name: n.p.cfg.NodeName, UID: types.UID(n.p.cfg.NodeName)}
+	if ready {
+		n.p.recorder.Eventf(ref, corev1.EventTypeNormal, "NodeReady", "Node %s status is now: NodeReady", n.p.cfg.NodeName)
+		return
+	}
+	n.p.recorder.Event(ref, corev1.EventTypeWarning, reason, message)
 }
