@@ -32,6 +32,8 @@ type config struct {
 	SSHAddr        string
 	SSHKey         string
 	KnownHosts     string
+	TrustOnFirst   bool
+	PinnedSecret   string
 	HostIP         string
 	Socket         string
 	ContainerdRoot string
@@ -83,6 +85,8 @@ func bindFlags(fs *pflag.FlagSet, c *config, v *flagValues) {
 	fs.StringVar(&c.SSHTarget, "ssh", "", "the remote host, user@host:port (port 22 if omitted)")
 	fs.StringVar(&c.SSHKey, "ssh-key", "", "private key file for the SSH login (mount it from a Secret)")
 	fs.StringVar(&c.KnownHosts, "known-hosts", "", "OpenSSH known_hosts file holding the host's key; the host key is always verified")
+	fs.BoolVar(&c.TrustOnFirst, "ssh-trust-on-first-use", false, "trust a host that is in no known_hosts line on first connection, and pin its key in --ssh-pinned-key-secret (a changed key is still refused)")
+	fs.StringVar(&c.PinnedSecret, "ssh-pinned-key-secret", "", "namespace/name of the Secret holding the host key pinned on first use")
 	fs.StringVar(&c.HostIP, "host-ip", "", "the host's address as reported in pod status (hostIP, podIP); empty: the --ssh host when it is an IP address")
 	fs.StringVar(&c.Socket, "containerd-socket", "/run/containerd/containerd.sock", "containerd's CRI socket on the host")
 	fs.StringVar(&c.ContainerdRoot, "containerd-root", "/var/lib/containerd", "containerd's root directory on the host (its filesystem is the node's ephemeral storage)")
@@ -166,6 +170,9 @@ func (c *config) complete(v *flagValues) error {
 			return errors.New("--csr-signer-name is required when the serving certificate is requested with a CSR")
 		}
 		c.TLSMode = tlsModeCSR
+	}
+	if c.TrustOnFirst && c.PinnedSecret == "" {
+		return errNoPinSecret
 	}
 	for name, val := range map[string]string{"--ssh-key": c.SSHKey, "--known-hosts": c.KnownHosts, "--node-ip": c.NodeIP, "--client-ca-file": c.ClientCA} {
 		if val == "" {

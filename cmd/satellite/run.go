@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -130,7 +131,21 @@ func run(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
-	host, err := remote.NewHost(remote.Config{Addr: c.SSHAddr, User: c.SSHUser, Signer: signer, KnownHosts: c.KnownHosts})
+	broadcaster := record.NewBroadcaster()
+	defer broadcaster.Shutdown()
+	broadcaster.StartRecordingToSink(&corev1client.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "satellite", Host: c.NodeName})
+
+	hcfg := remote.Config{Addr: c.SSHAddr, User: c.SSHUser, Signer: signer, KnownHosts: c.KnownHosts}
+	if c.TrustOnFirst {
+		pin, err := newPinner(ctx, client, c.PinnedSecret, c.NodeName, recorder)
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(filepath.Dir(pin.file))
+		hcfg.ExtraKnownHosts, hcfg.TrustOnFirstUse = pin.file, pin.pin
+	}
+	host, err := remote.NewHost(hcfg)
 	if err != nil {
 		return err
 	}
@@ -140,11 +155,6 @@ func run(ctx context.Context, c *config) error {
 		return err
 	}
 	defer rt.Close()
-
-	broadcaster := record.NewBroadcaster()
-	defer broadcaster.Shutdown()
-	broadcaster.StartRecordingToSink(&corev1client.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "satellite", Host: c.NodeName})
 
 	pcfg := c.providerConfig(kubernetesVersion + "-satellite." + strings.TrimPrefix(version, "v"))
 	var n *nodeutil.Node
