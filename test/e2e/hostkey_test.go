@@ -224,7 +224,9 @@ func TestIntegrationHostKeyReplaced(t *testing.T) {
 		t.Fatalf("sign host key: %v\n%s", err, out)
 	}
 	key1, key2, ca := pubKey(t, filepath.Join(dir, "key1.pub")), pubKey(t, filepath.Join(dir, "key2.pub")), pubKey(t, filepath.Join(dir, "ca.pub"))
-	hostLine := func(k ssh.PublicKey) string { return "[10.213.0.2]:2222 " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) }
+	hostLine := func(k ssh.PublicKey) string {
+		return "[10.213.0.2]:2222 " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+	}
 
 	// Satellite may create the pin Secret in this namespace, as the chart's Role allows.
 	ctx := context.Background()
