@@ -29,6 +29,20 @@ func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs
 		}
 		return 0, true
 	}
+	if !rec.podDirMade || time.Since(rec.volumesAt) >= volumeResync {
+		if err := p.setupVolumes(ctx, rec, pod); err != nil {
+			log.G(ctx).WithError(err).Warn("volumes not ready")
+			if rec.mountError != err.Error() {
+				p.recorder.Event(pod, corev1.EventTypeWarning, "FailedMount", err.Error())
+				rec.mountError = err.Error()
+			}
+			if obs.sandbox == nil {
+				return 5 * time.Second, false // nothing starts before its volumes are there
+			}
+		} else {
+			rec.mountError = ""
+		}
+	}
 	acted := false
 	if obs.sandbox == nil || obs.sandbox.State != runtimeapi.PodSandboxState_SANDBOX_READY {
 		if err := p.startSandbox(ctx, pod, obs); err != nil {
@@ -48,6 +62,12 @@ func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs
 		return again, acted || a
 	}
 	var next time.Duration
+	if hasSyncedVolumes(pod) {
+		next = volumeResync - time.Since(rec.volumesAt) // configMap/secret/token updates
+		if next <= 0 {
+			next = time.Second
+		}
+	}
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
 		again, a := p.runContainer(ctx, rec, pod, obs.sandbox.Id, sb, c, false, obs.containers[c.Name])
@@ -156,6 +176,12 @@ func (p *Provider) createAndStart(ctx context.Context, rec *podRecord, pod *core
 		return wait, false
 	}
 	cfg := containerConfig(p.cfg.NodeName, pod, c, init, attempt)
+	mounts, err := p.containerMounts(pod, c)
+	if err != nil {
+		p.setWaiting(rec, pod, c.Name, "CreateContainerConfigError", err.Error(), corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
+		return 10 * time.Second, false
+	}
+	cfg.Mounts = mounts
 	resp, err := p.cri.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sandboxID, Config: cfg, SandboxConfig: sb})
 	if err != nil {
 		p.setWaiting(rec, pod, c.Name, "CreateContainerError", err.Error(), corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
@@ -185,4 +211,14 @@ func (p *Provider) setWaiting(rec *podRecord, pod *corev1.Pod, name, reason, mes
 		p.recorder.Event(pod, eventType, eventReason, eventMessage)
 	}
 	rec.waiting[name] = waiting{Reason: reason, Message: message}
+}
+
+// hasSyncedVolumes reports whether the pod has volumes whose content follows the API.
+func hasSyncedVolumes(pod *corev1.Pod) bool {
+	for _, v := range pod.Spec.Volumes {
+		if v.Secret != nil || v.ConfigMap != nil || v.DownwardAPI != nil || v.Projected != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -57,7 +57,10 @@ func (p *Provider) killPod(ctx context.Context, rec *podRecord, pod *corev1.Pod,
 			return obs, err
 		}
 	}
-	// The directory is named from the pod, so it goes even when no sandbox was ever made.
+	// The directories are named from the pod, so they go even when no sandbox was ever made.
+	if err := p.removePodDir(ctx, p.podDir(pod)); err != nil {
+		return obs, err
+	}
 	return obs, p.removeLogDir(ctx, podLogDir(p.cfg.LogRoot, pod.Namespace, pod.Name, string(pod.UID)))
 }
 

@@ -2,12 +2,14 @@ package provider
 
 import (
 	"context"
+	"io"
 	"net"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
@@ -20,6 +22,9 @@ import (
 type Host interface {
 	// Output runs a shell command on the host and returns its standard output.
 	Output(ctx context.Context, cmd string) ([]byte, error)
+	// Input runs a shell command with the given standard input (for data that must not be
+	// in a command line).
+	Input(ctx context.Context, cmd string, stdin io.Reader) ([]byte, error)
 	// Open opens a file on the host for reading.
 	Open(ctx context.Context, path string) (remote.File, error)
 	// Stat describes a file on the host.
@@ -59,6 +64,11 @@ type Config struct {
 	HostIP string
 	// LogRoot is the directory on the host under which pod logs are written.
 	LogRoot string
+	// PodDir is the directory on the host under which pods' volumes live (one 0700
+	// directory per pod, removed with it).
+	PodDir string
+	// Tokens issues service account tokens for projected volumes (the TokenRequest API).
+	Tokens TokenRequester
 	// ContainerdRoot is containerd's root directory on the host (its disk is the node's
 	// ephemeral storage).
 	ContainerdRoot string
@@ -89,6 +99,7 @@ type Provider struct {
 	cri      Runtime
 	recorder record.EventRecorder
 	lister   corev1listers.PodLister
+	api      apiAccess
 
 	store     *store
 	workers   *workers
@@ -104,6 +115,9 @@ type Provider struct {
 func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods corev1listers.PodLister) *Provider {
 	if cfg.RelistPeriod == 0 {
 		cfg.RelistPeriod = time.Second
+	}
+	if cfg.PodDir == "" {
+		cfg.PodDir = "/var/lib/satellite/pods"
 	}
 	if cfg.NodeStatusPeriod == 0 {
 		cfg.NodeStatusPeriod = 10 * time.Second
@@ -125,6 +139,7 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 		host:      host,
 		cri:       cri,
 		recorder:  recorder,
+		api:       apiAccess{Tokens: cfg.Tokens},
 		lister:    pods,
 		store:     newStore(),
 		backoff:   newBackoff(10*time.Second, 5*time.Minute),
@@ -225,3 +240,20 @@ func (p *Provider) GetPods(context.Context) ([]*corev1.Pod, error) {
 // UsePodLister gives the provider the lister of the pods bound to its node, which tells it
 // which pods Kubernetes still has. It must be called before Run.
 func (p *Provider) UsePodLister(l corev1listers.PodLister) { p.lister = l }
+
+// UseListers gives the provider the ConfigMaps and Secrets its pods' volumes read.
+func (p *Provider) UseListers(configMaps corev1listers.ConfigMapLister, secrets corev1listers.SecretLister) {
+	p.api.ConfigMaps, p.api.Secrets = configMaps, secrets
+}
+
+// apiAccess is what the provider reads of the Kubernetes API besides pods.
+type apiAccess struct {
+	ConfigMaps corev1listers.ConfigMapLister
+	Secrets    corev1listers.SecretLister
+	Tokens     TokenRequester
+}
+
+// TokenRequester is the TokenRequest API of service accounts.
+type TokenRequester interface {
+	CreateToken(ctx context.Context, namespace, serviceAccount string, tr *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error)
+}

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -35,7 +36,8 @@ func (p *Provider) relistLoop(ctx context.Context) {
 type relister struct {
 	p       *Provider
 	last    map[types.UID]string // per pod: its sandboxes' and containers' ids and states
-	orphans map[string]time.Time // sandbox id -> first seen without a pod
+	orphans map[string]time.Time // sandbox id or pod directory -> first seen without a pod
+	n       int                  // relists with the pod lister synced
 }
 
 func (r *relister) relist(ctx context.Context) error {
@@ -71,6 +73,9 @@ func (r *relister) relist(ctx context.Context) error {
 	r.last = now
 	if p.cfg.PodsSynced() {
 		r.collect(ctx, sbs.Items)
+		if r.n++; r.n%60 == 1 {
+			r.collectPodDirs(ctx)
+		}
 	}
 	return nil
 }
@@ -105,9 +110,46 @@ func (r *relister) collect(ctx context.Context, sbs []*runtimeapi.PodSandbox) {
 		}
 	}
 	for id := range r.orphans {
-		if !seen[id] {
+		if !seen[id] && !strings.HasPrefix(id, "/") { // pod directories are tracked by collectPodDirs
 			delete(r.orphans, id)
 		}
+	}
+}
+
+// collectPodDirs removes, after orphanGrace, the volume directories of pods that neither this
+// Satellite nor Kubernetes has any longer (a pod deleted while Satellite was away). Listed
+// once a minute.
+func (r *relister) collectPodDirs(ctx context.Context) {
+	p := r.p
+	dirs, err := p.host.Glob(ctx, path.Join(p.cfg.PodDir, "*_*_*"))
+	if err != nil {
+		log.G(ctx).WithError(err).Debug("cannot list pod directories")
+		return
+	}
+	for _, d := range dirs {
+		parts := strings.SplitN(path.Base(d), "_", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		uid := types.UID(parts[2])
+		if p.store.has(uid) || p.inAPI(parts[0], parts[1], uid) {
+			delete(r.orphans, d)
+			continue
+		}
+		first, ok := r.orphans[d]
+		if !ok {
+			r.orphans[d] = time.Now()
+			continue
+		}
+		if time.Since(first) < orphanGrace {
+			continue
+		}
+		log.G(ctx).WithField("dir", d).Info("removing volumes of a pod that no longer exists")
+		if err := p.removePodDir(ctx, d); err != nil {
+			log.G(ctx).WithError(err).Warn("cannot remove orphaned pod directory")
+			continue
+		}
+		delete(r.orphans, d)
 	}
 }
 

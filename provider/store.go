@@ -21,6 +21,14 @@ type podRecord struct {
 	start   time.Time
 	waiting map[string]waiting                     // by container name
 	exited  map[string]*runtimeapi.ContainerStatus // final statuses of exited containers, by id
+
+	// volumes
+	podDirMade bool
+	volumeHash map[string]string      // by volume name: content hash, or "ready"
+	volumesAt  time.Time              // last brought up to date
+	tokens     map[string]issuedToken // by volume/path
+	rejected   string                 // why the pod cannot run here (admission), once decided
+	mountError string                 // the last FailedMount message
 }
 
 // store holds the pods bound to this node. Returned pods are deep copies.

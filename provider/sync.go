@@ -8,6 +8,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/log"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -26,6 +27,10 @@ func (p *Provider) syncPod(ctx context.Context, uid types.UID) (time.Duration, b
 	ctx = log.WithLogger(ctx, log.G(ctx).WithField("pod", pod.Namespace+"/"+pod.Name))
 	if deleting {
 		return p.syncDeleting(ctx, rec, pod, grace)
+	}
+	if why := admissionError(pod); why != "" {
+		p.reject(rec, pod, "UnsupportedVolume", why)
+		return 0, false
 	}
 	obs, err := p.observe(ctx, rec, pod)
 	if err != nil {
@@ -53,6 +58,22 @@ func (p *Provider) syncDeleting(ctx context.Context, rec *podRecord, pod *corev1
 	p.store.remove(pod.UID)
 	p.backoff.forget(string(pod.UID) + "/")
 	return 0, true
+}
+
+// reject fails a pod that cannot run on this node, as the kubelet fails a pod at admission:
+// phase Failed with the reason and message, a Warning event, nothing created on the host.
+func (p *Provider) reject(rec *podRecord, pod *corev1.Pod, reason, message string) {
+	if rec.rejected == message {
+		return
+	}
+	rec.rejected = message
+	p.recorder.Event(pod, corev1.EventTypeWarning, reason, message)
+	st := corev1.PodStatus{Phase: corev1.PodFailed, Reason: reason, Message: "Pod was rejected: " + message,
+		HostIP: p.cfg.HostIP, HostIPs: []corev1.HostIP{{IP: p.cfg.HostIP}}, StartTime: pod.Status.StartTime}
+	if st.StartTime == nil {
+		st.StartTime = &metav1.Time{Time: rec.start}
+	}
+	p.publish(p.store.setStatus(pod.UID, st))
 }
 
 // publishStatus computes the pod's status and hands it to virtual-kubelet when it changed.

@@ -32,6 +32,26 @@ func (h *Host) Output(ctx context.Context, cmd string) ([]byte, error) {
 	return stdout.Bytes(), commandError(h.cfg.Addr, cmd, err, stderr.String())
 }
 
+// Input runs cmd on the host like Output, with stdin as its standard input. Data that must
+// not appear in a command line or a log (secret volumes) reaches the host this way.
+func (h *Host) Input(ctx context.Context, cmd string, stdin io.Reader) ([]byte, error) {
+	s, release, err := h.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	defer s.Close()
+	var stdout, stderr bytes.Buffer
+	s.Stdout, s.Stderr, s.Stdin = &stdout, &stderr, stdin
+	stop := context.AfterFunc(ctx, func() { endSession(s) })
+	defer stop()
+	err = s.Run(cmd)
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("ssh %s: %q: %w", h.cfg.Addr, firstWord(cmd), ctx.Err())
+	}
+	return stdout.Bytes(), commandError(h.cfg.Addr, cmd, err, stderr.String())
+}
+
 // session opens an SSH session on the live connection, waiting while maxSessions are open.
 // The returned release must be called once the session is closed.
 func (h *Host) session(ctx context.Context) (*ssh.Session, func(), error) {

@@ -38,6 +38,7 @@ type config struct {
 	Socket         string
 	ContainerdRoot string
 	LogRoot        string
+	PodDir         string
 
 	Listen         string
 	TLSCert        string
@@ -91,6 +92,7 @@ func bindFlags(fs *pflag.FlagSet, c *config, v *flagValues) {
 	fs.StringVar(&c.Socket, "containerd-socket", "/run/containerd/containerd.sock", "containerd's CRI socket on the host")
 	fs.StringVar(&c.ContainerdRoot, "containerd-root", "/var/lib/containerd", "containerd's root directory on the host (its filesystem is the node's ephemeral storage)")
 	fs.StringVar(&c.LogRoot, "pod-log-dir", "/var/log/pods", "directory on the host for pod logs")
+	fs.StringVar(&c.PodDir, "pod-dir", "/var/lib/satellite/pods", "directory on the host for pods' volumes (a 0700 directory per pod, secrets on tmpfs, removed with the pod)")
 	fs.StringVar(&c.Listen, "listen-address", "0.0.0.0:10250", "address:port of the kubelet API")
 	fs.StringVar(&c.TLSCert, "tls-cert-file", "", "serving certificate of the kubelet API (PEM); empty: requested with a CertificateSigningRequest (see --csr-signer-name)")
 	fs.StringVar(&c.TLSKey, "tls-private-key-file", "", "private key of the serving certificate (PEM)")
@@ -262,6 +264,7 @@ func (c *config) providerConfig(version string) provider.Config {
 		KubeletPort:    port,
 		HostIP:         c.HostIP,
 		LogRoot:        c.LogRoot,
+		PodDir:         c.PodDir,
 		ContainerdRoot: c.ContainerdRoot,
 		MaxPods:        c.MaxPods,
 		Labels:         c.Labels,

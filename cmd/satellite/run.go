@@ -18,7 +18,9 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/node"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	"golang.org/x/sync/errgroup"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -166,6 +168,7 @@ func run(ctx context.Context, c *config) error {
 			return false
 		}
 	}
+	pcfg.Tokens = tokenRequester{client}
 	p := provider.New(pcfg, host, rt, recorder, nil)
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	nodeSpec := p.Node(startCtx)
@@ -184,6 +187,7 @@ func run(ctx context.Context, c *config) error {
 	n, err = nodeutil.NewNode(c.NodeName,
 		func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
 			p.UsePodLister(pc.Pods)
+			p.UseListers(pc.ConfigMaps, pc.Secrets)
 			return p, p.NodeProvider(), nil
 		},
 		func(nc *nodeutil.NodeConfig) error {
@@ -251,4 +255,11 @@ func nodeReady(n *corev1.Node) bool {
 		}
 	}
 	return false
+}
+
+// tokenRequester is the TokenRequest API, for projected service account tokens.
+type tokenRequester struct{ client kubernetes.Interface }
+
+func (t tokenRequester) CreateToken(ctx context.Context, ns, sa string, tr *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error) {
+	return t.client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, tr, metav1.CreateOptions{})
 }
