@@ -46,13 +46,82 @@ func containerConfig(nodeName string, pod *corev1.Pod, c *corev1.Container, init
 		StdinOnce:   c.StdinOnce,
 		Tty:         c.TTY,
 		Linux: &runtimeapi.LinuxContainerConfig{
-			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
-				NamespaceOptions: &runtimeapi.NamespaceOption{
-					Network: runtimeapi.NamespaceMode_NODE,
-					Pid:     pidMode(pod),
-					Ipc:     runtimeapi.NamespaceMode_POD,
-				},
-			},
+			SecurityContext: securityContext(pod, c),
 		},
 	}
+}
+
+// securityContext is the CRI security context of a container from the pod's and the
+// container's securityContext, as the kubelet builds it (pkg/kubelet/kuberuntime/security_context.go):
+// the container's settings win over the pod's; fsGroup joins the supplemental groups.
+func securityContext(pod *corev1.Pod, c *corev1.Container) *runtimeapi.LinuxContainerSecurityContext {
+	sc := &runtimeapi.LinuxContainerSecurityContext{
+		NamespaceOptions: &runtimeapi.NamespaceOption{
+			Network: runtimeapi.NamespaceMode_NODE,
+			Pid:     pidMode(pod),
+			Ipc:     runtimeapi.NamespaceMode_POD,
+		},
+	}
+	var seccomp *corev1.SeccompProfile
+	if psc := pod.Spec.SecurityContext; psc != nil {
+		if psc.RunAsUser != nil {
+			sc.RunAsUser = &runtimeapi.Int64Value{Value: *psc.RunAsUser}
+		}
+		if psc.RunAsGroup != nil {
+			sc.RunAsGroup = &runtimeapi.Int64Value{Value: *psc.RunAsGroup}
+		}
+		sc.SupplementalGroups = append(sc.SupplementalGroups, psc.SupplementalGroups...)
+		if psc.FSGroup != nil {
+			sc.SupplementalGroups = append(sc.SupplementalGroups, *psc.FSGroup)
+		}
+		seccomp = psc.SeccompProfile
+	}
+	if csc := c.SecurityContext; csc != nil {
+		if csc.RunAsUser != nil {
+			sc.RunAsUser = &runtimeapi.Int64Value{Value: *csc.RunAsUser}
+		}
+		if csc.RunAsGroup != nil {
+			sc.RunAsGroup = &runtimeapi.Int64Value{Value: *csc.RunAsGroup}
+		}
+		if csc.Privileged != nil {
+			sc.Privileged = *csc.Privileged
+		}
+		if csc.ReadOnlyRootFilesystem != nil {
+			sc.ReadonlyRootfs = *csc.ReadOnlyRootFilesystem
+		}
+		if csc.Capabilities != nil {
+			sc.Capabilities = &runtimeapi.Capability{}
+			for _, cp := range csc.Capabilities.Add {
+				sc.Capabilities.AddCapabilities = append(sc.Capabilities.AddCapabilities, string(cp))
+			}
+			for _, cp := range csc.Capabilities.Drop {
+				sc.Capabilities.DropCapabilities = append(sc.Capabilities.DropCapabilities, string(cp))
+			}
+		}
+		if csc.AllowPrivilegeEscalation != nil && !*csc.AllowPrivilegeEscalation && !sc.Privileged {
+			sc.NoNewPrivs = true
+		}
+		if csc.SeccompProfile != nil {
+			seccomp = csc.SeccompProfile
+		}
+	}
+	sc.Seccomp = seccompProfile(seccomp, sc.Privileged)
+	return sc
+}
+
+// seccompProfile maps the API's seccomp profile; unset is unconfined, as with the kubelet
+// without SeccompDefault.
+func seccompProfile(sp *corev1.SeccompProfile, privileged bool) *runtimeapi.SecurityProfile {
+	if sp == nil || privileged {
+		return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}
+	}
+	switch sp.Type {
+	case corev1.SeccompProfileTypeRuntimeDefault:
+		return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}
+	case corev1.SeccompProfileTypeLocalhost:
+		if sp.LocalhostProfile != nil {
+			return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: *sp.LocalhostProfile}
+		}
+	}
+	return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}
 }
