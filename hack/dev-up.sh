@@ -39,11 +39,12 @@ network() {
     ip link add "$VETH_ROOT" type veth peer name "$VETH_HOST"
     ip link set "$VETH_HOST" netns "$NETNS"
   fi
+  # `ip addr replace` is idempotent: a rerun (or a test that took the link down) finds it as is.
   for a in $CP_IP $SAT_IP $COMPAT_IP; do
-    ip addr show dev "$VETH_ROOT" | grep -q "inet $a/" || ip addr add "$a/24" dev "$VETH_ROOT"
+    ip addr replace "$a/24" dev "$VETH_ROOT"
   done
   ip link set "$VETH_ROOT" up
-  ip netns exec "$NETNS" sh -c "ip addr show dev $VETH_HOST | grep -q 'inet $HOST_IP/' || ip addr add $HOST_IP/24 dev $VETH_HOST; ip link set $VETH_HOST up; ip link set lo up"
+  nsenter --net="/run/netns/$NETNS" sh -c "ip addr replace $HOST_IP/24 dev $VETH_HOST && ip link set $VETH_HOST up && ip link set lo up"
 }
 
 control_plane() {
@@ -224,7 +225,7 @@ satellite() {
     --node-name "$node" --node-ip "$ip" --listen-address "$ip:10250" \
     --ssh "root@$HOST_IP:22" --ssh-key "$DEV/ssh/id_ed25519" --known-hosts "$DEV/ssh/known_hosts" \
     --containerd-socket "$run/containerd.sock" --containerd-root "$root" \
-    --pod-log-dir "$d/pods" --debug-address "127.0.0.1:$debug" $extra \
+    --pod-log-dir "$d/pods" --pod-dir "$d/volumes" --debug-address "127.0.0.1:$debug" $extra \
     "${tls[@]}" --client-ca-file "$DEV/pki/ca.crt" \
     --log-level "${SATELLITE_DEV_LOG_LEVEL:-info}"
 }
@@ -247,6 +248,8 @@ HOST_CONTAINERD_SOCKET=$RUN/host/containerd.sock
 HOST_COMPAT_CONTAINERD_SOCKET=$RUN/host-compat/containerd.sock
 HOST_POD_LOG_DIR=$DEV/satellite/pods
 HOST_COMPAT_POD_LOG_DIR=$DEV/satellite-compat/pods
+HOST_POD_DIR=$DEV/satellite/volumes
+HOST_COMPAT_POD_DIR=$DEV/satellite-compat/volumes
 REFERENCE_CONTAINERD_SOCKET=$RUN/ref/containerd.sock
 CTR=$CTRD_BIN/ctr
 KUBECTL=$K8S_BIN/kubectl

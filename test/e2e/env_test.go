@@ -28,6 +28,7 @@ type target struct {
 	node   string
 	socket string // containerd socket on the host
 	logDir string // pod log directory on the host
+	podDir string // pods' volume directories on the host
 	taints []string
 	// reference is the real kubelet's node: there is no Satellite host to inspect.
 	reference bool
@@ -80,9 +81,9 @@ func (e *env) get(t *testing.T, k string) string {
 // Debian's containerd 1.6.
 func (e *env) targets(t *testing.T) []target {
 	return []target{
-		{name: "containerd2", node: e.get(t, "SATELLITE_NODE"), socket: e.get(t, "HOST_CONTAINERD_SOCKET"), logDir: e.get(t, "HOST_POD_LOG_DIR"), debug: e.get(t, "SATELLITE_DEBUG"),
+		{name: "containerd2", node: e.get(t, "SATELLITE_NODE"), socket: e.get(t, "HOST_CONTAINERD_SOCKET"), logDir: e.get(t, "HOST_POD_LOG_DIR"), podDir: e.get(t, "HOST_POD_DIR"), debug: e.get(t, "SATELLITE_DEBUG"),
 			taints: []string{"virtual-kubelet.io/provider=satellite:NoSchedule"}},
-		{name: "containerd1.6", node: e.get(t, "SATELLITE_COMPAT_NODE"), socket: e.get(t, "HOST_COMPAT_CONTAINERD_SOCKET"), logDir: e.get(t, "HOST_COMPAT_POD_LOG_DIR"), debug: e.get(t, "SATELLITE_COMPAT_DEBUG"),
+		{name: "containerd1.6", node: e.get(t, "SATELLITE_COMPAT_NODE"), socket: e.get(t, "HOST_COMPAT_CONTAINERD_SOCKET"), logDir: e.get(t, "HOST_COMPAT_POD_LOG_DIR"), podDir: e.get(t, "HOST_COMPAT_POD_DIR"), debug: e.get(t, "SATELLITE_COMPAT_DEBUG"),
 			taints: []string{"virtual-kubelet.io/provider=satellite:NoSchedule", "satellite.dev/compat=containerd-1.6:NoSchedule"}},
 	}
 }

@@ -62,6 +62,7 @@ func TestIntegrationHelm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	podDir := filepath.Join(filepath.Dir(logDir), "volumes")
 	// The reference node's kubelet holds 10250 and 10248 in the network Satellite shares (host
 	// network: this cluster has no kube-proxy for the service address, nor routes from pods to
 	// the remote host).
@@ -76,6 +77,7 @@ hosts:
   containerdSocket: %s
   containerdRoot: %s
   podLogDir: %s
+  podDir: %s
 image: {repository: localhost/satellite/satellite, tag: e2e, pullPolicy: Never}
 hostNetwork: true
 kubeletAPI: {port: 10350}
@@ -84,7 +86,7 @@ kubernetesAPI: {host: 10.213.0.1, port: "6443"}
 nodeSelector: {kubernetes.io/hostname: %s}
 tolerations: [{key: reference, operator: Exists}]
 logLevel: debug
-`, region, e.get(t, "HOST_SSH"), eniIP, e.get(t, "HOST_CONTAINERD_SOCKET"), e.get(t, "HOST_CONTAINERD_ROOT"), logDir, e.get(t, "REFERENCE_NODE"))
+`, region, e.get(t, "HOST_SSH"), eniIP, e.get(t, "HOST_CONTAINERD_SOCKET"), e.get(t, "HOST_CONTAINERD_ROOT"), logDir, podDir, e.get(t, "REFERENCE_NODE"))
 	valuesFile := filepath.Join(t.TempDir(), "values.yaml")
 	if err := os.WriteFile(valuesFile, []byte(values), 0o600); err != nil {
 		t.Fatal(err)
@@ -154,7 +156,7 @@ spec:
 		pod = &pods.Items[0]
 		return pod.Spec.NodeName == node && running(pod), nil
 	})
-	tg := target{name: "helm", node: node, socket: e.get(t, "HOST_CONTAINERD_SOCKET"), logDir: logDir}
+	tg := target{name: "helm", node: node, socket: e.get(t, "HOST_CONTAINERD_SOCKET"), logDir: logDir, podDir: podDir}
 	h := e.host(t, tg)
 	e.mustHaveOnHost(t, h, pod)
 	e.waitFor(t, 30*time.Second, "kubectl logs through the in-cluster Satellite", func(ctx context.Context) (bool, error) {

@@ -197,6 +197,20 @@ func (h *host) leftovers(ctx context.Context, ns, name string, uid types.UID) ([
 	if strings.TrimSpace(string(out)) != "absent" {
 		left = append(left, "log directory "+dir)
 	}
+	if h.tg.podDir != "" {
+		vols := h.tg.podDir + "/" + ns + "_" + name + "_" + string(uid)
+		out, err := h.Output(ctx, "test -e "+remote.Quote(vols)+" && echo present || echo absent; grep -c "+remote.Quote(" "+vols+"/")+" /proc/self/mounts || true")
+		if err != nil {
+			return nil, err
+		}
+		lines := strings.Fields(string(out))
+		if len(lines) > 0 && lines[0] != "absent" {
+			left = append(left, "volume directory "+vols)
+		}
+		if len(lines) > 1 && lines[1] != "0" {
+			left = append(left, lines[1]+" mount(s) under "+vols)
+		}
+	}
 	return left, nil
 }
 
