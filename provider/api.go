@@ -1,12 +1,15 @@
 package provider
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Precheck answers requests that cannot be served the way the kubelet answers them, before
@@ -53,4 +56,21 @@ func (p *Provider) Precheck(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// RunningPods serves /runningpods/ as the kubelet does: the pods running on the node with
+// their containers' names and images, and nothing else. (virtual-kubelet's own handler returns
+// whole pod specs, with env values it resolved from Secrets: readable with just get
+// nodes/proxy.)
+func (p *Provider) RunningPods(w http.ResponseWriter, _ *http.Request) {
+	list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}
+	for _, pod := range p.store.list() {
+		out := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID}}
+		for _, c := range pod.Spec.Containers {
+			out.Spec.Containers = append(out.Spec.Containers, corev1.Container{Name: c.Name, Image: c.Image})
+		}
+		list.Items = append(list.Items, out)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(list)
 }

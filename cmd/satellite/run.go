@@ -184,6 +184,7 @@ func run(ctx context.Context, c *config) error {
 		return err
 	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("/runningpods/", p.RunningPods) // more specific than virtual-kubelet's "/"
 	n, err = nodeutil.NewNode(c.NodeName,
 		func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
 			p.UsePodLister(pc.Pods)

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,6 +14,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -131,6 +135,30 @@ func TestIntegrationVolumes(t *testing.T) {
 			if !strings.Contains(out, want) {
 				t.Errorf("%s: pod output lacks %q:\n%s", tg.name, want, out)
 			}
+		}
+
+		// /runningpods/ names the pod, and shows no env value resolved from the Secret.
+		reader := e.saToken(t, ns, "proxy-reader", []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes/proxy"}, Verbs: []string{"get"}}})
+		n, err := e.client.CoreV1().Nodes().Get(ctx, tg.node, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequest("GET", fmt.Sprintf("https://%s:%d/runningpods/", n.Status.Addresses[0].Address, n.Status.DaemonEndpoints.KubeletEndpoint.Port), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+reader)
+		resp, err := e.kubeletClient(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		// (The reference kubelet answers from its runtime cache, which may not list the pod yet.)
+		named := tg.reference || strings.Contains(string(body), `"volumes"`)
+		if resp.StatusCode != 200 || !named || strings.Contains(string(body), plantedSecret) {
+			t.Errorf("%s: /runningpods/: HTTP %d, names the pod: %v, carries the secret: %v", tg.name, resp.StatusCode,
+				strings.Contains(string(body), `"volumes"`), strings.Contains(string(body), plantedSecret))
 		}
 
 		// The token authenticates as the pod's service account, for the audience asked.
