@@ -47,7 +47,9 @@ func TestIntegrationProjectedTokenRotated(t *testing.T) {
 	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "token", MountPath: "/var/run/token"}}
 	pod = e.createPod(t, ns, pod)
 	e.waitPod(t, ns, pod.Name, 60*time.Second, "running", running)
-	read := func() string { return e.mustKubectl(t, "", "-n", ns, "exec", pod.Name, "--", "cat", "/var/run/token/token") }
+	read := func() string {
+		return e.mustKubectl(t, "", "-n", ns, "exec", pod.Name, "--", "cat", "/var/run/token/token")
+	}
 	review := func(tok string) {
 		t.Helper()
 		tr, err := e.client.AuthenticationV1().TokenReviews().Create(context.Background(), &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: tok}}, metav1.CreateOptions{})
