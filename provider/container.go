@@ -46,6 +46,7 @@ func containerConfig(nodeName string, pod *corev1.Pod, c *corev1.Container, init
 		StdinOnce:   c.StdinOnce,
 		Tty:         c.TTY,
 		Linux: &runtimeapi.LinuxContainerConfig{
+			Resources:       linuxResources(c),
 			SecurityContext: securityContext(pod, c),
 		},
 	}
