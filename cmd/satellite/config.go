@@ -50,7 +50,8 @@ type config struct {
 	ClientCA       string
 	HealthAddress  string
 
-	LogLevel string
+	LogLevel  string
+	LogFormat string
 	Workers  int
 
 	DebugAddress string
@@ -105,6 +106,7 @@ func bindFlags(fs *pflag.FlagSet, c *config, v *flagValues) {
 	fs.StringVar(&c.HealthAddress, "health-address", "", "address:port serving /healthz, /readyz and Prometheus /metrics (no secrets, unauthenticated); empty: off")
 	fs.StringVar(&c.DebugAddress, "debug-address", "", "address:port for Go's pprof and Satellite's open connection counts (/debug/satellite); empty: off. Bind it to 127.0.0.1: it is not authenticated")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text (key=value) or json")
 	fs.IntVar(&c.Workers, "pod-sync-workers", 10, "virtual-kubelet pod controller workers")
 }
 

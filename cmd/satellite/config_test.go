@@ -128,3 +128,17 @@ func dropFlag(args, drop []string) []string {
 	}
 	return out
 }
+
+func TestNewLogger(t *testing.T) {
+	for _, f := range []string{"text", "json"} {
+		if _, err := newLogger("debug", f); err != nil {
+			t.Errorf("format %s: %v", f, err)
+		}
+	}
+	if _, err := newLogger("info", "xml"); err == nil {
+		t.Error("format xml accepted")
+	}
+	if _, err := newLogger("verbose", "text"); err == nil {
+		t.Error("level verbose accepted")
+	}
+}

@@ -76,12 +76,21 @@ upper case with dashes as underscores (--ssh-key: SATELLITE_SSH_KEY).`,
 	return cmd
 }
 
-func newLogger(level string) (log.Logger, error) {
+func newLogger(level, format string) (log.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: %w", level, err)
 	}
-	h := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})
+	opts := &slog.HandlerOptions{Level: l}
+	var h slog.Handler
+	switch format {
+	case "text":
+		h = slog.NewTextHandler(os.Stderr, opts)
+	case "json":
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
 	return logslog.FromSlog(slog.New(h)), nil
 }
 
@@ -116,7 +125,7 @@ func kubeClient(kubeconfig string, calls *atomic.Int64) (kubernetes.Interface, e
 // run wires the SSH link, the CRI client, the provider and virtual-kubelet's node, and serves
 // until ctx ends. Containers on the host keep running after it returns.
 func run(ctx context.Context, c *config) error {
-	logger, err := newLogger(c.LogLevel)
+	logger, err := newLogger(c.LogLevel, c.LogFormat)
 	if err != nil {
 		return err
 	}
