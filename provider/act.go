@@ -182,7 +182,23 @@ func (p *Provider) createAndStart(ctx context.Context, rec *podRecord, pod *core
 		return 10 * time.Second, false
 	}
 	cfg.Mounts = mounts
+	release, err := p.assignGPUs(ctx, c, cfg)
+	var short *gpuShortage
+	switch {
+	case errors.As(err, &short):
+		// The kubelet fails such a pod at admission; here the devices may be freed by a
+		// container on its way out, so the container waits and tries again.
+		p.setWaiting(rec, pod, c.Name, "UnexpectedAdmissionError", err.Error(), corev1.EventTypeWarning, "UnexpectedAdmissionError", err.Error())
+		return 5 * time.Second, false
+	case err != nil:
+		log.G(ctx).WithError(err).WithField("container", c.Name).Warn("cannot allocate GPUs")
+		return retryAfterError, false
+	}
+	if gpus := cfg.Annotations[annotationGPUs]; gpus != "" {
+		log.G(ctx).WithField("container", c.Name).WithField("gpus", gpus).Info("assigned GPUs")
+	}
 	resp, err := p.cri.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sandboxID, Config: cfg, SandboxConfig: sb})
+	release()
 	if err != nil {
 		p.setWaiting(rec, pod, c.Name, "CreateContainerError", err.Error(), corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		return 10 * time.Second, false

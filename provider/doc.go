@@ -9,6 +9,6 @@
 // that cannot be read back from the host: sandboxes and containers carry the pod's identity in
 // CRI labels (the kubelet's io.kubernetes.* keys), so a restarted Satellite adopts what runs.
 //
-// The pure translations (sandbox.go, container.go, status.go, logs.go, hostinfo.go, name.go)
+// The pure translations (sandbox.go, container.go, status.go, logs.go, hostinfo.go, gpu.go, name.go)
 // do no I/O and are tested table-driven.
 package provider

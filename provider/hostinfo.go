@@ -21,13 +21,18 @@ type hostFacts struct {
 	MachineID       string
 	BootID          string
 	OperatingSystem string // uname -s, lower-case
+	// GPUs are the host's NVIDIA GPUs (none without nvidia-smi); GPUError is why nvidia-smi
+	// could not list them, in which case GPUs is empty.
+	GPUs     []GPU
+	GPUError error
 }
 
 // hostFactsCommand prints one key=value line per fact; it needs only a POSIX shell, coreutils
-// and /proc, which every host has.
-func hostFactsCommand(containerdRoot string) string {
+// and /proc, which every host has. With nvidiaSMI set it lists the GPUs too
+// (gpuFactsCommand).
+func hostFactsCommand(containerdRoot, nvidiaSMI string) string {
 	root := remote.Quote(containerdRoot)
-	return strings.Join([]string{
+	cmds := []string{
 		`echo "cpus=$(nproc)"`,
 		`echo "memkb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"`,
 		`echo "diskkb=$(df -kP ` + root + ` 2>/dev/null | awk 'NR==2 {print $2}')"`,
@@ -37,20 +42,29 @@ func hostFactsCommand(containerdRoot string) string {
 		`echo "osimage=$( (. /etc/os-release && echo "$PRETTY_NAME") 2>/dev/null)"`,
 		`echo "machineid=$(cat /etc/machine-id 2>/dev/null)"`,
 		`echo "bootid=$(cat /proc/sys/kernel/random/boot_id)"`,
-	}, "; ")
+	}
+	if gpu := gpuFactsCommand(nvidiaSMI); gpu != "" {
+		cmds = append(cmds, gpu)
+	}
+	return strings.Join(cmds, "; ")
 }
 
 // parseHostFacts reads hostFactsCommand's output.
 func parseHostFacts(out []byte) (hostFacts, error) {
 	var f hostFacts
 	kv := map[string]string{}
+	var gpuLines []string
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), "=")
-		if ok {
+		switch {
+		case k == "gpu":
+			gpuLines = append(gpuLines, v)
+		case ok:
 			kv[k] = strings.TrimSpace(v)
 		}
 	}
+	f.GPUs, f.GPUError = gpuFacts(kv["gpuexit"], gpuLines)
 	var err error
 	if f.CPUs, err = positive(kv, "cpus", 1); err != nil {
 		return f, err

@@ -102,10 +102,14 @@ func (n *nodeState) check(ctx context.Context, refreshFacts bool) {
 	facts := n.facts
 	n.mu.Unlock()
 	if ready && (refreshFacts || facts == nil) {
-		out, err := p.host.Output(ctx, hostFactsCommand(p.cfg.ContainerdRoot))
+		out, err := p.host.Output(ctx, hostFactsCommand(p.cfg.ContainerdRoot, p.nvidiaSMI()))
 		if err == nil {
 			var f hostFacts
 			if f, err = parseHostFacts(out); err == nil {
+				if f.GPUError != nil {
+					log.G(ctx).WithError(f.GPUError).Warn("cannot list the host's GPUs; keeping those last read")
+				}
+				keepGPUs(&f, facts)
 				facts = &f
 			}
 		}
@@ -134,6 +138,37 @@ func (n *nodeState) check(ctx context.Context, refreshFacts bool) {
 	if changed && cb != nil {
 		cb(node.DeepCopy())
 	}
+}
+
+// gpus are the host's GPUs as last read, none when GPUs are off.
+func (n *nodeState) gpus() []GPU {
+	if n.p.cfg.GPUMode == GPUModeOff {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.facts == nil {
+		return nil
+	}
+	return n.facts.GPUs
+}
+
+// nvidiaSMI is the nvidia-smi the host facts run, or "" when GPUs are off.
+func (p *Provider) nvidiaSMI() string {
+	if p.cfg.GPUMode == GPUModeOff {
+		return ""
+	}
+	return p.cfg.NvidiaSMI
+}
+
+// keepGPUs keeps the GPUs last read when nvidia-smi fails this time (a wedged driver, a
+// timeout): the node does not lose its GPUs, and pods holding them their devices, on one
+// bad answer.
+func keepGPUs(f, old *hostFacts) {
+	if f.GPUError == nil || old == nil {
+		return
+	}
+	f.GPUs = old.GPUs
 }
 
 // probe checks the SSH link, then the runtime's own conditions (CRI Status).
@@ -208,6 +243,12 @@ func (p *Provider) nodeObject(f *hostFacts, runtimeVersion string, ready bool, r
 		node.Status.Capacity[corev1.ResourceCPU] = *resource.NewQuantity(f.CPUs, resource.DecimalSI)
 		node.Status.Capacity[corev1.ResourceMemory] = *resource.NewQuantity(f.MemoryBytes, resource.BinarySI)
 		node.Status.Capacity[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(f.DiskBytes, resource.BinarySI)
+		if cfg.GPUMode != GPUModeOff && len(f.GPUs) > 0 {
+			node.Status.Capacity[ResourceGPU] = *resource.NewQuantity(int64(len(f.GPUs)), resource.DecimalSI)
+			for k, v := range gpuLabels(f.GPUs) {
+				node.Labels[k] = v
+			}
+		}
 	}
 	node.Status.Allocatable = node.Status.Capacity.DeepCopy()
 	return node

@@ -90,6 +90,11 @@ type Config struct {
 	// containerLogMaxSize and containerLogMaxFiles. Defaults 10 MiB and 5.
 	ContainerLogMaxSize  int64
 	ContainerLogMaxFiles int
+	// GPUMode says how the host's NVIDIA GPUs are advertised and given to containers; empty
+	// is GPUModeOff. NvidiaSMI is the nvidia-smi the host runs to list them (a name in its
+	// PATH or a path); a host without it has no GPUs.
+	GPUMode   GPUMode
+	NvidiaSMI string
 }
 
 // Provider runs the pods bound to one Satellite node on one remote host.
@@ -109,6 +114,9 @@ type Provider struct {
 	mu        sync.Mutex
 	notifyPod func(*corev1.Pod)
 	node      *nodeState
+	// gpuMu serialises GPU allocation on the node: from reading which devices containers
+	// hold to creating the container that takes new ones (pod workers run concurrently).
+	gpuMu sync.Mutex
 }
 
 // New makes a provider; Run starts it.
@@ -130,6 +138,9 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 	}
 	if cfg.ContainerLogMaxFiles < 2 {
 		cfg.ContainerLogMaxFiles = 5
+	}
+	if cfg.GPUMode == "" {
+		cfg.GPUMode = GPUModeOff
 	}
 	if cfg.PodsSynced == nil {
 		cfg.PodsSynced = func() bool { return true }

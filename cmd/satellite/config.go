@@ -39,6 +39,9 @@ type config struct {
 	ContainerdRoot string
 	LogRoot        string
 	PodDir         string
+	GPUMode        string
+	NvidiaSMI      string
+	gpuMode        provider.GPUMode
 
 	Listen         string
 	TLSCert        string
@@ -52,7 +55,7 @@ type config struct {
 
 	LogLevel  string
 	LogFormat string
-	Workers  int
+	Workers   int
 
 	DebugAddress string
 
@@ -94,6 +97,8 @@ func bindFlags(fs *pflag.FlagSet, c *config, v *flagValues) {
 	fs.StringVar(&c.ContainerdRoot, "containerd-root", "/var/lib/containerd", "containerd's root directory on the host (its filesystem is the node's ephemeral storage)")
 	fs.StringVar(&c.LogRoot, "pod-log-dir", "/var/log/pods", "directory on the host for pod logs")
 	fs.StringVar(&c.PodDir, "pod-dir", "/var/lib/satellite/pods", "directory on the host for pods' volumes (a 0700 directory per pod, secrets on tmpfs, removed with the pod)")
+	fs.StringVar(&c.GPUMode, "gpu-mode", string(provider.GPUModeCDI), "how the host's NVIDIA GPUs are advertised (nvidia.com/gpu) and given to containers: cdi (CDI devices nvidia.com/gpu=<index>, from the spec `nvidia-ctk cdi generate` writes), env (NVIDIA_VISIBLE_DEVICES=<uuids>, for a containerd whose default runtime is nvidia-container-runtime) or off")
+	fs.StringVar(&c.NvidiaSMI, "nvidia-smi", "nvidia-smi", "nvidia-smi on the host, by name in its PATH or by path; a host without it has no GPUs")
 	fs.StringVar(&c.Listen, "listen-address", "0.0.0.0:10250", "address:port of the kubelet API")
 	fs.StringVar(&c.TLSCert, "tls-cert-file", "", "serving certificate of the kubelet API (PEM); empty: requested with a CertificateSigningRequest (see --csr-signer-name)")
 	fs.StringVar(&c.TLSKey, "tls-private-key-file", "", "private key of the serving certificate (PEM)")
@@ -194,6 +199,12 @@ func (c *config) complete(v *flagValues) error {
 		return fmt.Errorf("--container-log-max-size %q: want a size of at least 1Ki, like 10Mi", c.LogMaxSize)
 	}
 	c.logMaxBytes = q.Value()
+	if c.gpuMode, err = provider.ParseGPUMode(c.GPUMode); err != nil {
+		return fmt.Errorf("--gpu-mode: %w", err)
+	}
+	if c.gpuMode != provider.GPUModeOff && c.NvidiaSMI == "" {
+		return errors.New("--nvidia-smi is required unless --gpu-mode=off")
+	}
 	if c.LogMaxFiles < 2 {
 		return fmt.Errorf("--container-log-max-files %d: at least 2", c.LogMaxFiles)
 	}
@@ -276,5 +287,7 @@ func (c *config) providerConfig(version string) provider.Config {
 
 		ContainerLogMaxSize:  c.logMaxBytes,
 		ContainerLogMaxFiles: c.LogMaxFiles,
+		GPUMode:              c.gpuMode,
+		NvidiaSMI:            c.NvidiaSMI,
 	}
 }

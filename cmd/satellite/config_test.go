@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/satellite-vk/satellite/provider"
 )
 
 func TestParseSSHTarget(t *testing.T) {
@@ -83,6 +85,9 @@ func TestLabelsAndEnv(t *testing.T) {
 	if len(c.Taints) != 1 || c.Taints[0].Key != "virtual-kubelet.io/provider" {
 		t.Errorf("default taint missing: %+v", c.Taints)
 	}
+	if pc := c.providerConfig("v"); pc.GPUMode != provider.GPUModeCDI || pc.NvidiaSMI != "nvidia-smi" {
+		t.Errorf("GPU defaults: mode %q, nvidia-smi %q; want cdi, nvidia-smi", pc.GPUMode, pc.NvidiaSMI)
+	}
 }
 
 func TestCompleteErrors(t *testing.T) {
@@ -99,6 +104,8 @@ func TestCompleteErrors(t *testing.T) {
 		{add: []string{"--ssh", "u@gpu.example.test"}, want: "--host-ip is required"},
 		{add: []string{"--listen-address", "0.0.0.0"}, want: "--listen-address"},
 		{add: []string{"--node-name", "", "--eni-ip", "10.0.0.1", "--region", "mars"}, want: "not an AWS region"},
+		{add: []string{"--gpu-mode", "mig"}, want: `--gpu-mode: GPU mode "mig": want cdi, env or off`},
+		{add: []string{"--nvidia-smi", ""}, want: "--nvidia-smi is required unless --gpu-mode=off"},
 	}
 	for _, tt := range tests {
 		args := dropFlag(base, tt.drop)

@@ -1,0 +1,258 @@
+package provider
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Output of `nvidia-smi --query-gpu=index,uuid,name,memory.total,driver_version
+// --format=csv,noheader,nounits` in the shape NVIDIA's driver prints it: an 8x A100 80GB SXM4
+// machine (DGX/HGX A100, driver 535) and a 1x H100 80GB HBM3 instance (driver 550). Names,
+// memory.total in MiB (81920 on the A100 80GB, 81559 on the H100) and driver versions as
+// these machines report them; the UUIDs are made up in NVML's format.
+const (
+	smiA100x8 = `0, GPU-68f6855b-e57c-6591-ce3b-3a6d9c409ac6, NVIDIA A100-SXM4-80GB, 81920, 535.104.05
+1, GPU-f7d0c1cb-95cd-a4d7-8269-68fc92d55bf2, NVIDIA A100-SXM4-80GB, 81920, 535.104.05
+2, GPU-22c06ab8-71eb-55e7-2d46-11bb4b0b5c1b, NVIDIA A100-SXM4-80GB, 81920, 535.104.05
+3, GPU-daf8a235-d587-a750-61d7-84c6d4cb5077, NVIDIA A100-SXM4-80GB, 81920, 535.104.05
+4, GPU-718ce73f-c806-754d-01a8-7298f0b79f4b, NVIDIA A100-SXM4-80GB, 81920, 535.104.05
+5, GPU-c2019690-b23c-063a-a57c-e5ae9fec7aee, NVIDIA A100-SXM4-80GB, 81920, 535.104.05
+6, GPU-8972604b-e6ea-372b-1690-977026fa8ee8, NVIDIA A100-SXM4-80GB, 81920, 535.104.05
+7, GPU-37e08a0b-6eb7-ebd7-25a6-348f982672fd, NVIDIA A100-SXM4-80GB, 81920, 535.104.05
+`
+	smiH100x1 = "0, GPU-5fadc006-00bd-bb13-e225-1fd3a5bb47b6, NVIDIA H100 80GB HBM3, 81559, 550.54.15\n"
+)
+
+func TestParseNvidiaSMI(t *testing.T) {
+	t.Parallel()
+	gpus, err := parseNvidiaSMI([]byte(smiA100x8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gpus) != 8 {
+		t.Fatalf("%d GPUs, want 8", len(gpus))
+	}
+	for i, g := range gpus {
+		if g.Index != i || g.Name != "NVIDIA A100-SXM4-80GB" || g.MemoryMiB != 81920 || g.Driver != "535.104.05" || !strings.HasPrefix(g.UUID, "GPU-") {
+			t.Errorf("GPU %d = %+v", i, g)
+		}
+	}
+	if gpus[3].UUID != "GPU-daf8a235-d587-a750-61d7-84c6d4cb5077" {
+		t.Errorf("GPU 3 UUID = %q", gpus[3].UUID)
+	}
+	h, err := parseNvidiaSMI([]byte(smiH100x1))
+	want := GPU{Index: 0, UUID: "GPU-5fadc006-00bd-bb13-e225-1fd3a5bb47b6", Name: "NVIDIA H100 80GB HBM3", MemoryMiB: 81559, Driver: "550.54.15"}
+	if err != nil || len(h) != 1 || h[0] != want {
+		t.Errorf("H100: %+v, %v; want %+v", h, err, want)
+	}
+
+	for name, tt := range map[string]struct {
+		in   string
+		want []GPU
+	}{
+		"nothing":                {"", nil},
+		"blank lines and CRLF":   {"\r\n1, GPU-1fd3e842-4f78-e639-9085-04948890fd84, Tesla T4, 15360, 470.82.01\r\n\r\n", []GPU{{1, "GPU-1fd3e842-4f78-e639-9085-04948890fd84", "Tesla T4", 15360, "470.82.01"}}},
+		"memory [N/A]":           {"0, GPU-b41e9a00-ef29-c009-ce06-8d4f4f2cf07d, NVIDIA GH200 480GB, [N/A], 560.35.03", []GPU{{0, "GPU-b41e9a00-ef29-c009-ce06-8d4f4f2cf07d", "NVIDIA GH200 480GB", 0, "560.35.03"}}},
+		"comma in the name":      {"0, GPU-c440cc84-b155-71d9-a211-95f30e5edb2d, Some GPU, Rev 2, 1024, 550.90.07", []GPU{{0, "GPU-c440cc84-b155-71d9-a211-95f30e5edb2d", "Some GPU, Rev 2", 1024, "550.90.07"}}},
+		"sorted by index":        {"1,GPU-aa,A10G,23028,550.127.05\n0,GPU-bb,A10G,23028,550.127.05", []GPU{{0, "GPU-bb", "A10G", 23028, "550.127.05"}, {1, "GPU-aa", "A10G", 23028, "550.127.05"}}},
+		"extra spaces and a tab": {"  0 ,\tGPU-aa ,  NVIDIA L4 , 23034 , 550.54.15  ", []GPU{{0, "GPU-aa", "NVIDIA L4", 23034, "550.54.15"}}},
+	} {
+		got, err := parseNvidiaSMI([]byte(tt.in))
+		if err != nil || len(got) != len(tt.want) {
+			t.Errorf("%s: %+v, %v; want %+v", name, got, err, tt.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != tt.want[i] {
+				t.Errorf("%s: GPU %d = %+v, want %+v", name, i, got[i], tt.want[i])
+			}
+		}
+	}
+
+	for _, bad := range []string{
+		"No devices were found",
+		"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.",
+		"0, GPU-aa, NVIDIA A100-SXM4-80GB, 81920",                                   // a field short
+		"x, GPU-aa, NVIDIA A100-SXM4-80GB, 81920, 535.104.05",                       // index
+		"-1, GPU-aa, NVIDIA A100-SXM4-80GB, 81920, 535.104.05",                      // index
+		"0, 8c4f7a1e, NVIDIA A100-SXM4-80GB, 81920, 535.104.05",                     // UUID
+		"0, GPU-aa;rm -rf /, NVIDIA A100-SXM4-80GB, 81920, 535.104.05",              // UUID
+		"0, GPU-aa, NVIDIA A100-SXM4-80GB, 80 GiB, 535.104.05",                      // memory
+		"0, GPU-aa, NVIDIA A100-SXM4-80GB, -5, 535.104.05",                          // memory
+		"0, GPU-aa, , 81920, 535.104.05",                                            // name
+		"0, GPU-aa, NVIDIA A100-SXM4-80GB, 81920, [N/A]",                            // driver
+		"0, GPU-aa, A, 1, 1\n0, GPU-bb, A, 1, 1",                                    // index twice
+		"0, GPU-aa, A, 1, 1\n1, GPU-aa, A, 1, 1",                                    // UUID twice
+		"index, uuid, name, memory.total [MiB], driver_version\n0, GPU-aa, A, 1, 1", // a header
+	} {
+		if got, err := parseNvidiaSMI([]byte(bad)); err == nil {
+			t.Errorf("parseNvidiaSMI(%q) = %+v, want an error", bad, got)
+		}
+	}
+}
+
+func TestGPUFacts(t *testing.T) {
+	t.Parallel()
+	if g, err := gpuFacts("", nil); g != nil || err != nil {
+		t.Errorf("no nvidia-smi: %v, %v; want no GPUs and no error", g, err)
+	}
+	if g, err := gpuFacts("0", strings.Split(smiH100x1, "\n")); len(g) != 1 || err != nil {
+		t.Errorf("H100: %v, %v", g, err)
+	}
+	_, err := gpuFacts("9", []string{"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.", "second line"})
+	if err == nil || err.Error() != "nvidia-smi exited with status 9: NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver." {
+		t.Errorf("failed nvidia-smi: %v", err)
+	}
+	if _, err := gpuFacts("124", []string{""}); err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Errorf("timed out nvidia-smi: %v", err)
+	}
+}
+
+func TestParseHostFactsGPUs(t *testing.T) {
+	t.Parallel()
+	base := "cpus=8\nmemkb=65843212\ndiskkb=1031018216\narch=x86_64\nos=Linux\n"
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(smiA100x8), "\n") {
+		lines = append(lines, "gpu="+l)
+	}
+	f, err := parseHostFacts([]byte(base + "gpuexit=0\n" + strings.Join(lines, "\n") + "\n"))
+	if err != nil || f.GPUError != nil || len(f.GPUs) != 8 || f.GPUs[7].Index != 7 {
+		t.Errorf("8x A100: %d GPUs, %v, %v", len(f.GPUs), f.GPUError, err)
+	}
+	f, err = parseHostFacts([]byte(base))
+	if err != nil || f.GPUError != nil || f.GPUs != nil {
+		t.Errorf("no nvidia-smi: %+v, %v", f, err)
+	}
+	f, err = parseHostFacts([]byte(base + "gpuexit=6\ngpu=No devices were found\n"))
+	if err != nil || f.GPUError == nil || f.GPUs != nil {
+		t.Errorf("nvidia-smi failing: the host facts stand, the GPUs do not: %+v, %v", f, err)
+	}
+	if cmd := hostFactsCommand("/var/lib/containerd", ""); strings.Contains(cmd, "gpu") {
+		t.Errorf("GPUs off, yet the command asks for them: %s", cmd)
+	}
+	if cmd := hostFactsCommand("/var/lib/containerd", "/opt/bin/nvidia-smi"); !strings.Contains(cmd, "'/opt/bin/nvidia-smi' "+nvidiaSMIQuery) {
+		t.Errorf("command does not run the nvidia-smi given: %s", cmd)
+	}
+}
+
+func TestGPULabels(t *testing.T) {
+	t.Parallel()
+	a100, _ := parseNvidiaSMI([]byte(smiA100x8))
+	h100, _ := parseNvidiaSMI([]byte(smiH100x1))
+	for name, tt := range map[string]struct {
+		gpus []GPU
+		want map[string]string
+	}{
+		"8x A100": {a100, map[string]string{
+			"nvidia.com/gpu.count": "8", "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB", "nvidia.com/gpu.memory": "81920",
+			"nvidia.com/cuda.driver.major": "535", "nvidia.com/cuda.driver.minor": "104", "nvidia.com/cuda.driver.rev": "05",
+			"nvidia.com/cuda.driver-version.major": "535", "nvidia.com/cuda.driver-version.minor": "104",
+			"nvidia.com/cuda.driver-version.revision": "05", "nvidia.com/cuda.driver-version.full": "535.104.05",
+		}},
+		"1x H100": {h100, map[string]string{
+			"nvidia.com/gpu.count": "1", "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu.memory": "81559",
+			"nvidia.com/cuda.driver.major": "550", "nvidia.com/cuda.driver.minor": "54", "nvidia.com/cuda.driver.rev": "15",
+			"nvidia.com/cuda.driver-version.major": "550", "nvidia.com/cuda.driver-version.minor": "54",
+			"nvidia.com/cuda.driver-version.revision": "15", "nvidia.com/cuda.driver-version.full": "550.54.15",
+		}},
+		"two-part driver, no memory, odd name": {[]GPU{{UUID: "GPU-aa", Name: "NVIDIA GeForce RTX 4090 (rev a1)", Driver: "550.120"}}, map[string]string{
+			"nvidia.com/gpu.count": "1", "nvidia.com/gpu.product": "NVIDIA-GeForce-RTX-4090-rev-a1",
+			"nvidia.com/cuda.driver.major": "550", "nvidia.com/cuda.driver.minor": "120", "nvidia.com/cuda.driver.rev": "",
+			"nvidia.com/cuda.driver-version.major": "550", "nvidia.com/cuda.driver-version.minor": "120",
+			"nvidia.com/cuda.driver-version.revision": "", "nvidia.com/cuda.driver-version.full": "550.120",
+		}},
+		"none": {nil, nil},
+	} {
+		got := gpuLabels(tt.gpus)
+		if len(got) != len(tt.want) {
+			t.Errorf("%s: labels %v, want %v", name, got, tt.want)
+		}
+		for k, v := range tt.want {
+			if got[k] != v {
+				t.Errorf("%s: %s = %q, want %q", name, k, got[k], v)
+			}
+		}
+	}
+}
+
+func TestNodeObjectGPUs(t *testing.T) {
+	t.Parallel()
+	a100, _ := parseNvidiaSMI([]byte(smiA100x8))
+	facts := &hostFacts{CPUs: 4, MemoryBytes: 1 << 30, DiskBytes: 1 << 30, Arch: "amd64", OperatingSystem: "linux", GPUs: a100}
+	for _, tt := range []struct {
+		mode  GPUMode
+		facts *hostFacts
+		want  int64 // GPUs advertised; -1 none
+	}{
+		{GPUModeCDI, facts, 8},
+		{GPUModeEnv, facts, 8},
+		{GPUModeOff, facts, -1},
+		{GPUModeCDI, &hostFacts{CPUs: 4, MemoryBytes: 1 << 30, DiskBytes: 1 << 30, Arch: "amd64", OperatingSystem: "linux"}, -1},
+	} {
+		p := New(Config{NodeName: "n", MaxPods: 10, GPUMode: tt.mode}, nil, nil, nil, nil)
+		node := p.nodeObject(tt.facts, "containerd://2.2.1", true, "KubeletReady", "")
+		for _, l := range []corev1.ResourceList{node.Status.Capacity, node.Status.Allocatable} {
+			q, ok := l[ResourceGPU]
+			switch {
+			case tt.want < 0 && ok:
+				t.Errorf("mode %s: advertises %s GPUs, want none", tt.mode, q.String())
+			case tt.want >= 0 && (!ok || q.Cmp(*resource.NewQuantity(tt.want, resource.DecimalSI)) != 0):
+				t.Errorf("mode %s: %v GPUs, want %d", tt.mode, l, tt.want)
+			}
+		}
+		if got := node.Labels["nvidia.com/gpu.product"]; (tt.want > 0) != (got == "NVIDIA-A100-SXM4-80GB") {
+			t.Errorf("mode %s: product label %q", tt.mode, got)
+		}
+	}
+}
+
+func TestKeepGPUs(t *testing.T) {
+	t.Parallel()
+	h100, _ := parseNvidiaSMI([]byte(smiH100x1))
+	old := &hostFacts{GPUs: h100}
+	f := hostFacts{GPUError: errors.New("nvidia-smi timed out")}
+	keepGPUs(&f, old)
+	if len(f.GPUs) != 1 {
+		t.Error("a failing nvidia-smi dropped the GPUs last read")
+	}
+	f = hostFacts{}
+	keepGPUs(&f, old)
+	if len(f.GPUs) != 0 {
+		t.Error("GPUs gone from a working nvidia-smi were kept")
+	}
+}
+
+// FuzzParseNvidiaSMI: any output either fails or yields GPUs with distinct indices in order,
+// UUIDs safe in an env list, and labels a node can carry.
+func FuzzParseNvidiaSMI(f *testing.F) {
+	for _, s := range []string{smiA100x8, smiH100x1, "", "0, GPU-aa, A, [N/A], 1", "0,GPU-a,x,y,z,1,2", "No devices were found\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, out []byte) {
+		gpus, err := parseNvidiaSMI(out)
+		if err != nil {
+			return
+		}
+		for i, g := range gpus {
+			if i > 0 && g.Index <= gpus[i-1].Index {
+				t.Fatalf("indices not distinct and sorted: %+v", gpus)
+			}
+			if !validUUID(g.UUID) || strings.ContainsAny(g.UUID, ", =") || g.Name == "" || g.MemoryMiB < 0 {
+				t.Fatalf("bad GPU %+v", g)
+			}
+		}
+		for k, v := range gpuLabels(gpus) {
+			if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+				t.Fatalf("label key %q: %v", k, errs)
+			}
+			if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+				t.Fatalf("label %s=%q: %v", k, v, errs)
+			}
+		}
+	})
+}

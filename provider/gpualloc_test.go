@@ -1,0 +1,263 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+func heldCtr(state runtimeapi.ContainerState, gpus string) *runtimeapi.Container {
+	c := &runtimeapi.Container{State: state, Annotations: map[string]string{}}
+	if gpus != "" {
+		c.Annotations[annotationGPUs] = gpus
+	}
+	return c
+}
+
+// Allocations are recovered from the host: the annotation of every container that is created
+// or running; exited (and unknown-state) containers hold nothing.
+func TestHeldGPUs(t *testing.T) {
+	t.Parallel()
+	const (
+		created = runtimeapi.ContainerState_CONTAINER_CREATED
+		running = runtimeapi.ContainerState_CONTAINER_RUNNING
+		exited  = runtimeapi.ContainerState_CONTAINER_EXITED
+		unknown = runtimeapi.ContainerState_CONTAINER_UNKNOWN
+	)
+	for name, tt := range map[string]struct {
+		ctrs []*runtimeapi.Container
+		want []int
+	}{
+		"none":                      {nil, nil},
+		"running and created":       {[]*runtimeapi.Container{heldCtr(running, "0,3"), heldCtr(created, "5")}, []int{0, 3, 5}},
+		"exited init container":     {[]*runtimeapi.Container{heldCtr(exited, "1"), heldCtr(running, "2")}, []int{2}},
+		"unknown state":             {[]*runtimeapi.Container{heldCtr(unknown, "4")}, nil},
+		"no annotation":             {[]*runtimeapi.Container{heldCtr(running, "")}, nil},
+		"garbage in the annotation": {[]*runtimeapi.Container{heldCtr(running, "x, 6 ,,")}, []int{6}},
+	} {
+		got := heldGPUs(tt.ctrs)
+		var idx []int
+		for i := range got {
+			idx = append(idx, i)
+		}
+		sort.Ints(idx)
+		if fmt.Sprint(idx) != fmt.Sprint(tt.want) && !(len(idx) == 0 && len(tt.want) == 0) {
+			t.Errorf("%s: held %v, want %v", name, idx, tt.want)
+		}
+	}
+}
+
+func fourGPUs() []GPU {
+	var g []GPU
+	for i := range 4 {
+		g = append(g, GPU{Index: i, UUID: fmt.Sprintf("GPU-%d", i), Name: "NVIDIA A10G", MemoryMiB: 23028, Driver: "550.54.15"})
+	}
+	return g
+}
+
+func TestPickGPUs(t *testing.T) {
+	t.Parallel()
+	for name, tt := range map[string]struct {
+		held      []int
+		n         int
+		want      string // indices, or the error
+		available int
+	}{
+		"all free":            {nil, 2, "0,1", 0},
+		"lowest free first":   {[]int{0, 2}, 2, "1,3", 0},
+		"all of them":         {nil, 4, "0,1,2,3", 0},
+		"one short":           {[]int{1}, 4, "Allocate failed due to requested number of devices unavailable for nvidia.com/gpu. Requested: 4, Available: 3, which is unexpected", 3},
+		"none free":           {[]int{0, 1, 2, 3}, 1, "Allocate failed due to requested number of devices unavailable for nvidia.com/gpu. Requested: 1, Available: 0, which is unexpected", 0},
+		"held device unknown": {[]int{7}, 4, "0,1,2,3", 0},
+	} {
+		held := map[int]bool{}
+		for _, i := range tt.held {
+			held[i] = true
+		}
+		devs, err := pickGPUs(fourGPUs(), held, tt.n)
+		var got []string
+		for _, d := range devs {
+			got = append(got, fmt.Sprint(d.Index))
+		}
+		var short *gpuShortage
+		switch {
+		case err != nil && (!errors.As(err, &short) || err.Error() != tt.want || short.available != tt.available):
+			t.Errorf("%s: error %v, want %s", name, err, tt.want)
+		case err == nil && strings.Join(got, ",") != tt.want:
+			t.Errorf("%s: picked %v, want %s", name, got, tt.want)
+		}
+	}
+}
+
+func envOf(cfg *runtimeapi.ContainerConfig, key string) []string {
+	var v []string
+	for _, e := range cfg.Envs {
+		if e.Key == key {
+			v = append(v, e.Value)
+		}
+	}
+	return v
+}
+
+func TestApplyGPUs(t *testing.T) {
+	t.Parallel()
+	devs := fourGPUs()[1:3]
+	for _, tt := range []struct {
+		mode    GPUMode
+		devs    []GPU
+		cdi     string
+		visible string // "" for no NVIDIA_VISIBLE_DEVICES at all
+		annot   string
+	}{
+		{GPUModeCDI, devs, "nvidia.com/gpu=1,nvidia.com/gpu=2", "void", "1,2"},
+		{GPUModeEnv, devs, "", "GPU-1,GPU-2", "1,2"},
+		{GPUModeCDI, nil, "", "void", ""},
+		{GPUModeEnv, nil, "", "void", ""},
+		{GPUModeOff, devs, "", "all", ""},
+	} {
+		pod := samplePod()
+		pod.Spec.Containers[0].Env = append(pod.Spec.Containers[0].Env, corev1.EnvVar{Name: envVisibleDevices, Value: "all"})
+		cfg := containerConfig("node-a", pod, &pod.Spec.Containers[0], false, 0)
+		applyGPUs(cfg, tt.mode, tt.devs)
+		var cdi []string
+		for _, d := range cfg.CDIDevices {
+			cdi = append(cdi, d.Name)
+		}
+		if got := strings.Join(cdi, ","); got != tt.cdi {
+			t.Errorf("mode %s, %d GPUs: CDI devices %q, want %q", tt.mode, len(tt.devs), got, tt.cdi)
+		}
+		// The pod's own NVIDIA_VISIBLE_DEVICES=all never survives, except with GPUs off.
+		if got := envOf(cfg, envVisibleDevices); len(got) != 1 || got[0] != tt.visible {
+			t.Errorf("mode %s, %d GPUs: NVIDIA_VISIBLE_DEVICES %q, want only %q", tt.mode, len(tt.devs), got, tt.visible)
+		}
+		if got := cfg.Annotations[annotationGPUs]; got != tt.annot {
+			t.Errorf("mode %s, %d GPUs: annotation %q, want %q", tt.mode, len(tt.devs), got, tt.annot)
+		}
+		if got := envOf(cfg, "A"); len(got) != 1 || got[0] != "1" {
+			t.Errorf("mode %s: the pod's other env lost: %q", tt.mode, got)
+		}
+	}
+}
+
+// fakeCRI keeps containers in memory: ListContainers and CreateContainer are all that GPU
+// allocation uses.
+type fakeCRI struct {
+	Runtime
+	mu   sync.Mutex
+	ctrs []*runtimeapi.Container
+}
+
+func (f *fakeCRI) ListContainers(_ context.Context, r *runtimeapi.ListContainersRequest, _ ...grpc.CallOption) (*runtimeapi.ListContainersResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*runtimeapi.Container
+	for _, c := range f.ctrs {
+		if c.Labels[labelNode] == r.GetFilter().GetLabelSelector()[labelNode] {
+			out = append(out, c)
+		}
+	}
+	return &runtimeapi.ListContainersResponse{Containers: out}, nil
+}
+
+func (f *fakeCRI) CreateContainer(_ context.Context, r *runtimeapi.CreateContainerRequest, _ ...grpc.CallOption) (*runtimeapi.CreateContainerResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := fmt.Sprint(len(f.ctrs))
+	f.ctrs = append(f.ctrs, &runtimeapi.Container{Id: id, State: runtimeapi.ContainerState_CONTAINER_CREATED, Labels: r.Config.Labels, Annotations: r.Config.Annotations})
+	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
+}
+
+func gpuPod(name string, n int64) (*corev1.Pod, *corev1.Container) {
+	pod := samplePod()
+	pod.Name, pod.UID = name, types.UID("uid-"+name)
+	c := &pod.Spec.Containers[0]
+	if n > 0 {
+		c.Resources.Limits = corev1.ResourceList{ResourceGPU: *resource.NewQuantity(n, resource.DecimalSI)}
+	}
+	return pod, c
+}
+
+// Concurrent pod workers never get the same device, a restarted Satellite (a new Provider on
+// the same host) sees what the previous one gave, and a container that exited frees its
+// devices.
+func TestAssignGPUs(t *testing.T) {
+	t.Parallel()
+	cri := &fakeCRI{}
+	// Another node's container on the same host holds GPU 0 of its own: not ours to count.
+	cri.ctrs = append(cri.ctrs, &runtimeapi.Container{State: runtimeapi.ContainerState_CONTAINER_RUNNING,
+		Labels: map[string]string{labelNode: "other"}, Annotations: map[string]string{annotationGPUs: "0"}})
+	newProvider := func() *Provider {
+		p := New(Config{NodeName: "node-a", GPUMode: GPUModeCDI}, nil, cri, nil, nil)
+		p.node.facts = &hostFacts{GPUs: fourGPUs()}
+		return p
+	}
+	create := func(p *Provider, name string, n int64) (string, error) {
+		pod, c := gpuPod(name, n)
+		cfg := containerConfig("node-a", pod, c, false, 0)
+		release, err := p.assignGPUs(context.Background(), c, cfg)
+		if err != nil {
+			return "", err
+		}
+		defer release()
+		if _, err := cri.CreateContainer(context.Background(), &runtimeapi.CreateContainerRequest{Config: cfg}); err != nil {
+			return "", err
+		}
+		return cfg.Annotations[annotationGPUs], nil
+	}
+
+	p := newProvider()
+	var wg sync.WaitGroup
+	got := make([]string, 3)
+	errs := make([]error, 3)
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], errs[i] = create(p, fmt.Sprint("pod-", i), 1)
+		}()
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for i := range got {
+		if errs[i] != nil || got[i] == "" || seen[got[i]] {
+			t.Fatalf("concurrent allocations %q, errors %v: want three distinct devices", got, errs)
+		}
+		seen[got[i]] = true
+	}
+
+	// Restarted: one device is left, and only the new Provider's reading of the host says so.
+	p = newProvider()
+	if _, err := create(p, "two", 2); err == nil || err.Error() != (&gpuShortage{requested: 2, available: 1}).Error() {
+		t.Errorf("2 GPUs with 1 free: %v", err)
+	}
+	nonePod, none := gpuPod("none", 0)
+	cfg := containerConfig("node-a", nonePod, none, false, 0)
+	if _, err := p.assignGPUs(context.Background(), none, cfg); err != nil || fmt.Sprint(envOf(cfg, envVisibleDevices)) != "[void]" || len(cfg.CDIDevices) != 0 {
+		t.Errorf("a container without GPUs: %v, env %q, CDI %v", err, envOf(cfg, envVisibleDevices), cfg.CDIDevices)
+	}
+	last, err := create(p, "last", 1)
+	if err != nil || seen[last] {
+		t.Fatalf("last free device: %q, %v", last, err)
+	}
+	// The first pod's container exits: its device is free again.
+	cri.mu.Lock()
+	for _, c := range cri.ctrs {
+		if c.Annotations[annotationGPUs] == got[0] && c.Labels[labelNode] == "node-a" {
+			c.State = runtimeapi.ContainerState_CONTAINER_EXITED
+		}
+	}
+	cri.mu.Unlock()
+	if again, err := create(p, "again", 1); err != nil || again != got[0] {
+		t.Errorf("after an exit: %q, %v; want the freed %q", again, err, got[0])
+	}
+}
