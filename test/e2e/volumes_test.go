@@ -42,6 +42,7 @@ echo hello > /scratch-mem/f && echo "memdir=$(cat /scratch-mem/f)"
 echo "hostpath=$(test -d /host-dir && echo dir) $(cat /host-dir/marker 2>/dev/null || echo nomarker)"
 if (echo x > /etc/secret/new) 2>/dev/null; then echo secret-writable; else echo secret-readonly; fi
 echo "id=$(id -u):$(id -g) groups=$(id -G)"
+echo "cgroup-cpu=$(cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) cgroup-memory=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"
 exec sleep 3600
 `)
 	optional := true
@@ -131,7 +132,7 @@ func TestIntegrationVolumes(t *testing.T) {
 		for _, want := range []string{"secret=" + plantedSecret + " mode=440", "secret-fs=tmpfs ro=ro", "env-secret=" + plantedSecret,
 			"config=hello-v1 item=hello-v1 mode=640", "subpath=hello-v1", "downward-name=volumes", `labels=app="volumes" tier="e2e"`,
 			"cpu-limit-millis=250", "projected=hello-v1 ns=<ns> token=present", "tmp-fs=tmpfs", "emptydir=hello", "memdir=hello",
-			"hostpath=dir from-the-host", "secret-readonly", "groups=0 2000"} {
+			"hostpath=dir from-the-host", "secret-readonly", "groups=0 2000", "cgroup-memory=67108864"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("%s: pod output lacks %q:\n%s", tg.name, want, out)
 			}
