@@ -208,9 +208,15 @@ func (p *Provider) UpdatePod(_ context.Context, pod *corev1.Pod) error {
 
 // DeletePod asks the pod's worker to stop it with the pod's grace period and remove it from
 // the host. It may be called many times; the shortest grace period asked for wins.
+//
+// A pod Satellite has not taken in yet (deleted while Satellite was starting, before
+// virtual-kubelet handed it over) is taken in to be deleted: its containers may be running on
+// the host, and answering "not found" would have virtual-kubelet remove it from the API while
+// they run on until orphan collection.
 func (p *Provider) DeletePod(_ context.Context, pod *corev1.Pod) error {
 	if !p.store.markDeleting(pod.UID, gracePeriod(pod)) {
-		return errdefs.NotFoundf("pod %s/%s is not on this node", pod.Namespace, pod.Name)
+		p.store.put(pod)
+		p.store.markDeleting(pod.UID, gracePeriod(pod))
 	}
 	p.workers.wake(pod.UID)
 	return nil
