@@ -49,6 +49,8 @@ func sandboxConfig(nodeName, logRoot string, pod *corev1.Pod, attempt uint32) *r
 					Pid:     pidMode(pod),
 					Ipc:     runtimeapi.NamespaceMode_POD,
 				},
+				// containerd refuses a privileged container in a sandbox that is not.
+				Privileged: anyPrivileged(pod),
 			},
 		},
 	}
@@ -72,4 +74,17 @@ func pidMode(pod *corev1.Pod) runtimeapi.NamespaceMode {
 		return runtimeapi.NamespaceMode_POD
 	}
 	return runtimeapi.NamespaceMode_CONTAINER
+}
+
+// anyPrivileged reports whether a container of the pod is privileged, which makes the sandbox
+// privileged as the kubelet does.
+func anyPrivileged(pod *corev1.Pod) bool {
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range cs {
+			if c.SecurityContext != nil && c.SecurityContext.Privileged != nil && *c.SecurityContext.Privileged {
+				return true
+			}
+		}
+	}
+	return false
 }

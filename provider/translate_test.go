@@ -160,3 +160,15 @@ func TestShouldRestart(t *testing.T) {
 		}
 	}
 }
+
+func TestSandboxPrivilegedWithAPrivilegedContainer(t *testing.T) {
+	yes := true
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "a"}, {Name: "b", SecurityContext: &corev1.SecurityContext{Privileged: &yes}}}}}
+	if !sandboxConfig("n", "/logs", pod, 0).Linux.SecurityContext.Privileged {
+		t.Error("sandbox of a pod with a privileged container is not privileged")
+	}
+	pod.Spec.Containers = pod.Spec.Containers[:1]
+	if sandboxConfig("n", "/logs", pod, 0).Linux.SecurityContext.Privileged {
+		t.Error("sandbox of an unprivileged pod is privileged")
+	}
+}
