@@ -24,6 +24,7 @@ func TestIntegrationSecurityContext(t *testing.T) {
 		script := `echo "$(id -u):$(id -g) $(id -G)"; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status | tr '\t' ' '; (touch /rootfs-write) 2>/dev/null && echo rw || echo ro`
 		pod.Spec.SecurityContext = &corev1.PodSecurityContext{SupplementalGroups: []int64{3000}}
 		pod.Spec.Containers = []corev1.Container{
+			{Name: "default", Image: testImage, Command: []string{"sh", "-c", script}},
 			{Name: "privileged", Image: testImage, Command: []string{"sh", "-c", script},
 				SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}},
 			{Name: "restricted", Image: testImage, Command: []string{"sh", "-c", script},
@@ -34,7 +35,8 @@ func TestIntegrationSecurityContext(t *testing.T) {
 		pod = e.createPod(t, ns, pod)
 		e.waitPod(t, ns, pod.Name, 90*time.Second, "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
 		var out strings.Builder
-		for _, c := range []string{"privileged", "restricted"} {
+		caps := map[string]string{}
+		for _, c := range []string{"default", "privileged", "restricted"} {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			o, err := e.kubectl(ctx, t, "", "-n", ns, "logs", pod.Name, "-c", c)
 			cancel()
@@ -42,11 +44,19 @@ func TestIntegrationSecurityContext(t *testing.T) {
 				t.Fatal(err)
 			}
 			out.WriteString(c + ": " + strings.ReplaceAll(strings.TrimSpace(o), "\n", " | ") + "\n")
+			if i := strings.Index(o, "CapEff:"); i >= 0 {
+				caps[c] = strings.Fields(o[i+len("CapEff:"):])[0]
+			}
 		}
 		mu.Lock()
 		seen[tg.name] = out.String()
 		mu.Unlock()
-		for _, want := range []string{"restricted: 1000:1000 1000 3000 | CapEff: 0000000000000400 | NoNewPrivs: 1 | ro", "privileged: 0:0 0 3000 | CapEff: 000001ffffffffff"} {
+		// A non-root user's effective set is empty whatever it may add (no ambient capabilities).
+		if caps["privileged"] == "" || caps["privileged"] == caps["default"] {
+			t.Errorf("%s: privileged capabilities %q, default %q: want more than the default", tg.name, caps["privileged"], caps["default"])
+		}
+		for _, want := range []string{"restricted: 1000:1000 1000 3000 | CapEff: 0000000000000000 | NoNewPrivs: 1 | ro",
+			"privileged: 0:0 0 3000 | CapEff: " + caps["privileged"] + " | NoNewPrivs: 0 | rw", "default: 0:0 0 3000"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("%s: lacks %q:\n%s", tg.name, want, out.String())
 			}
