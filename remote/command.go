@@ -15,24 +15,10 @@ import (
 // non-zero exit is an *ExitError carrying the exit status and standard error. Cancelling ctx
 // signals the command and closes the session.
 func (h *Host) Output(ctx context.Context, cmd string) ([]byte, error) {
-	s, release, err := h.session(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	defer s.Close()
-	var stdout, stderr bytes.Buffer
-	s.Stdout, s.Stderr = &stdout, &stderr
-	stop := context.AfterFunc(ctx, func() { endSession(s) })
-	defer stop()
-	err = s.Run(cmd)
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("ssh %s: %q: %w", h.cfg.Addr, firstWord(cmd), ctx.Err())
-	}
-	return stdout.Bytes(), commandError(h.cfg.Addr, cmd, err, stderr.String())
+	return h.Input(ctx, cmd, nil)
 }
 
-// Input runs cmd on the host like Output, with stdin as its standard input. Data that must
+// Input runs cmd on the host like Output, with stdin (nil: none) as its standard input. Data that must
 // not appear in a command line or a log (secret volumes) reaches the host this way.
 func (h *Host) Input(ctx context.Context, cmd string, stdin io.Reader) ([]byte, error) {
 	s, release, err := h.session(ctx)
