@@ -32,11 +32,16 @@ func serveDebug(ctx context.Context, addr string, host *remote.Host, rt *remote.
 			APICalls   int64        `json:"api_calls"`
 		}{runtime.NumGoroutine(), host.Stats(), rt.Calls(), api.Load()})
 	})
+	return serveHTTP(ctx, "--debug-address", addr, mux)
+}
+
+// serveHTTP serves h in plain HTTP on addr (set by flag) until ctx ends.
+func serveHTTP(ctx context.Context, flag, addr string, h http.Handler) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("--debug-address: %w", err)
+		return fmt.Errorf("%s: %w", flag, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
 	defer stop()
 	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
