@@ -77,14 +77,7 @@ func newDoctorCommand(getenv func(string) string, o *hostOptions) *cobra.Command
 		Use:   "doctor",
 		Short: "Check a remote host over SSH: a checklist with a fix for each failure; exits 1 if any check fails",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.complete(cmd.Flags(), getenv); err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
-			defer cancel()
-			return runDoctor(ctx, o, cmd.OutOrStdout())
-		},
+		RunE:  hostRunE(getenv, o, runDoctor),
 	}
 	bindDoctorFlags(cmd.Flags(), o)
 	return cmd
@@ -101,17 +94,22 @@ none (Satellite's pods use the host's network). The config is backed up beside i
 (config.toml.satellite-backup-<time>), and a second run finds nothing to change. containerd is
 restarted only with --restart-containerd. The SSH user must be root or have passwordless sudo.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.complete(cmd.Flags(), getenv); err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
-			defer cancel()
-			return runPrepare(ctx, o, cmd.OutOrStdout())
-		},
+		RunE: hostRunE(getenv, o, runPrepare),
 	}
 	bindPrepareFlags(cmd.Flags(), o)
 	return cmd
+}
+
+// hostRunE completes o and runs run within o.timeout: the body of every host subcommand.
+func hostRunE(getenv func(string) string, o *hostOptions, run func(context.Context, *hostOptions, io.Writer) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		if err := o.complete(cmd.Flags(), getenv); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+		defer cancel()
+		return run(ctx, o, cmd.OutOrStdout())
+	}
 }
 
 // complete applies the environment and fills in the SSH defaults from the home directory.
