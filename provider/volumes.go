@@ -276,11 +276,7 @@ func (p *Provider) secretFiles(files map[string]volumeFile, ns, name string, ite
 		}
 		return err
 	}
-	data := map[string][]byte{}
-	for k, v := range s.Data {
-		data[k] = v
-	}
-	return itemFiles(files, "secret", name, data, items, defMode, optional != nil && *optional)
+	return itemFiles(files, "secret", name, s.Data, items, defMode, optional != nil && *optional)
 }
 
 func (p *Provider) configMapFiles(files map[string]volumeFile, ns, name string, items []corev1.KeyToPath, defMode *int32, optional *bool) error {
