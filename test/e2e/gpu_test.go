@@ -306,18 +306,7 @@ func (l *gpuLab) killSatellite() {
 }
 
 func (l *gpuLab) stopSatellite() {
-	if l.sat == nil || l.sat.Process == nil {
-		return
-	}
-	_ = l.sat.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = l.sat.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = l.sat.Process.Kill()
-		<-done
-	}
+	stopGracefully(l.sat)
 	l.sat = nil
 }
 

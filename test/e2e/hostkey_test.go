@@ -148,19 +148,25 @@ func (l *hostKeyLab) startSatellite(extra ...string) {
 }
 
 func (l *hostKeyLab) stopSatellite() {
-	if l.sat == nil || l.sat.Process == nil {
+	stopGracefully(l.sat)
+	l.sat = nil
+}
+
+// stopGracefully stops a process the test started (a Satellite) as its pod would be stopped:
+// SIGTERM, then SIGKILL after 15 s. A nil or unstarted cmd is left alone.
+func stopGracefully(cmd *exec.Cmd) {
+	if cmd == nil || cmd.Process == nil {
 		return
 	}
-	_ = l.sat.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
-	go func() { _ = l.sat.Wait(); close(done) }()
+	go func() { _ = cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(15 * time.Second):
-		_ = l.sat.Process.Kill()
+		_ = cmd.Process.Kill()
 		<-done
 	}
-	l.sat = nil
 }
 
 // waitReady waits for the node's Ready condition to have status and, unless empty, reason;
