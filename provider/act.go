@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/virtual-kubelet/virtual-kubelet/log"
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -29,27 +30,44 @@ func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs
 		}
 		return 0, true
 	}
-	if !rec.podDirMade || time.Since(rec.volumesAt) >= volumeResync {
-		if err := p.setupVolumes(ctx, rec, pod); err != nil {
-			log.G(ctx).WithError(err).Warn("volumes not ready")
-			if rec.mountError != err.Error() {
-				p.recorder.Event(pod, corev1.EventTypeWarning, "FailedMount", err.Error())
-				rec.mountError = err.Error()
-			}
-			if obs.sandbox == nil {
-				return 5 * time.Second, false // nothing starts before its volumes are there
+	needSandbox := obs.sandbox == nil || obs.sandbox.State != runtimeapi.PodSandboxState_SANDBOX_READY
+	needVolumes := rec.volumesAt.IsZero() || time.Since(rec.volumesAt) >= volumeResync
+	// A new sandbox and the volumes are independent: set them up at the same time, since
+	// both are round trips to the host (and the API, for tokens) on the way to the first
+	// container. Containers start only once both are there.
+	var volErr, sbErr error
+	switch {
+	case needSandbox && needVolumes:
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			volErr = p.setupVolumes(ctx, rec, pod)
+		}()
+		sbErr = p.startSandbox(ctx, pod, obs)
+		<-done
+	case needVolumes:
+		volErr = p.setupVolumes(ctx, rec, pod)
+	case needSandbox:
+		sbErr = p.startSandbox(ctx, pod, obs)
+	}
+	if needVolumes {
+		if volErr != nil {
+			log.G(ctx).WithError(volErr).Warn("volumes not ready")
+			if rec.mountError != volErr.Error() {
+				p.recorder.Event(pod, corev1.EventTypeWarning, "FailedMount", volErr.Error())
+				rec.mountError = volErr.Error()
 			}
 		} else {
 			rec.mountError = ""
 		}
 	}
-	acted := false
-	if obs.sandbox == nil || obs.sandbox.State != runtimeapi.PodSandboxState_SANDBOX_READY {
-		if err := p.startSandbox(ctx, pod, obs); err != nil {
-			log.G(ctx).WithError(err).Warn("cannot create pod sandbox")
-			return 5 * time.Second, false
-		}
-		acted = true
+	if sbErr != nil {
+		log.G(ctx).WithError(sbErr).Warn("cannot create pod sandbox")
+		return 5 * time.Second, false
+	}
+	acted := needSandbox
+	if volErr != nil && rec.volumesAt.IsZero() {
+		return 5 * time.Second, acted // nothing starts before its volumes are there
 	}
 	sb := sandboxConfig(p.cfg.NodeName, p.cfg.LogRoot, pod, obs.sandbox.GetMetadata().GetAttempt())
 	for i := range pod.Spec.InitContainers {
@@ -91,10 +109,19 @@ func (p *Provider) startSandbox(ctx context.Context, pod *corev1.Pod, obs *obser
 		}
 	}
 	cfg := sandboxConfig(p.cfg.NodeName, p.cfg.LogRoot, pod, attempt)
-	if err := p.makeLogDirs(ctx, pod, cfg.LogDirectory); err != nil {
-		return err
-	}
+	// containerd opens a container's log file when it creates the container, not the
+	// sandbox: the directories are made while the sandbox starts.
+	dirs := make(chan error, 1)
+	go func() { dirs <- p.makeLogDirs(ctx, pod, cfg.LogDirectory) }()
 	resp, err := p.cri.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	if dirErr := <-dirs; dirErr != nil {
+		if err == nil { // without its log directories the sandbox is of no use: start over
+			if rmErr := p.removeSandbox(ctx, resp.PodSandboxId); rmErr != nil {
+				log.G(ctx).WithError(rmErr).Warn("cannot remove a sandbox whose log directories are missing")
+			}
+		}
+		return dirErr
+	}
 	if err != nil {
 		p.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 		return fmt.Errorf("run pod sandbox: %w", err)
@@ -106,15 +133,23 @@ func (p *Provider) startSandbox(ctx context.Context, pod *corev1.Pod, obs *obser
 
 // makeLogDirs creates the pod's log directory and one per container, as the kubelet does
 // before creating containers (containerd opens the log file but does not make its directory).
+// The containers' directories are made concurrently, over the one SFTP session.
 func (p *Provider) makeLogDirs(ctx context.Context, pod *corev1.Pod, dir string) error {
+	if err := p.host.MkdirAll(ctx, dir, 0o755); err != nil {
+		return fmt.Errorf("create pod log directory: %w", err)
+	}
+	var g errgroup.Group
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for _, c := range cs {
-			if err := p.host.MkdirAll(ctx, dir+"/"+c.Name, 0o755); err != nil {
-				return fmt.Errorf("create pod log directory: %w", err)
-			}
+			g.Go(func() error {
+				if err := p.host.MkdirAll(ctx, dir+"/"+c.Name, 0o755); err != nil {
+					return fmt.Errorf("create pod log directory: %w", err)
+				}
+				return nil
+			})
 		}
 	}
-	return nil
+	return g.Wait()
 }
 
 // runContainer brings one container towards running given its history on the host.

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"reflect"
 	"sort"
@@ -90,13 +91,6 @@ func (p *Provider) setupVolumes(ctx context.Context, rec *podRecord, pod *corev1
 	if rec.volumeHash == nil {
 		rec.volumeHash = map[string]string{}
 	}
-	if !rec.podDirMade {
-		cmd := fmt.Sprintf("mkdir -p %s && chmod 0700 %s", remote.Quote(p.podDir(pod)+"/volumes"), remote.Quote(p.podDir(pod)))
-		if _, err := p.host.Output(ctx, cmd); err != nil {
-			return fmt.Errorf("create the pod's directory on the host: %w", err)
-		}
-		rec.podDirMade = true
-	}
 	var gid *int64
 	if sc := pod.Spec.SecurityContext; sc != nil {
 		gid = sc.FSGroup
@@ -107,7 +101,7 @@ func (p *Provider) setupVolumes(ctx context.Context, rec *podRecord, pod *corev1
 		var err error
 		switch {
 		case v.EmptyDir != nil:
-			err = p.setupEmptyDir(ctx, rec, v, dir, gid)
+			err = p.setupEmptyDir(ctx, rec, pod, v, dir, gid)
 		case v.HostPath != nil:
 			err = p.checkHostPath(ctx, rec, v)
 		default:
@@ -115,7 +109,7 @@ func (p *Provider) setupVolumes(ctx context.Context, rec *podRecord, pod *corev1
 			files, err = p.volumeFiles(ctx, rec, pod, v)
 			if err == nil {
 				tmpfs := v.Secret != nil || v.Projected != nil
-				err = p.writeAtomic(ctx, rec, v.Name, dir, files, tmpfs, gid)
+				err = p.writeAtomic(ctx, rec, pod, v.Name, dir, files, tmpfs, gid)
 			}
 		}
 		if err != nil {
@@ -126,7 +120,7 @@ func (p *Provider) setupVolumes(ctx context.Context, rec *podRecord, pod *corev1
 	return nil
 }
 
-func (p *Provider) setupEmptyDir(ctx context.Context, rec *podRecord, v *corev1.Volume, dir string, gid *int64) error {
+func (p *Provider) setupEmptyDir(ctx context.Context, rec *podRecord, pod *corev1.Pod, v *corev1.Volume, dir string, gid *int64) error {
 	if rec.volumeHash[v.Name] == "ready" {
 		return nil
 	}
@@ -142,10 +136,25 @@ func (p *Provider) setupEmptyDir(ctx context.Context, rec *podRecord, v *corev1.
 	if gid != nil {
 		cmd += fmt.Sprintf(" && chgrp %d %s && chmod g+s %s", *gid, remote.Quote(dir), remote.Quote(dir))
 	}
-	if _, err := p.host.Output(ctx, cmd); err != nil {
+	if err := p.volumeCommand(ctx, rec, pod, cmd, nil); err != nil {
 		return err
 	}
 	rec.volumeHash[v.Name] = "ready"
+	return nil
+}
+
+// volumeCommand runs a volume's script on the host. The first one also creates the pod's
+// 0700 directory, which saves a round trip on the way to the pod's first container; a pod
+// without such volumes never gets the directory.
+func (p *Provider) volumeCommand(ctx context.Context, rec *podRecord, pod *corev1.Pod, script string, stdin io.Reader) error {
+	if !rec.podDirMade {
+		dir := remote.Quote(p.podDir(pod))
+		script = fmt.Sprintf("(umask 077 && mkdir -p %[1]s/volumes && chmod 0700 %[1]s) || exit 1; %s", dir, script)
+	}
+	if _, err := p.host.Input(ctx, script, stdin); err != nil {
+		return err
+	}
+	rec.podDirMade = true
 	return nil
 }
 
@@ -457,7 +466,7 @@ type issuedToken struct {
 
 // writeAtomic writes files into dir the atomic writer's way, only when they changed. The
 // content travels as a tar stream on the command's standard input: never in a command line.
-func (p *Provider) writeAtomic(ctx context.Context, rec *podRecord, name, dir string, files map[string]volumeFile, tmpfs bool, gid *int64) error {
+func (p *Provider) writeAtomic(ctx context.Context, rec *podRecord, pod *corev1.Pod, name, dir string, files map[string]volumeFile, tmpfs bool, gid *int64) error {
 	paths := make([]string, 0, len(files))
 	for fp := range files {
 		if err := validPath(fp); err != nil {
@@ -535,7 +544,7 @@ func (p *Provider) writeAtomic(ctx context.Context, rec *podRecord, name, dir st
 		script.WriteString(remote.Quote(k) + ") ;; ")
 	}
 	script.WriteString("*) rm -rf -- \"$f\";; esac; done")
-	if _, err := p.host.Input(ctx, script.String(), &buf); err != nil {
+	if err := p.volumeCommand(ctx, rec, pod, script.String(), &buf); err != nil {
 		return fmt.Errorf("write the volume on the host: %w", err)
 	}
 	rec.volumeHash[name] = sum

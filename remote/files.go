@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	pathpkg "path"
 
 	"github.com/pkg/sftp"
 )
@@ -118,8 +119,34 @@ func (h *Host) MkdirAll(ctx context.Context, path string, mode os.FileMode) erro
 	if err != nil {
 		return err
 	}
-	if err := fc.MkdirAll(path); err != nil {
-		return fileError("mkdir", path, err)
+	return mkdirAll(fc, path, mode)
+}
+
+// mkdirAll makes the directory first and its parents only when that fails for want of
+// them: a new directory under an existing one costs two round trips (mkdir, chmod) where
+// sftp.Client.MkdirAll stats every level first.
+func mkdirAll(fc *sftp.Client, path string, mode os.FileMode) error {
+	err := fc.Mkdir(path)
+	if err != nil {
+		fi, statErr := fc.Stat(path)
+		switch {
+		case statErr == nil && fi.IsDir():
+			return nil // already there, with whatever mode it was given
+		case statErr == nil:
+			return fileError("mkdir", path, fmt.Errorf("%w: not a directory", os.ErrExist))
+		case !os.IsNotExist(statErr):
+			return fileError("mkdir", path, err)
+		}
+		parent := pathpkg.Dir(path)
+		if parent == path || parent == "/" || parent == "." {
+			return fileError("mkdir", path, err)
+		}
+		if err := mkdirAll(fc, parent, mode); err != nil {
+			return err
+		}
+		if err := fc.Mkdir(path); err != nil {
+			return fileError("mkdir", path, err)
+		}
 	}
 	if err := fc.Chmod(path, mode); err != nil {
 		return fileError("chmod", path, err)
