@@ -36,7 +36,13 @@ type Config struct {
 	// when its key differs from a known one): returning nil accepts the key for this
 	// connection, and the function is expected to pin it (write it to ExtraKnownHosts).
 	TrustOnFirstUse func(hostport string, key ssh.PublicKey) error
-	// DialTimeout bounds the TCP connect plus SSH handshake. Default 15 s.
+	// Resolve, when set, is called before every connection and returns the host:port to dial,
+	// such as an EC2 instance's current address, which changes when the instance is stopped
+	// and started. Addr then only names the host: its key is looked up in known_hosts (and a
+	// host certificate's principal checked) under Addr, as OpenSSH's HostKeyAlias does, and
+	// messages name it. An error is reported as ErrUnavailable.
+	Resolve func(ctx context.Context) (string, error)
+	// DialTimeout bounds the address lookup, TCP connect and SSH handshake. Default 15 s.
 	DialTimeout time.Duration
 	// KeepaliveInterval is how often a keepalive@openssh.com request is sent; a connection
 	// that misses one reply within the interval is closed (x/crypto/ssh has no keepalive of its
@@ -309,8 +315,12 @@ func (h *Host) client(ctx context.Context) (*conn, error) {
 func (h *Host) dial(ctx context.Context) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.DialTimeout)
 	defer cancel()
+	addr, err := h.dialAddr(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var d net.Dialer
-	tcp, err := d.DialContext(ctx, "tcp", h.cfg.Addr)
+	tcp, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("ssh %s: %w: %w", h.cfg.Addr, ErrUnavailable, err)
 	}
@@ -347,6 +357,18 @@ func (h *Host) dial(ctx context.Context) (*conn, error) {
 		h.keepalive(c)
 	}()
 	return c, nil
+}
+
+// dialAddr is the address to dial now: Addr, or what Resolve answers.
+func (h *Host) dialAddr(ctx context.Context) (string, error) {
+	if h.cfg.Resolve == nil {
+		return h.cfg.Addr, nil
+	}
+	addr, err := h.cfg.Resolve(ctx)
+	if err != nil {
+		return "", fmt.Errorf("ssh %s: look up its address: %w: %w", h.cfg.Addr, ErrUnavailable, err)
+	}
+	return addr, nil
 }
 
 // keepalive closes c when the host stops answering keepalive requests.
