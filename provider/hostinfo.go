@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/satellite-vk/satellite/remote"
 )
@@ -49,7 +52,9 @@ func hostFactsCommand(containerdRoot, nvidiaSMI string) string {
 	return strings.Join(cmds, "; ")
 }
 
-// parseHostFacts reads hostFactsCommand's output.
+// parseHostFacts reads hostFactsCommand's output. The command prints each fact once: a
+// second one is a value that ran over its line (a multi-line os-release name or machine-id)
+// and would override the real fact, so it is refused.
 func parseHostFacts(out []byte) (hostFacts, error) {
 	var f hostFacts
 	kv := map[string]string{}
@@ -61,8 +66,14 @@ func parseHostFacts(out []byte) (hostFacts, error) {
 		case k == "gpu":
 			gpuLines = append(gpuLines, v)
 		case ok:
+			if _, twice := kv[k]; twice {
+				return f, fmt.Errorf("host facts: %s given twice in %q", k, out)
+			}
 			kv[k] = strings.TrimSpace(v)
 		}
+	}
+	if err := sc.Err(); err != nil {
+		return f, fmt.Errorf("host facts: %w", err)
 	}
 	f.GPUs, f.GPUError = gpuFacts(kv["gpuexit"], gpuLines)
 	var err error
@@ -81,12 +92,18 @@ func parseHostFacts(out []byte) (hostFacts, error) {
 	if f.Arch == "" || f.OperatingSystem == "" {
 		return f, fmt.Errorf("host facts: no architecture or OS in %q", out)
 	}
+	// They are the node's kubernetes.io/arch and kubernetes.io/os labels.
+	for _, v := range []string{f.Arch, f.OperatingSystem} {
+		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+			return f, fmt.Errorf("host facts: architecture or OS %q: %s", v, errs[0])
+		}
+	}
 	return f, nil
 }
 
 func positive(kv map[string]string, key string, unit int64) (int64, error) {
 	n, err := strconv.ParseInt(kv[key], 10, 64)
-	if err != nil || n <= 0 {
+	if err != nil || n <= 0 || n > math.MaxInt64/unit {
 		return 0, fmt.Errorf("host facts: %s=%q is not a positive number", key, kv[key])
 	}
 	return n * unit, nil
