@@ -184,25 +184,30 @@ const readChunk = 4 << 20
 
 // readGrown reads the file from *offset up to the size it has now, into w. Reading only below
 // the size just observed never meets a short read of a file that is still being written, so
-// no byte is skipped or read twice.
+// no byte is skipped or read twice. More than one chunk is read ahead: the next chunk's
+// requests are in flight while the last one is written out, so a far away host's round trips
+// overlap the writing instead of adding to it.
 func readGrown(f remote.File, offset *int64, buf *[]byte, w io.Writer) (int64, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, err
 	}
 	end := fi.Size()
-	if want := min(end-*offset, readChunk); int64(len(*buf)) < want {
+	if end-*offset > readChunk {
+		return readAhead(f, offset, end, w)
+	}
+	if want := end - *offset; int64(len(*buf)) < want {
 		*buf = make([]byte, want)
 	}
 	var total int64
 	for *offset < end {
 		n, err := f.ReadAt((*buf)[:min(int64(len(*buf)), end-*offset)], *offset)
 		if n > 0 {
-			*offset += int64(n)
-			total += int64(n)
 			if _, werr := w.Write((*buf)[:n]); werr != nil {
 				return total, werr
 			}
+			*offset += int64(n)
+			total += int64(n)
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			return total, err
@@ -210,6 +215,65 @@ func readGrown(f remote.File, offset *int64, buf *[]byte, w io.Writer) (int64, e
 		if n == 0 {
 			break
 		}
+	}
+	return total, nil
+}
+
+// readAhead reads [*offset, end) in chunks, one reader goroutine a chunk ahead of the writer,
+// with two buffers between them.
+func readAhead(f remote.File, offset *int64, end int64, w io.Writer) (int64, error) {
+	type piece struct {
+		b   []byte
+		n   int
+		err error
+	}
+	free := make(chan []byte, 2)
+	free <- make([]byte, readChunk)
+	free <- make([]byte, readChunk)
+	full := make(chan piece, 1)
+	stop := make(chan struct{})
+	go func() {
+		defer close(full)
+		for off := *offset; off < end; {
+			var b []byte
+			select {
+			case b = <-free:
+			case <-stop:
+				return
+			}
+			n, err := f.ReadAt(b[:min(int64(len(b)), end-off)], off)
+			off += int64(n)
+			select {
+			case full <- piece{b, n, err}:
+			case <-stop:
+				return
+			}
+			if n == 0 || err != nil && !errors.Is(err, io.EOF) {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		for range full { // wait for the reader: it may be in a read
+		}
+	}()
+	var total int64
+	for p := range full {
+		if p.n > 0 {
+			if _, err := w.Write(p.b[:p.n]); err != nil {
+				return total, err
+			}
+			*offset += int64(p.n)
+			total += int64(p.n)
+		}
+		if p.err != nil && !errors.Is(p.err, io.EOF) {
+			return total, p.err
+		}
+		if p.n == 0 {
+			break
+		}
+		free <- p.b
 	}
 	return total, nil
 }

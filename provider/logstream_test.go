@@ -1,0 +1,114 @@
+package provider
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// memFile is a remote.File over bytes, counting its reads.
+type memFile struct {
+	data  []byte
+	reads int
+}
+
+func (m *memFile) ReadAt(b []byte, off int64) (int, error) {
+	m.reads++
+	if off >= int64(len(m.data)) {
+		return 0, io.EOF
+	}
+	n := copy(b, m.data[off:])
+	if n < len(b) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+func (m *memFile) Close() error { return nil }
+func (m *memFile) Stat() (os.FileInfo, error) {
+	return fileInfo{size: int64(len(m.data))}, nil
+}
+
+type fileInfo struct {
+	os.FileInfo
+	size int64
+}
+
+func (f fileInfo) Size() int64 { return f.size }
+
+func TestReadGrown(t *testing.T) {
+	t.Parallel()
+	data := make([]byte, 2*readChunk+12345)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	for _, tc := range []struct {
+		name   string
+		offset int64
+		reads  int // ReadAt calls
+	}{
+		{"small rest in one read", int64(len(data)) - 100, 1},
+		{"exactly one chunk", int64(len(data)) - readChunk, 1},
+		{"more than a chunk: read ahead", 0, 3},
+		{"from the middle", 5, 3},
+		{"nothing new", int64(len(data)), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &memFile{data: data}
+			var out bytes.Buffer
+			var buf []byte
+			off := tc.offset
+			n, err := readGrown(f, &off, &buf, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := int64(len(data)) - tc.offset; n != want || off != int64(len(data)) {
+				t.Fatalf("read %d bytes to offset %d, want %d to %d", n, off, want, len(data))
+			}
+			if !bytes.Equal(out.Bytes(), data[tc.offset:]) {
+				t.Fatal("the bytes written differ from the file's")
+			}
+			if f.reads != tc.reads {
+				t.Errorf("%d reads, want %d", f.reads, tc.reads)
+			}
+		})
+	}
+}
+
+// failWriter fails after limit bytes, like a reader that went away.
+type failWriter struct{ limit, n int }
+
+func (w *failWriter) Write(b []byte) (int, error) {
+	if w.n+len(b) > w.limit {
+		return 0, io.ErrClosedPipe
+	}
+	w.n += len(b)
+	return len(b), nil
+}
+
+func TestReadAheadStopsWithItsWriter(t *testing.T) {
+	f := &memFile{data: make([]byte, 5*readChunk)}
+	before := runtime.NumGoroutine()
+	off := int64(0)
+	var buf []byte
+	n, err := readGrown(f, &off, &buf, &failWriter{limit: readChunk + 1})
+	if !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatalf("error %v, want the writer's", err)
+	}
+	if n != readChunk || off != readChunk {
+		t.Errorf("%d bytes written up to offset %d, want %d: the offset counts what was written", n, off, readChunk)
+	}
+	if f.reads > 3 {
+		t.Errorf("%d reads after the writer failed at the second chunk: reading did not stop", f.reads)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if g := runtime.NumGoroutine(); g > before {
+		t.Errorf("%d goroutines after the read, %d before: the reader was left behind", g, before)
+	}
+}
