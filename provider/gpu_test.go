@@ -2,6 +2,8 @@ package provider
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,6 +30,37 @@ const (
 	smiH100x1 = "0, GPU-5fadc006-00bd-bb13-e225-1fd3a5bb47b6, NVIDIA H100 80GB HBM3, 81559, 550.54.15\n"
 )
 
+// smiCases are nvidia-smi outputs and the GPUs they list; smiBad outputs that must be
+// refused. The fuzz target starts from them too.
+var smiCases = map[string]struct {
+	in   string
+	want []GPU
+}{
+	"nothing":                {"", nil},
+	"blank lines and CRLF":   {"\r\n1, GPU-1fd3e842-4f78-e639-9085-04948890fd84, Tesla T4, 15360, 470.82.01\r\n\r\n", []GPU{{1, "GPU-1fd3e842-4f78-e639-9085-04948890fd84", "Tesla T4", 15360, "470.82.01"}}},
+	"memory [N/A]":           {"0, GPU-b41e9a00-ef29-c009-ce06-8d4f4f2cf07d, NVIDIA GH200 480GB, [N/A], 560.35.03", []GPU{{0, "GPU-b41e9a00-ef29-c009-ce06-8d4f4f2cf07d", "NVIDIA GH200 480GB", 0, "560.35.03"}}},
+	"comma in the name":      {"0, GPU-c440cc84-b155-71d9-a211-95f30e5edb2d, Some GPU, Rev 2, 1024, 550.90.07", []GPU{{0, "GPU-c440cc84-b155-71d9-a211-95f30e5edb2d", "Some GPU, Rev 2", 1024, "550.90.07"}}},
+	"sorted by index":        {"1,GPU-aa,A10G,23028,550.127.05\n0,GPU-bb,A10G,23028,550.127.05", []GPU{{0, "GPU-bb", "A10G", 23028, "550.127.05"}, {1, "GPU-aa", "A10G", 23028, "550.127.05"}}},
+	"extra spaces and a tab": {"  0 ,\tGPU-aa ,  NVIDIA L4 , 23034 , 550.54.15  ", []GPU{{0, "GPU-aa", "NVIDIA L4", 23034, "550.54.15"}}},
+}
+
+var smiBad = []string{
+	"No devices were found",
+	"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.",
+	"0, GPU-aa, NVIDIA A100-SXM4-80GB, 81920",                                   // a field short
+	"x, GPU-aa, NVIDIA A100-SXM4-80GB, 81920, 535.104.05",                       // index
+	"-1, GPU-aa, NVIDIA A100-SXM4-80GB, 81920, 535.104.05",                      // index
+	"0, 8c4f7a1e, NVIDIA A100-SXM4-80GB, 81920, 535.104.05",                     // UUID
+	"0, GPU-aa;rm -rf /, NVIDIA A100-SXM4-80GB, 81920, 535.104.05",              // UUID
+	"0, GPU-aa, NVIDIA A100-SXM4-80GB, 80 GiB, 535.104.05",                      // memory
+	"0, GPU-aa, NVIDIA A100-SXM4-80GB, -5, 535.104.05",                          // memory
+	"0, GPU-aa, , 81920, 535.104.05",                                            // name
+	"0, GPU-aa, NVIDIA A100-SXM4-80GB, 81920, [N/A]",                            // driver
+	"0, GPU-aa, A, 1, 1\n0, GPU-bb, A, 1, 1",                                    // index twice
+	"0, GPU-aa, A, 1, 1\n1, GPU-aa, A, 1, 1",                                    // UUID twice
+	"index, uuid, name, memory.total [MiB], driver_version\n0, GPU-aa, A, 1, 1", // a header
+}
+
 func TestParseNvidiaSMI(t *testing.T) {
 	t.Parallel()
 	gpus, err := parseNvidiaSMI([]byte(smiA100x8))
@@ -51,17 +84,7 @@ func TestParseNvidiaSMI(t *testing.T) {
 		t.Errorf("H100: %+v, %v; want %+v", h, err, want)
 	}
 
-	for name, tt := range map[string]struct {
-		in   string
-		want []GPU
-	}{
-		"nothing":                {"", nil},
-		"blank lines and CRLF":   {"\r\n1, GPU-1fd3e842-4f78-e639-9085-04948890fd84, Tesla T4, 15360, 470.82.01\r\n\r\n", []GPU{{1, "GPU-1fd3e842-4f78-e639-9085-04948890fd84", "Tesla T4", 15360, "470.82.01"}}},
-		"memory [N/A]":           {"0, GPU-b41e9a00-ef29-c009-ce06-8d4f4f2cf07d, NVIDIA GH200 480GB, [N/A], 560.35.03", []GPU{{0, "GPU-b41e9a00-ef29-c009-ce06-8d4f4f2cf07d", "NVIDIA GH200 480GB", 0, "560.35.03"}}},
-		"comma in the name":      {"0, GPU-c440cc84-b155-71d9-a211-95f30e5edb2d, Some GPU, Rev 2, 1024, 550.90.07", []GPU{{0, "GPU-c440cc84-b155-71d9-a211-95f30e5edb2d", "Some GPU, Rev 2", 1024, "550.90.07"}}},
-		"sorted by index":        {"1,GPU-aa,A10G,23028,550.127.05\n0,GPU-bb,A10G,23028,550.127.05", []GPU{{0, "GPU-bb", "A10G", 23028, "550.127.05"}, {1, "GPU-aa", "A10G", 23028, "550.127.05"}}},
-		"extra spaces and a tab": {"  0 ,\tGPU-aa ,  NVIDIA L4 , 23034 , 550.54.15  ", []GPU{{0, "GPU-aa", "NVIDIA L4", 23034, "550.54.15"}}},
-	} {
+	for name, tt := range smiCases {
 		got, err := parseNvidiaSMI([]byte(tt.in))
 		if err != nil || len(got) != len(tt.want) {
 			t.Errorf("%s: %+v, %v; want %+v", name, got, err, tt.want)
@@ -74,22 +97,7 @@ func TestParseNvidiaSMI(t *testing.T) {
 		}
 	}
 
-	for _, bad := range []string{
-		"No devices were found",
-		"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.",
-		"0, GPU-aa, NVIDIA A100-SXM4-80GB, 81920",                                   // a field short
-		"x, GPU-aa, NVIDIA A100-SXM4-80GB, 81920, 535.104.05",                       // index
-		"-1, GPU-aa, NVIDIA A100-SXM4-80GB, 81920, 535.104.05",                      // index
-		"0, 8c4f7a1e, NVIDIA A100-SXM4-80GB, 81920, 535.104.05",                     // UUID
-		"0, GPU-aa;rm -rf /, NVIDIA A100-SXM4-80GB, 81920, 535.104.05",              // UUID
-		"0, GPU-aa, NVIDIA A100-SXM4-80GB, 80 GiB, 535.104.05",                      // memory
-		"0, GPU-aa, NVIDIA A100-SXM4-80GB, -5, 535.104.05",                          // memory
-		"0, GPU-aa, , 81920, 535.104.05",                                            // name
-		"0, GPU-aa, NVIDIA A100-SXM4-80GB, 81920, [N/A]",                            // driver
-		"0, GPU-aa, A, 1, 1\n0, GPU-bb, A, 1, 1",                                    // index twice
-		"0, GPU-aa, A, 1, 1\n1, GPU-aa, A, 1, 1",                                    // UUID twice
-		"index, uuid, name, memory.total [MiB], driver_version\n0, GPU-aa, A, 1, 1", // a header
-	} {
+	for _, bad := range smiBad {
 		if got, err := parseNvidiaSMI([]byte(bad)); err == nil {
 			t.Errorf("parseNvidiaSMI(%q) = %+v, want an error", bad, got)
 		}
@@ -227,24 +235,64 @@ func TestKeepGPUs(t *testing.T) {
 	}
 }
 
-// FuzzParseNvidiaSMI: any output either fails or yields GPUs with distinct indices in order,
-// UUIDs safe in an env list, and labels a node can carry.
+// FuzzParseNvidiaSMI: any output either fails with no GPUs, or every non-blank line is one
+// GPU, the one parseGPULine reads from that line alone, with distinct indices in order, UUIDs
+// safe in an env list, and labels a node can carry; printed back as nvidia-smi prints them,
+// the GPUs parse to the same GPUs.
 func FuzzParseNvidiaSMI(f *testing.F) {
-	for _, s := range []string{smiA100x8, smiH100x1, "", "0, GPU-aa, A, [N/A], 1", "0,GPU-a,x,y,z,1,2", "No devices were found\n"} {
+	for _, s := range []string{smiA100x8, smiH100x1, "0, GPU-aa, A, [N/A], 1", "0,GPU-a,x,y,z,1,2"} {
+		f.Add([]byte(s))
+	}
+	for _, tt := range smiCases {
+		f.Add([]byte(tt.in))
+	}
+	for _, s := range smiBad {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, out []byte) {
 		gpus, err := parseNvidiaSMI(out)
 		if err != nil {
+			if gpus != nil {
+				t.Fatalf("GPUs %+v along with the error %v", gpus, err)
+			}
 			return
 		}
+		var lines []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				lines = append(lines, l)
+			}
+		}
+		if len(gpus) != len(lines) {
+			t.Fatalf("%d GPUs from %d lines: %+v", len(gpus), len(lines), gpus)
+		}
+		alone := map[int]GPU{}
+		for _, l := range lines {
+			g, err := parseGPULine(l)
+			if err != nil {
+				t.Fatalf("line %q refused on its own (%v), accepted in the output", l, err)
+			}
+			alone[g.Index] = g
+		}
+		var printed strings.Builder
+		uuids := map[string]bool{}
 		for i, g := range gpus {
 			if i > 0 && g.Index <= gpus[i-1].Index {
 				t.Fatalf("indices not distinct and sorted: %+v", gpus)
 			}
-			if !validUUID(g.UUID) || strings.ContainsAny(g.UUID, ", =") || g.Name == "" || g.MemoryMiB < 0 {
+			if g != alone[g.Index] {
+				t.Fatalf("GPU %+v, but its line alone reads %+v", g, alone[g.Index])
+			}
+			if g.Index < 0 || g.Index >= maxGPUs || !validUUID(g.UUID) || strings.ContainsAny(g.UUID, ", =") || uuids[g.UUID] ||
+				g.Name == "" || g.Driver == "" || g.MemoryMiB < 0 {
 				t.Fatalf("bad GPU %+v", g)
 			}
+			uuids[g.UUID] = true
+			fmt.Fprintf(&printed, "%d, %s, %s, %d, %s\n", g.Index, g.UUID, g.Name, g.MemoryMiB, g.Driver)
+		}
+		again, err := parseNvidiaSMI([]byte(printed.String()))
+		if err != nil || !slices.Equal(again, gpus) {
+			t.Fatalf("printed back as %q: %+v, %v; want %+v", printed.String(), again, err, gpus)
 		}
 		for k, v := range gpuLabels(gpus) {
 			if errs := validation.IsQualifiedName(k); len(errs) > 0 {

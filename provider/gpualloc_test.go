@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -260,4 +261,74 @@ func TestAssignGPUs(t *testing.T) {
 	if again, err := create(p, "again", 1); err != nil || again != got[0] {
 		t.Errorf("after an exit: %q, %v; want the freed %q", again, err, got[0])
 	}
+}
+
+// FuzzGPUAllocation: whatever a created or running container's annotation holds, a GPU it
+// names is never given to another container; a container given GPUs records them in an
+// annotation that reads back as exactly those; pickGPUs gives n free GPUs, lowest first, or
+// says how many are free.
+func FuzzGPUAllocation(f *testing.F) {
+	f.Add("0,3", uint8(2), uint8(runtimeapi.ContainerState_CONTAINER_RUNNING))
+	f.Add("5", uint8(1), uint8(runtimeapi.ContainerState_CONTAINER_CREATED))
+	f.Add("1", uint8(8), uint8(runtimeapi.ContainerState_CONTAINER_EXITED))
+	f.Add("x, 6 ,,", uint8(3), uint8(runtimeapi.ContainerState_CONTAINER_RUNNING))
+	f.Add("", uint8(0), uint8(runtimeapi.ContainerState_CONTAINER_UNKNOWN))
+	f.Fuzz(func(t *testing.T, annotation string, n, state uint8) {
+		var gpus []GPU
+		for i := range 8 {
+			gpus = append(gpus, GPU{Index: i, UUID: fmt.Sprintf("GPU-%d", i), Name: "NVIDIA A10G", MemoryMiB: 23028, Driver: "550.54.15"})
+		}
+		st := runtimeapi.ContainerState(state % 4)
+		holder := heldCtr(st, annotation)
+		named := map[int]bool{} // the indices the annotation names in Satellite's own format
+		for _, s := range strings.Split(annotation, ",") {
+			if i, err := strconv.Atoi(s); err == nil && strconv.Itoa(i) == s {
+				named[i] = true
+			}
+		}
+		active := st == runtimeapi.ContainerState_CONTAINER_CREATED || st == runtimeapi.ContainerState_CONTAINER_RUNNING
+		held := heldGPUs([]*runtimeapi.Container{holder})
+		for i := range named {
+			if active != held[i] {
+				t.Fatalf("%s container with %q: GPU %d held = %v", st, annotation, i, held[i])
+			}
+		}
+		if !active && len(held) > 0 {
+			t.Fatalf("%s container holds %v", st, held)
+		}
+		free := 0
+		for _, g := range gpus {
+			if !held[g.Index] {
+				free++
+			}
+		}
+		want := int(n % 10)
+		devs, err := pickGPUs(gpus, held, want)
+		var short *gpuShortage
+		switch {
+		case want > free:
+			if !errors.As(err, &short) || short.available != free || short.requested != want {
+				t.Fatalf("%d of %d free: %+v, %v", want, free, devs, err)
+			}
+			return
+		case err != nil || len(devs) != want:
+			t.Fatalf("%d of %d free: %+v, %v", want, free, devs, err)
+		}
+		for i, d := range devs {
+			if held[d.Index] || i > 0 && d.Index <= devs[i-1].Index {
+				t.Fatalf("picked %+v while %v are held", devs, held)
+			}
+		}
+		cfg := &runtimeapi.ContainerConfig{}
+		applyGPUs(cfg, GPUModeCDI, devs)
+		mine := heldGPUs([]*runtimeapi.Container{{State: runtimeapi.ContainerState_CONTAINER_CREATED, Annotations: cfg.Annotations}})
+		if len(mine) != len(devs) {
+			t.Fatalf("gave %+v, annotation %q reads back as %v", devs, cfg.Annotations[annotationGPUs], mine)
+		}
+		for _, d := range devs {
+			if !mine[d.Index] {
+				t.Fatalf("gave %+v, annotation %q reads back as %v", devs, cfg.Annotations[annotationGPUs], mine)
+			}
+		}
+	})
 }

@@ -113,7 +113,7 @@ func readFacts(out string) (kv map[string]string, gpus []string, twice string) {
 			if strings.TrimSpace(v) != "" {
 				gpus = append(gpus, v)
 			}
-		case !ok:
+		case k == "gpuuse" || !ok: // gpuuse= lines are many, for metrics
 		default:
 			if _, dup := kv[k]; dup {
 				twice = k
