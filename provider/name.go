@@ -33,10 +33,11 @@ func ComputeDomain(region string) (string, error) {
 }
 
 // validRegion accepts names shaped like AWS regions: lower-case words joined by dashes,
-// ending in a number (us-west-2, ap-southeast-1, us-gov-west-1, eu-isoe-west-1).
+// ending in a number (us-west-2, ap-southeast-1, us-gov-west-1, eu-isoe-west-1), no longer
+// than the DNS label (RFC 1035, 63 characters) they are in the compute domain.
 func validRegion(r string) bool {
 	parts := strings.Split(r, "-")
-	if len(parts) < 3 {
+	if len(parts) < 3 || len(r) > 63 {
 		return false
 	}
 	for i, p := range parts {

@@ -1,6 +1,13 @@
 package provider
 
-import "testing"
+import (
+	"net/netip"
+	"regexp"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
 
 func TestFargateNodeName(t *testing.T) {
 	t.Parallel()
@@ -32,4 +39,42 @@ func TestFargateNodeName(t *testing.T) {
 			t.Errorf("FargateNodeName(%q, %q) = %q, want %q", tt.ip, tt.region, got, tt.want)
 		}
 	}
+}
+
+// awsRegion is a plain reading of an AWS region name: lower-case words joined by dashes,
+// at least two, then a number.
+var awsRegion = regexp.MustCompile(`^[a-z]+(-[a-z]+)+-[0-9]+$`)
+
+// FuzzFargateNodeName: the node name is made of an IPv4 address and a region shaped like
+// AWS's (awsRegion, and a DNS label), and nothing else: a valid node name (a DNS name) from
+// which the address reads back.
+func FuzzFargateNodeName(f *testing.F) {
+	f.Add("10.0.9.178", "us-west-2")
+	f.Add("10.0.9.178", "us-east-1")
+	f.Add("172.31.0.1", "us-gov-west-1")
+	f.Add("::ffff:10.0.0.1", "us-west-2")
+	f.Add("10.0.0.1", "us-west-2.evil")
+	f.Fuzz(func(t *testing.T, ip, region string) {
+		name, err := FargateNodeName(ip, region)
+		addr, perr := netip.ParseAddr(ip)
+		wantOK := perr == nil && addr.Is4() && awsRegion.MatchString(region) && len(region) <= 63
+		if (err == nil) != wantOK {
+			t.Fatalf("FargateNodeName(%q, %q) = %q, %v; want ok=%v", ip, region, name, err, wantOK)
+		}
+		if err != nil {
+			return
+		}
+		if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+			t.Fatalf("node name %q: %v", name, errs)
+		}
+		for _, label := range strings.Split(name, ".") {
+			if errs := validation.IsDNS1123Label(label); len(errs) > 0 {
+				t.Fatalf("node name %q, label %q: %v", name, label, errs)
+			}
+		}
+		dashed, _, _ := strings.Cut(strings.TrimPrefix(name, "fargate-ip-"), ".")
+		if back, err := netip.ParseAddr(strings.ReplaceAll(dashed, "-", ".")); err != nil || back != addr {
+			t.Fatalf("node name %q does not give back %s: %v, %v", name, addr, back, err)
+		}
+	})
 }
