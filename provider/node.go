@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/virtual-kubelet/virtual-kubelet/log"
 	corev1 "k8s.io/api/core/v1"
@@ -83,17 +84,32 @@ func (p *Provider) Node(ctx context.Context) *corev1.Node {
 	return p.node.node.DeepCopy()
 }
 
+// downRecheck is how often a node that is not Ready is checked: the SSH connection's own
+// back-off decides when the host is dialed again, and the node turns Ready within seconds of
+// the host being back instead of at the next NodeStatusPeriod.
+const downRecheck = 2 * time.Second
+
 func (n *nodeState) run(ctx context.Context) {
 	i := 0
-	every(ctx, n.p.cfg.NodeStatusPeriod, func() {
+	ready := true
+	for {
+		period := n.p.cfg.NodeStatusPeriod
+		if !ready {
+			period = min(period, downRecheck)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(period):
+		}
 		i++
-		n.check(ctx, i%factsEvery == 0)
-	})
+		ready = n.check(ctx, i%factsEvery == 0)
+	}
 }
 
 // check probes SSH and the runtime, re-reads the host's facts when asked (or when never read),
-// and sends the node when anything changed.
-func (n *nodeState) check(ctx context.Context, refreshFacts bool) {
+// and sends the node when anything changed. It returns whether the node is Ready.
+func (n *nodeState) check(ctx context.Context, refreshFacts bool) bool {
 	ctx, cancel := context.WithTimeout(ctx, n.p.cfg.NodeStatusPeriod)
 	defer cancel()
 	p := n.p
@@ -138,6 +154,7 @@ func (n *nodeState) check(ctx context.Context, refreshFacts bool) {
 	if changed && cb != nil {
 		cb(node.DeepCopy())
 	}
+	return ready
 }
 
 // gpus are the host's GPUs as last read, none when GPUs are off.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
@@ -48,6 +49,10 @@ type Config struct {
 	// that misses one reply within the interval is closed (x/crypto/ssh has no keepalive of its
 	// own). Default 10 s, so a dead link is noticed within 20 s.
 	KeepaliveInterval time.Duration
+	// RoundTrip, when set, is called with the round trip of every answered
+	// keepalive@openssh.com request (the keepalive's and Ping's): the link's latency, for
+	// metrics. It must not block.
+	RoundTrip func(time.Duration)
 }
 
 // LoadSigner reads an OpenSSH or PEM private key file.
@@ -76,12 +81,19 @@ type Host struct {
 	conn   *conn
 	closed bool
 	wg     sync.WaitGroup // keepalive and wait goroutines of every conn
+	// One dial at a time, without holding mu; after a failed one, callers fail at once until
+	// the back-off has passed (redial), so a host that is down or refusing is not hammered.
+	dialing  chan struct{} // closed when the dial in progress ends; nil when none is
+	dialErr  error         // the last dial's failure, until a dial succeeds
+	redial   time.Time     // no dial before this
+	retryGap time.Duration // the back-off after the next failure
 
 	// sessions bounds the SSH sessions open at once below OpenSSH's default MaxSessions (10
 	// per connection); channels counts every open channel, for Stats.
 	sessions chan struct{}
 	channels atomic.Int64
 	dials    atomic.Int64
+	rtt      atomic.Int64 // nanoseconds, the last keepalive's round trip
 }
 
 // maxSessions is how many sessions Satellite opens at once on one connection: below
@@ -93,11 +105,13 @@ type Stats struct {
 	Connected bool  `json:"connected"`
 	Dials     int64 `json:"dials"`    // SSH connections opened so far
 	Channels  int64 `json:"channels"` // channels open now: CRI, SFTP, streams, commands
+	// RoundTrip is the last answered keepalive's round trip (0 before the first).
+	RoundTrip time.Duration `json:"round_trip_ns"`
 }
 
 // Stats reports the connection's state.
 func (h *Host) Stats() Stats {
-	return Stats{Connected: h.Connected(), Dials: h.dials.Load(), Channels: h.channels.Load()}
+	return Stats{Connected: h.Connected(), Dials: h.dials.Load(), Channels: h.channels.Load(), RoundTrip: time.Duration(h.rtt.Load())}
 }
 
 type conn struct {
@@ -291,25 +305,79 @@ func (h *Host) Addr() string { return h.cfg.Addr }
 
 // client returns the live connection, dialing a new one when there is none.
 func (h *Host) client(ctx context.Context) (*conn, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil, ErrClosed
-	}
-	if h.conn != nil {
-		select {
-		case <-h.conn.done:
-			h.conn = nil
-		default:
-			return h.conn, nil
+	for {
+		h.mu.Lock()
+		if h.closed {
+			h.mu.Unlock()
+			return nil, ErrClosed
 		}
+		if h.conn != nil {
+			select {
+			case <-h.conn.done:
+				h.conn = nil
+			default:
+				c := h.conn
+				h.mu.Unlock()
+				return c, nil
+			}
+		}
+		if wait := h.dialing; wait != nil { // someone is dialing: take their connection
+			h.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, fmt.Errorf("ssh %s: %w: waiting for the connection: %w", h.cfg.Addr, ErrUnavailable, ctx.Err())
+			}
+		}
+		if until := time.Until(h.redial); until > 0 && h.dialErr != nil {
+			err := h.dialErr
+			h.mu.Unlock()
+			return nil, fmt.Errorf("%w (next attempt in %v)", err, until.Round(100*time.Millisecond))
+		}
+		done := make(chan struct{})
+		h.dialing = done
+		h.mu.Unlock()
+
+		c, err := h.dial(ctx)
+
+		h.mu.Lock()
+		h.dialing = nil
+		close(done)
+		switch {
+		case err == nil && h.closed:
+			h.mu.Unlock()
+			_ = c.Close()
+			return nil, ErrClosed
+		case err == nil:
+			h.conn, h.dialErr, h.retryGap = c, nil, 0
+		case ctx.Err() == nil: // the host's failure, not the caller giving up
+			h.dialErr = err
+			h.redial = time.Now().Add(h.backoff())
+		}
+		h.mu.Unlock()
+		return c, err
 	}
-	c, err := h.dial(ctx)
-	if err != nil {
-		return nil, err
+}
+
+// Reconnection back-off: the first retry after a failed dial waits about a second, each
+// further one twice as long, up to about 8 s (±20 % jitter, so that many Satellites that lost
+// the same network do not dial in step). Against OpenSSH's MaxStartups (10 unauthenticated
+// connections by default) that is one attempt at a time, a few a minute.
+const (
+	connectTimeout = 5 * time.Second // TCP connect, within DialTimeout
+	retryFirst     = time.Second
+	retryMax       = 8 * time.Second
+)
+
+// backoff returns the wait before the next dial and doubles the next one; h.mu is held.
+func (h *Host) backoff() time.Duration {
+	if h.retryGap == 0 {
+		h.retryGap = retryFirst
 	}
-	h.conn = c
-	return c, nil
+	d := h.retryGap
+	h.retryGap = min(2*h.retryGap, retryMax)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 func (h *Host) dial(ctx context.Context) (*conn, error) {
@@ -319,7 +387,9 @@ func (h *Host) dial(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	var d net.Dialer
+	// A host that does not answer at all (link down) is given up on sooner than the whole
+	// dial's budget, so the next attempt comes sooner once the link is back.
+	d := net.Dialer{Timeout: min(h.cfg.DialTimeout, connectTimeout)}
 	tcp, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("ssh %s: %w: %w", h.cfg.Addr, ErrUnavailable, err)
@@ -381,11 +451,7 @@ func (h *Host) keepalive(c *conn) {
 			return
 		case <-t.C:
 		}
-		reply := make(chan error, 1)
-		go func() {
-			_, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
-			reply <- err
-		}()
+		reply := h.sendKeepalive(c)
 		select {
 		case <-c.done:
 			return
@@ -398,6 +464,27 @@ func (h *Host) keepalive(c *conn) {
 			<-reply // SendRequest returns once the connection is closed
 		}
 	}
+}
+
+// sendKeepalive sends a keepalive@openssh.com request (OpenSSH's ServerAliveInterval probe,
+// which sshd answers with a failure reply) and delivers its error on the returned channel once
+// the reply came or the connection ended, recording the round trip of an answered one. The
+// goroutine ends with the reply: SendRequest returns once the connection is closed.
+func (h *Host) sendKeepalive(c *conn) <-chan error {
+	reply := make(chan error, 1)
+	go func() {
+		start := time.Now()
+		_, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
+		if err == nil {
+			rtt := time.Since(start)
+			h.rtt.Store(int64(rtt))
+			if h.cfg.RoundTrip != nil {
+				h.cfg.RoundTrip(rtt)
+			}
+		}
+		reply <- err
+	}()
+	return reply
 }
 
 // HostKeyError says the host presented a key known_hosts does not vouch for.
@@ -457,11 +544,7 @@ func (h *Host) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	reply := make(chan error, 1)
-	go func() {
-		_, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
-		reply <- err
-	}()
+	reply := h.sendKeepalive(c)
 	select {
 	case err := <-reply:
 		if err != nil {
@@ -516,10 +599,14 @@ func (h *Host) Close() error {
 	h.closed = true
 	c := h.conn
 	h.conn = nil
+	dialing := h.dialing
 	h.mu.Unlock()
 	var err error
 	if c != nil {
 		err = c.Close()
+	}
+	if dialing != nil {
+		<-dialing // its connection, if any, is closed by the dialer, which sees closed
 	}
 	h.wg.Wait()
 	if errors.Is(err, net.ErrClosed) {
