@@ -1,0 +1,107 @@
+package ec2stub
+
+import (
+	"encoding/xml"
+	"net/url"
+	"regexp"
+	"sort"
+)
+
+type stateXML struct {
+	Code int    `xml:"code"`
+	Name string `xml:"name"`
+}
+
+type instanceXML struct {
+	InstanceID     string   `xml:"instanceId"`
+	State          stateXML `xml:"instanceState"`
+	PrivateDNSName string   `xml:"privateDnsName"`
+	DNSName        string   `xml:"dnsName"`
+	PrivateIP      string   `xml:"privateIpAddress,omitempty"`
+	PublicIP       string   `xml:"ipAddress,omitempty"`
+	Tags           []tagXML `xml:"tagSet>item"`
+}
+
+type reservationXML struct {
+	ReservationID string        `xml:"reservationId"`
+	OwnerID       string        `xml:"ownerId"`
+	Instances     []instanceXML `xml:"instancesSet>item"`
+}
+
+type describeInstancesResponse struct {
+	XMLName      xml.Name         `xml:"DescribeInstancesResponse"`
+	Xmlns        string           `xml:"xmlns,attr"`
+	RequestID    string           `xml:"requestId"`
+	Reservations []reservationXML `xml:"reservationSet>item"`
+}
+
+// stateCodes are EC2's instance state codes.
+var stateCodes = map[string]int{"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
+
+var instanceIDPattern = regexp.MustCompile(`^i-[0-9a-f]{8,17}$`)
+
+func (s *Server) describeInstances(form url.Values) (any, *apiError) {
+	var picked []*Instance
+	if ids := list(form, "InstanceId"); len(ids) > 0 {
+		for _, id := range ids {
+			if !instanceIDPattern.MatchString(id) {
+				return nil, badRequest("InvalidInstanceID.Malformed", "Invalid id: %q", id)
+			}
+			i, ok := s.instances[id]
+			if !ok {
+				return nil, badRequest("InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
+			}
+			picked = append(picked, i)
+		}
+	} else {
+		for _, i := range s.instances {
+			picked = append(picked, i)
+		}
+	}
+	sort.Slice(picked, func(a, b int) bool { return picked[a].ID < picked[b].ID })
+	resp := describeInstancesResponse{Xmlns: Namespace, RequestID: requestID}
+	fs := filters(form)
+	for _, i := range picked {
+		ok, err := matchInstance(i, fs)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		x := instanceXML{InstanceID: i.ID, State: stateXML{stateCodes[i.State], i.State},
+			PrivateIP: i.PrivateIP, PrivateDNSName: s.privateDNS(i.PrivateIP), PublicIP: i.PublicIP, Tags: tagsXML(i.Tags)}
+		// One reservation per instance, as separate launches give.
+		resp.Reservations = append(resp.Reservations, reservationXML{ReservationID: "r-" + i.ID[2:], OwnerID: Account, Instances: []instanceXML{x}})
+	}
+	return resp, nil
+}
+
+func matchInstance(i *Instance, fs map[string][]string) (bool, *apiError) {
+	for name, values := range fs {
+		var v string
+		switch name {
+		case "instance-id":
+			v = i.ID
+		case "instance-state-name":
+			v = i.State
+		case "private-ip-address":
+			v = i.PrivateIP
+		case "ip-address":
+			v = i.PublicIP
+		default:
+			match, ok := matchTags(name, values, i.Tags)
+			if !ok {
+				return false, badRequest("InvalidParameterValue", "The filter '%s' is invalid", name)
+			}
+			if !match {
+				return false, nil
+			}
+			continue
+		}
+		if !contains(values, v) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
