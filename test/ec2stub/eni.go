@@ -69,7 +69,7 @@ func (s *Server) eniXML(e *ENI, status string) eniXML {
 	x := eniXML{
 		NetworkInterfaceID: e.ID, SubnetID: e.Subnet, VPCID: e.VPC, AvailabilityZone: e.AZ,
 		Description: e.Description, OwnerID: Account, Status: status,
-		MacAddress: "02:" + e.ID[5:7] + ":" + e.ID[7:9] + ":" + e.ID[9:11] + ":" + e.ID[11:13] + ":" + e.ID[13:15],
+		MacAddress:       "02:" + e.ID[5:7] + ":" + e.ID[7:9] + ":" + e.ID[9:11] + ":" + e.ID[11:13] + ":" + e.ID[13:15],
 		PrivateIPAddress: e.PrivateIP, PrivateDNSName: s.privateDNS(e.PrivateIP),
 		SourceDestCheck: true, InterfaceType: "interface", Tags: tagsXML(e.Tags),
 	}
