@@ -16,6 +16,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrUnavailable is returned when the host or its runtime cannot be reached.
 	ErrUnavailable = errors.New("host unavailable")
+	// ErrDeadlineExceeded is returned, besides ErrUnavailable, when a call ran out of time:
+	// for ExecSync, the command outran the request's timeout (the CRI's DeadlineExceeded).
+	ErrDeadlineExceeded = errors.New("deadline exceeded")
 	// ErrUnimplemented is returned when the host's runtime lacks a CRI method.
 	ErrUnimplemented = errors.New("not implemented by the host runtime")
 	// ErrInvalid is returned when the runtime rejects a request as malformed.
@@ -52,7 +55,9 @@ func translateStatus(method string, err error) error {
 	switch st.Code() {
 	case codes.NotFound:
 		kind = ErrNotFound
-	case codes.Unavailable, codes.DeadlineExceeded:
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("cri %s: %s: %w: %w", method, st.Message(), ErrUnavailable, ErrDeadlineExceeded)
+	case codes.Unavailable:
 		kind = ErrUnavailable
 	case codes.Unimplemented:
 		kind = ErrUnimplemented

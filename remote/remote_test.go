@@ -25,6 +25,7 @@ func TestTranslateStatus(t *testing.T) {
 		{codes.NotFound, ErrNotFound},
 		{codes.Unavailable, ErrUnavailable},
 		{codes.DeadlineExceeded, ErrUnavailable},
+		{codes.DeadlineExceeded, ErrDeadlineExceeded}, // an ExecSync that outran its timeout
 		{codes.Unimplemented, ErrUnimplemented},
 		{codes.InvalidArgument, ErrInvalid},
 		{codes.Canceled, context.Canceled},
