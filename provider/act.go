@@ -162,6 +162,12 @@ func (p *Provider) runContainer(ctx context.Context, rec *podRecord, pod *corev1
 		case runtimeapi.ContainerState_CONTAINER_CREATED:
 			return p.start(ctx, rec, pod, c, latest.Id, key)
 		case runtimeapi.ContainerState_CONTAINER_EXITED:
+		case runtimeapi.ContainerState_CONTAINER_RUNNING:
+			delete(rec.waiting, c.Name)
+			if init {
+				return 0, false
+			}
+			return p.checkHealth(ctx, rec, pod, sandboxID, sb, c, history)
 		default:
 			delete(rec.waiting, c.Name)
 			return 0, false
@@ -253,7 +259,7 @@ func (p *Provider) start(ctx context.Context, rec *podRecord, pod *corev1.Pod, c
 	}
 	p.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
 	delete(rec.waiting, c.Name)
-	return 0, true
+	return p.postStart(ctx, rec, pod, c, id), true
 }
 
 // setWaiting records why a container is waiting, with an event when the reason is new.

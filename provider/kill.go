@@ -34,11 +34,8 @@ func (p *Provider) killPod(ctx context.Context, rec *podRecord, pod *corev1.Pod,
 		}
 		p.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.GetMetadata().GetName())
 		g.Go(func() error {
-			_, err := p.cri.StopContainer(gctx, &runtimeapi.StopContainerRequest{ContainerId: c.Id, Timeout: grace})
-			if errors.Is(err, remote.ErrNotFound) {
-				return nil // gone already: stopped is what we wanted
-			}
-			return err
+			// preStop hook within the grace period, then StopContainer; gone already is stopped.
+			return p.stopContainer(gctx, pod, c.GetMetadata().GetName(), c.Id, grace)
 		})
 	}
 	if err := g.Wait(); err != nil {

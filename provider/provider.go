@@ -110,6 +110,7 @@ type Provider struct {
 	workers   *workers
 	backoff   *backoff
 	rotations *rotations
+	probes    *probeManager
 
 	mu        sync.Mutex
 	notifyPod func(*corev1.Pod)
@@ -157,6 +158,7 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 		rotations: newRotations(),
 	}
 	p.workers = newWorkers(p.syncPod)
+	p.probes = newProbeManager(prober{cri: cri, host: host, podIP: cfg.HostIP}, recorder, p.workers.wake, p.apiEnv)
 	p.node = newNodeState(p)
 	return p
 }
@@ -165,7 +167,7 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 // Containers on the host are left running: stopping Satellite stops nothing there.
 func (p *Provider) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, f := range []func(context.Context){p.workers.run, p.relistLoop, p.eventLoop, p.node.run, p.rotateLoop} {
+	for _, f := range []func(context.Context){p.workers.run, p.probes.run, p.relistLoop, p.eventLoop, p.node.run, p.rotateLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -33,6 +33,8 @@ type statusInput struct {
 	// terminal is set once the pod has been deleted on the host: containers without a
 	// terminated state get one, as the kubelet reports for a pod it killed.
 	terminal bool
+	// health is what the probes say of running containers, by container name (probes.go).
+	health map[string]containerHealth
 }
 
 // podStatus builds the pod's status from the host's state, the kubelet's way
@@ -49,6 +51,7 @@ func podStatus(in statusInput) corev1.PodStatus {
 	}
 	st.InitContainerStatuses = containerStatuses(pod.Spec.InitContainers, in)
 	st.ContainerStatuses = containerStatuses(pod.Spec.Containers, in)
+	applyHealth(st.ContainerStatuses, in.health, in.terminal)
 	initialized := allSucceeded(st.InitContainerStatuses)
 	st.Phase = podPhase(pod.Spec.RestartPolicy, st.InitContainerStatuses, st.ContainerStatuses, initialized)
 	if in.terminal {

@@ -15,7 +15,8 @@ type podRecord struct {
 	// shared
 	pod      *corev1.Pod // spec and metadata as last given, with the last published status
 	deleting bool
-	grace    int64 // seconds, when deleting
+	grace    int64         // seconds, when deleting
+	gone     chan struct{} // closed once deleting
 
 	// worker-private
 	start   time.Time
@@ -56,6 +57,7 @@ func (s *store) put(pod *corev1.Pod) {
 	}
 	s.byUID[pod.UID] = &podRecord{
 		pod:     pod,
+		gone:    make(chan struct{}),
 		start:   time.Now(),
 		waiting: map[string]waiting{},
 		exited:  map[string]*runtimeapi.ContainerStatus{},
@@ -75,8 +77,23 @@ func (s *store) markDeleting(uid types.UID, grace int64) bool {
 	if !rec.deleting || grace < rec.grace {
 		rec.grace = grace
 	}
+	if !rec.deleting {
+		close(rec.gone)
+	}
 	rec.deleting = true
 	return true
+}
+
+// deleted is closed once the pod is marked for deletion (at once for a pod not known).
+func (s *store) deleted(uid types.UID) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec, ok := s.byUID[uid]; ok {
+		return rec.gone
+	}
+	c := make(chan struct{})
+	close(c)
+	return c
 }
 
 func (s *store) remove(uid types.UID) {

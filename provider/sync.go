@@ -44,11 +44,13 @@ func (p *Provider) syncPod(ctx context.Context, uid types.UID) (time.Duration, b
 			return retryAfterError, false
 		}
 	}
+	p.probes.sync(ctx, pod, obs)
 	p.publishStatus(rec, pod, obs, false)
 	return again, false
 }
 
 func (p *Provider) syncDeleting(ctx context.Context, rec *podRecord, pod *corev1.Pod, grace int64) (time.Duration, bool) {
+	p.probes.stopPod(pod.UID)
 	obs, err := p.killPod(ctx, rec, pod, grace)
 	if err != nil {
 		log.G(ctx).WithError(err).Warn("pod not yet removed from the host; will try again")
@@ -78,7 +80,8 @@ func (p *Provider) reject(rec *podRecord, pod *corev1.Pod, reason, message strin
 
 // publishStatus computes the pod's status and hands it to virtual-kubelet when it changed.
 func (p *Provider) publishStatus(rec *podRecord, pod *corev1.Pod, obs observation, terminal bool) {
-	st := podStatus(statusInput{pod: pod, obs: obs, waiting: rec.waiting, hostIP: p.cfg.HostIP, start: rec.start, terminal: terminal})
+	st := podStatus(statusInput{pod: pod, obs: obs, waiting: rec.waiting, hostIP: p.cfg.HostIP, start: rec.start, terminal: terminal,
+		health: p.probes.health(pod, obs)})
 	if apiequality.Semantic.DeepEqual(st, pod.Status) {
 		return
 	}

@@ -1,0 +1,164 @@
+package provider
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/virtual-kubelet/virtual-kubelet/log"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// probeResult is a probe's recorded verdict on one container instance (the kubelet's
+// results.Result); resultNone is no verdict yet.
+type probeResult int8
+
+const (
+	resultNone probeResult = iota
+	resultSuccess
+	resultFailure
+)
+
+// maxProbeRetries is how often the kubelet runs a probe whose action errs before giving up on
+// that period (pkg/kubelet/prober/prober.go).
+const maxProbeRetries = 3
+
+// probeCounter counts equal results in a row: a result is recorded only once it has come
+// successThreshold (or failureThreshold) times running, as in the kubelet's doProbe.
+type probeCounter struct {
+	last probeResult
+	run  int
+}
+
+// observe counts r and reports whether it is to be recorded.
+func (c *probeCounter) observe(r probeResult, successThreshold, failureThreshold int32) bool {
+	if c.last == r {
+		c.run++
+	} else {
+		c.last, c.run = r, 1
+	}
+	threshold := successThreshold
+	if r == resultFailure {
+		threshold = failureThreshold
+	}
+	return c.run >= int(max(threshold, 1))
+}
+
+// probeWorker runs one probe of one container instance, every periodSeconds, until it is
+// stopped (the container is no longer the pod's running instance, the pod is deleted, or
+// Satellite stops): the kubelet's prober worker (pkg/kubelet/prober/worker.go).
+type probeWorker struct {
+	m         *probeManager
+	kind      probeKind
+	spec      *corev1.Probe
+	pod       *corev1.Pod       // read-only
+	container *corev1.Container // read-only
+	id        string            // CRI container id
+	startedAt time.Time
+	command   []string // an exec probe's command, expanded
+
+	trigger chan struct{} // asks for a probe now (buffered, one)
+	cancel  context.CancelFunc
+	done    chan struct{}
+
+	// the worker goroutine's own
+	counter probeCounter
+	onHold  bool
+}
+
+// run probes at once, then every period; it returns when ctx ends.
+func (w *probeWorker) run(ctx context.Context) {
+	defer close(w.done)
+	period := time.Duration(w.spec.PeriodSeconds) * time.Second
+	if period <= 0 {
+		period = 10 * time.Second
+	}
+	// Right after Satellite starts, adopted containers would all be probed at once: spread
+	// the first probes over one period, as the kubelet does after its own restart.
+	if since := time.Since(w.m.start); period > since {
+		if !sleepCtx(ctx, time.Duration(rand.Float64()*float64(period))) {
+			return
+		}
+	}
+	ticker := time.NewTicker(period)
+	defer ticker.Stop()
+	for {
+		w.probe(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		case <-w.trigger:
+			ticker.Reset(period)
+		}
+	}
+}
+
+// probe runs the probe once, if it is due, and records the result once its threshold is met.
+func (w *probeWorker) probe(ctx context.Context) {
+	if w.onHold || int32(time.Since(w.startedAt).Seconds()) < w.spec.InitialDelaySeconds {
+		return
+	}
+	// The startup probe runs until the container has started; the others only after.
+	if w.m.started(w.pod.UID, w.container, w.id) == (w.kind == startup) {
+		return
+	}
+	r, ok := w.runWithRetries(ctx)
+	if !ok || ctx.Err() != nil {
+		return // the kubelet throws away a result it could not get
+	}
+	if !w.counter.observe(r, w.spec.SuccessThreshold, w.spec.FailureThreshold) {
+		return
+	}
+	w.m.set(w.pod.UID, w.id, w.kind, r)
+	if (w.kind == liveness && r == resultFailure) || w.kind == startup {
+		// The container is killed, or has started: nothing more to learn from it.
+		w.onHold = true
+		w.counter = probeCounter{}
+	}
+}
+
+// runWithRetries runs the probe's action, again up to maxProbeRetries times while it errs, and
+// records the kubelet's events: Unhealthy for a failure or an error, ProbeWarning for a
+// warning. ok is false when no result could be had.
+func (w *probeWorker) runWithRetries(ctx context.Context) (probeResult, bool) {
+	var (
+		outcome probeOutcome
+		output  string
+		err     error
+	)
+	for range maxProbeRetries {
+		if outcome, output, err = w.m.prober.run(ctx, w.spec, w.container, w.id, w.command); err == nil {
+			break
+		}
+	}
+	ref := containerRef(w.pod, w.container.Name)
+	switch {
+	case ctx.Err() != nil:
+		return resultNone, false
+	case err != nil:
+		log.G(ctx).WithError(err).WithField("container", w.container.Name).Debugf("%s probe errored", w.kind)
+		w.m.recorder.Eventf(ref, corev1.EventTypeWarning, "Unhealthy", "%s probe errored and resulted in unknown state: %s", w.kind, err)
+		return resultNone, false
+	case outcome == outcomeWarning:
+		w.m.recorder.Eventf(ref, corev1.EventTypeWarning, "ProbeWarning", "%s probe warning: %s", w.kind, output)
+		return resultSuccess, true
+	case outcome == outcomeFailure:
+		log.G(ctx).WithField("container", w.container.Name).Debugf("%s probe failed", w.kind)
+		w.m.recorder.Eventf(ref, corev1.EventTypeWarning, "Unhealthy", "%s probe failed: %s", w.kind, output)
+		return resultFailure, true
+	}
+	return resultSuccess, true
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
