@@ -51,6 +51,7 @@ func parseTOML(text string) (*tomlDoc, error) {
 	p := &tomlParser{s: text}
 	d := &tomlDoc{text: text}
 	table, tablePath := -1, []string(nil)
+	defined := map[string]bool{} // keys so far, to refuse one given twice (TOML 1.0, Keys)
 	for {
 		p.skipBlank()
 		if p.pos >= len(p.s) {
@@ -73,8 +74,25 @@ func parseTOML(text string) (*tomlDoc, error) {
 		}
 		k.path = append(append([]string(nil), tablePath...), k.path...)
 		k.table, k.lineStart = table, lineStart
+		if id := d.keyID(k); defined[id] {
+			return nil, p.at(fmt.Errorf("%s given twice", renderPath(k.path)))
+		} else {
+			defined[id] = true
+		}
 		d.keys = append(d.keys, k)
 	}
+}
+
+// keyID tells keys apart: by their path, and under an array of tables ([[x]], each header a
+// new table) by the table too.
+func (d *tomlDoc) keyID(k tomlKey) string {
+	id := strings.Join(k.path, "\x00")
+	for _, t := range d.tables {
+		if t.array && k.table >= 0 && hasPrefix(d.tables[k.table].path, t.path) {
+			return fmt.Sprint(k.table, "\x00", id)
+		}
+	}
+	return id
 }
 
 // at says where the parser stopped.
