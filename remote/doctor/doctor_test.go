@@ -279,6 +279,10 @@ func TestRunGPU(t *testing.T) {
 	if r := byName(Run(context.Background(), h, readyRuntime(criConfig2), testOptions))[nameNvidiaSMI]; r.Status != Fail || !strings.Contains(r.Detail, "couldn't communicate") {
 		t.Errorf("broken driver: %+v", r)
 	}
+	h = healthyHost().with(rule{key: "nvidia-smi --query", out: nvidiaOutputs[4]})
+	if r := byName(Run(context.Background(), h, readyRuntime(criConfig2), testOptions))[nameNvidiaSMI]; r.Status != Warn || !strings.Contains(r.Detail, `"WARNING: infoROM is corrupted`) {
+		t.Errorf("a warning among the GPUs: %+v", r)
+	}
 }
 
 func TestSandboxImage(t *testing.T) {

@@ -28,7 +28,8 @@ type nvidiaState struct {
 	output  string // nvidia-smi's output when it failed
 }
 
-// parseNvidia reads nvidiaProbe's output.
+// parseNvidia reads nvidiaProbe's output. A line of a successful nvidia-smi that is not a GPU
+// (parseGPU) is kept in output.
 func parseNvidia(out string) nvidiaState {
 	var s nvidiaState
 	var body []string
@@ -48,15 +49,38 @@ func parseNvidia(out string) nvidiaState {
 		s.output = strings.TrimSpace(strings.Join(body, "\n"))
 		return s
 	}
+	var other []string
 	for _, line := range body {
-		f := strings.Split(line, ",")
-		if len(f) != 3 {
-			continue
+		if g, ok := parseGPU(line); ok {
+			s.gpus = append(s.gpus, g)
+		} else if line = strings.TrimSpace(line); line != "" {
+			other = append(other, line)
 		}
-		mem, _ := strconv.Atoi(strings.TrimSpace(f[2]))
-		s.gpus = append(s.gpus, gpu{name: strings.TrimSpace(f[0]), driver: strings.TrimSpace(f[1]), memoryMiB: mem})
 	}
+	s.output = strings.Join(other, "\n")
 	return s
+}
+
+// parseGPU reads a "name, driver_version, memory.total" line. The name may hold commas (the
+// fields after it are fixed); memory may be [N/A] (unified-memory parts), read as 0.
+func parseGPU(line string) (gpu, bool) {
+	f := strings.Split(line, ",")
+	n := len(f)
+	if n < 3 {
+		return gpu{}, false
+	}
+	g := gpu{name: strings.TrimSpace(strings.Join(f[:n-2], ",")), driver: strings.TrimSpace(f[n-2])}
+	if mem := strings.TrimSpace(f[n-1]); !strings.HasPrefix(mem, "[") {
+		m, err := strconv.Atoi(mem)
+		if err != nil || m < 0 {
+			return gpu{}, false
+		}
+		g.memoryMiB = m
+	}
+	if g.name == "" || g.driver == "" || strings.HasPrefix(g.driver, "[") {
+		return gpu{}, false
+	}
+	return g, true
 }
 
 // describeGPUs groups identical GPUs: "4x NVIDIA A10G (23028 MiB), driver 550.54.15".
@@ -92,6 +116,10 @@ func checkNvidiaSMI(ctx context.Context, h Commander) ([]gpu, Result) {
 	case s.smi != "0":
 		return nil, fail(r, "nvidia-smi fails: "+firstLine(s.output),
 			"the driver is not loaded or does not match the kernel: check sudo dmesg | grep -i nvidia,\nreinstall the driver for the running kernel, and reboot")
+	case s.output != "":
+		// Satellite's own reading of nvidia-smi refuses a list with anything but GPUs in it.
+		return s.gpus, warn(r, fmt.Sprintf("nvidia-smi printed %q, which is not a GPU: Satellite would advertise no GPU", firstLine(s.output)),
+			"see what nvidia-smi prints on the host; sudo dmesg | grep -i nvidia shows driver trouble")
 	case len(s.gpus) == 0:
 		return nil, warn(r, "nvidia-smi finds no GPU; fine for CPU-only hosts", "on a GPU host: sudo dmesg | grep -i nvidia")
 	}

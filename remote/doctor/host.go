@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -118,20 +119,30 @@ type dfRow struct {
 	usedK, availK uint64
 }
 
-// parseDF reads `df -Pk` output (POSIX format: one line per filesystem, never wrapped).
+// dfCapacity is df's Capacity column: a percentage, or "-" for a filesystem of no size.
+var dfCapacity = regexp.MustCompile(`^([0-9]+%|-)$`)
+
+// parseDF reads `df -Pk` output (POSIX format: one line per filesystem, never wrapped). The
+// size and Capacity columns must be where POSIX puts them: a filesystem name with a space
+// would shift the columns, and Used would be read from the size.
 func parseDF(out string) (dfRow, error) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) < 2 {
 		return dfRow{}, fmt.Errorf("df: unexpected output %q", out)
 	}
-	f := strings.Fields(lines[len(lines)-1])
-	if len(f) < 6 {
-		return dfRow{}, fmt.Errorf("df: unexpected line %q", lines[len(lines)-1])
+	line := lines[len(lines)-1]
+	f := strings.Fields(line)
+	if len(f) < 6 || !dfCapacity.MatchString(f[4]) {
+		return dfRow{}, fmt.Errorf("df: unexpected line %q", line)
 	}
+	_, err0 := strconv.ParseUint(f[1], 10, 64)
 	used, err1 := strconv.ParseUint(f[2], 10, 64)
 	avail, err2 := strconv.ParseUint(f[3], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
+	if err := errors.Join(err0, err1, err2); err != nil {
 		return dfRow{}, fmt.Errorf("df: %w", err)
+	}
+	if used > math.MaxUint64-avail {
+		return dfRow{}, fmt.Errorf("df: unexpected sizes in %q", line)
 	}
 	return dfRow{mount: strings.Join(f[5:], " "), usedK: used, availK: avail}, nil
 }
@@ -209,16 +220,24 @@ func clockSkew(t0, t1 time.Time, host float64, resolution time.Duration) (skew, 
 	return hostTime.Sub(mid), t1.Sub(t0)/2 + resolution
 }
 
-// parseEpoch reads `date +%s.%N`; a date without %N (busybox) prints "1700000000.N" and has a
-// resolution of a second.
+// epochOutput is what `date +%s.%N` prints: seconds and nanoseconds, or seconds and a
+// literal N from a date without %N (busybox).
+var epochOutput = regexp.MustCompile(`^(-?[0-9]+)(\.[0-9]+|\.N)?$`)
+
+// parseEpoch reads `date +%s.%N`; busybox's answer has a resolution of a second. Only that
+// form is read (strconv.ParseFloat would take "NaN" or "1e9"), and only times that
+// nanoseconds since 1970 can hold (clockSkew converts to them).
 func parseEpoch(out string) (float64, time.Duration, error) {
-	s := strings.TrimSpace(out)
-	res := time.Nanosecond
-	if sec, frac, ok := strings.Cut(s, "."); ok && strings.Trim(frac, "0123456789") != "" {
-		s, res = sec, time.Second
+	m := epochOutput.FindStringSubmatch(strings.TrimSpace(out))
+	if m == nil {
+		return 0, 0, fmt.Errorf("host date: %q", out)
+	}
+	s, res := m[1]+m[2], time.Nanosecond
+	if m[2] == ".N" {
+		s, res = m[1], time.Second
 	}
 	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
+	if err != nil || math.Abs(v) >= math.MaxInt64/1e9 {
 		return 0, 0, fmt.Errorf("host date: %q", out)
 	}
 	return v, res, nil

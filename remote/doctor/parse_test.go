@@ -1,6 +1,12 @@
 package doctor
 
 import (
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -15,7 +21,7 @@ func TestParseDF(t *testing.T) {
 	if p := d.freePercent(); p < 73.7 || p > 73.8 {
 		t.Errorf("free %.2f%%, want 73.8%% (as df's Capacity 27%% says)", p)
 	}
-	for _, bad := range []string{"", "Filesystem\n", "h\n/dev/x 1 a b 1% /\n"} {
+	for _, bad := range []string{"", "Filesystem\n", "h\n/dev/x 1 a b 1% /\n", "h\nMy FS 264212084 25035632 70465632 27% /\n"} {
 		if _, err := parseDF(bad); err == nil {
 			t.Errorf("parseDF(%q) succeeded", bad)
 		}
@@ -42,6 +48,13 @@ func TestParseNvidia(t *testing.T) {
 	}
 	if s := parseNvidia("devices /dev/nvidia0\nNo devices were found\nsmi exit 6\n"); s.output != "No devices were found" || len(s.gpus) != 0 {
 		t.Errorf("failing nvidia-smi: %+v", s)
+	}
+	s = parseNvidia(nvidiaOutputs[3])
+	if want := []gpu{{"Some GPU, Rev 2", "550.90.07", 1024}, {"NVIDIA GH200 480GB", "560.35.03", 0}}; !slices.Equal(s.gpus, want) || s.output != "" {
+		t.Errorf("a name with a comma, memory [N/A]: %+v", s)
+	}
+	if s := parseNvidia(nvidiaOutputs[4]); len(s.gpus) != 1 || s.output != "WARNING: infoROM is corrupted at gpu 0000:00:1E.0" {
+		t.Errorf("a warning among the GPUs: %+v", s)
 	}
 }
 
@@ -127,4 +140,139 @@ func TestSmallParsers(t *testing.T) {
 	if major, minor, ok := parseVersion("1.6.20~ds1"); !ok || major != 1 || minor != 6 {
 		t.Errorf("parseVersion = %d.%d %v", major, minor, ok)
 	}
+}
+
+// dfOutputs are `df -Pk` answers: a Debian 12 VM's root, a mount point with a space, and
+// pseudo-filesystems, whose Capacity is "-".
+var dfOutputs = []string{
+	"Filesystem     1024-blocks     Used Available Capacity Mounted on\n/dev/vda         264212084 25035632  70465632      27% /mnt/my disk\n",
+	"Filesystem     1024-blocks    Used Available Capacity Mounted on\n/dev/sda1         30298176 6150220  22586928      22% /\n",
+	"Filesystem     1024-blocks  Used Available Capacity Mounted on\nproc                     0     0         0        - /proc\n",
+	"Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda1 100000000 40000000 60000000 40% /\n",
+	"", "Filesystem\n", "h\n/dev/x 1 a b 1% /\n",
+}
+
+// FuzzParseDF: a row that parses has its columns where POSIX puts them (the Capacity a
+// percentage or "-"), sizes that add up without overflow, a free share between 0 and 100,
+// and printed back as df prints it, parses to the same row.
+func FuzzParseDF(f *testing.F) {
+	for _, s := range dfOutputs {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, out string) {
+		d, err := parseDF(out)
+		if err != nil {
+			return
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		cols := strings.Fields(lines[len(lines)-1])
+		if _, err := strconv.ParseUint(cols[1], 10, 64); err != nil || cols[4] != "-" && !regexp.MustCompile(`^[0-9]+%$`).MatchString(cols[4]) {
+			t.Fatalf("row %q accepted, but its size or capacity column is not one: %+v", cols, d)
+		}
+		if d.usedK+d.availK < d.usedK {
+			t.Fatalf("%d + %d KiB overflows", d.usedK, d.availK)
+		}
+		if p := d.freePercent(); !(p >= 0 && p <= 100) {
+			t.Fatalf("%+v: %v%% free", d, p)
+		}
+		if d.mount == "" || d.mount != strings.Join(strings.Fields(d.mount), " ") {
+			t.Fatalf("mount point %q", d.mount)
+		}
+		printed := fmt.Sprintf("Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/x %d %d %d 1%% %s\n", d.usedK+d.availK, d.usedK, d.availK, d.mount)
+		if again, err := parseDF(printed); err != nil || again != d {
+			t.Fatalf("printed back as %q: %+v, %v; want %+v", printed, again, err, d)
+		}
+	})
+}
+
+// dateOutput is what `date +%s.%N` prints: GNU date's seconds and nanoseconds, or busybox's
+// seconds and a literal N.
+var dateOutput = regexp.MustCompile(`^(-?[0-9]+)(\.[0-9]+|\.N)?$`)
+
+// FuzzParseEpoch: the host's clock reads only from what date prints (dateOutput), as a
+// finite time that nanoseconds since 1970 can hold, with second resolution exactly for
+// busybox's answer; the skew from a local clock is the difference of the two.
+func FuzzParseEpoch(f *testing.F) {
+	for _, s := range []string{"1700000000.050000000", "1700000002.050000000\n", "1699999940.000000000", "1700000005.N", "Thu Jan 1", "", "NaN", "1e9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, out string) {
+		v, res, err := parseEpoch(out)
+		m := dateOutput.FindStringSubmatch(strings.TrimSpace(out))
+		if err != nil {
+			if m != nil && len(m[1]) < 10 {
+				t.Fatalf("parseEpoch(%q): %v", out, err)
+			}
+			return
+		}
+		if m == nil || math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) >= math.MaxInt64/1e9 {
+			t.Fatalf("parseEpoch(%q) = %v, accepted", out, v)
+		}
+		if wantRes := map[bool]time.Duration{true: time.Second, false: time.Nanosecond}[m[2] == ".N"]; res != wantRes {
+			t.Fatalf("parseEpoch(%q): resolution %v, want %v", out, res, wantRes)
+		}
+		want, _ := strconv.ParseFloat(m[1]+strings.TrimSuffix(m[2], ".N"), 64)
+		if v != want {
+			t.Fatalf("parseEpoch(%q) = %v, want %v", out, v, want)
+		}
+		local := time.Unix(1700000000, 0)
+		skew, unc := clockSkew(local, local, v, res)
+		if unc != res || (skew-time.Unix(0, int64(math.Round(v*1e9))).Sub(local)).Abs() > time.Microsecond {
+			t.Fatalf("host at %v s, local at %v: skew %v ± %v", v, local.Unix(), skew, unc)
+		}
+	})
+}
+
+// nvidiaOutputs are answers to nvidiaProbe: GPUs (a name with a comma, an H100, a T4), no
+// nvidia-smi, a failing one, and a warning nvidia-smi prints among the GPUs.
+var nvidiaOutputs = []string{
+	"devices /dev/nvidia0 /dev/nvidia1 \nNVIDIA H100 80GB HBM3, 550.54.15, 81559\nTesla T4, 550.54.15, 15360\nsmi exit 0\n",
+	"devices \nsmi missing\n",
+	"devices /dev/nvidia0\nNo devices were found\nsmi exit 6\n",
+	"devices /dev/nvidia0\nSome GPU, Rev 2, 550.90.07, 1024\nNVIDIA GH200 480GB, 560.35.03, [N/A]\nsmi exit 0\n",
+	"devices /dev/nvidia0\nWARNING: infoROM is corrupted at gpu 0000:00:1E.0\nTesla T4, 470.82.01, 15360\nsmi exit 0\n",
+}
+
+// FuzzParseNvidia: when nvidia-smi succeeded, every line it printed is either one GPU or
+// kept as output to show, GPUs have a name, a driver and no negative memory, and printed
+// back as nvidia-smi prints them, parse to the same GPUs; when it failed there are no GPUs.
+func FuzzParseNvidia(f *testing.F) {
+	for _, s := range nvidiaOutputs {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, out string) {
+		s := parseNvidia(out)
+		if s.smi != "0" {
+			if len(s.gpus) > 0 {
+				t.Fatalf("nvidia-smi %q, yet GPUs %+v", s.smi, s.gpus)
+			}
+			return
+		}
+		var body int
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			marker := strings.HasPrefix(l, "devices") || l == "smi missing" || strings.HasPrefix(l, "smi exit ")
+			if !marker && strings.TrimSpace(l) != "" {
+				body++
+			}
+		}
+		var shown int
+		if s.output != "" {
+			shown = len(strings.Split(s.output, "\n"))
+		}
+		if len(s.gpus)+shown != body {
+			t.Fatalf("%d lines, %d GPUs and %d lines shown: %+v", body, len(s.gpus), shown, s)
+		}
+		var printed strings.Builder
+		printed.WriteString("devices \n")
+		for _, g := range s.gpus {
+			if g.name == "" || g.name != strings.TrimSpace(g.name) || g.driver == "" || strings.Contains(g.driver, ",") || g.memoryMiB < 0 {
+				t.Fatalf("bad GPU %+v", g)
+			}
+			fmt.Fprintf(&printed, "%s, %s, %d\n", g.name, g.driver, g.memoryMiB)
+		}
+		printed.WriteString("smi exit 0\n")
+		if again := parseNvidia(printed.String()); !slices.Equal(again.gpus, s.gpus) || again.output != "" {
+			t.Fatalf("printed back as %q: %+v; want %+v", printed.String(), again, s.gpus)
+		}
+	})
 }
