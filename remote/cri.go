@@ -35,6 +35,9 @@ type RuntimeConfig struct {
 	CallTimeout time.Duration
 	// PullTimeout bounds image pulls. Default 30 min.
 	PullTimeout time.Duration
+	// ObserveCall, when set, is called after every unary call with the method's short name
+	// ("ListContainers"), how long it took and its error, for metrics. It must not block.
+	ObserveCall func(method string, took time.Duration, err error)
 }
 
 // NewRuntime prepares the CRI client. It connects lazily; a dropped SSH connection is dialed
@@ -85,7 +88,12 @@ func unaryInterceptor(cfg RuntimeConfig, calls *atomic.Int64) grpc.UnaryClientIn
 			ctx, cancel = context.WithTimeout(ctx, timeout)
 			defer cancel()
 		}
-		return translateStatus(shortMethod(method), invoker(ctx, method, req, reply, cc, opts...))
+		start := time.Now()
+		err := translateStatus(shortMethod(method), invoker(ctx, method, req, reply, cc, opts...))
+		if cfg.ObserveCall != nil {
+			cfg.ObserveCall(shortMethod(method), time.Since(start), err)
+		}
+		return err
 	}
 }
 
