@@ -167,7 +167,12 @@ func TestIntegrationProbeLivenessExec(t *testing.T) {
 		if last := s.LastTerminationState.Terminated; last != nil {
 			fmt.Fprintf(&out, "lastState: exitCode=%d reason=%s\n", last.ExitCode, last.Reason)
 		}
-		unhealthy := e.waitEvent(t, ns, pod.Name, "Unhealthy", "Liveness probe failed: ", 30*time.Second)
+		// The correlator counts the second failure into the first event, a moment later.
+		var unhealthy corev1.Event
+		e.waitFor(t, 30*time.Second, "an Unhealthy event counted twice", func(ctx context.Context) (bool, error) {
+			unhealthy = e.waitEvent(t, ns, pod.Name, "Unhealthy", "Liveness probe failed: ", 30*time.Second)
+			return unhealthy.Count >= 2, nil
+		})
 		killing := e.waitEvent(t, ns, pod.Name, "Killing", "Container main failed liveness probe", 30*time.Second)
 		fmt.Fprintf(&out, "event: %s count>=2=%v\nevent: %s\n", describeEvent(unhealthy), unhealthy.Count >= 2, describeEvent(killing))
 		// The new instance is healthy (the file is back): no second restart.
