@@ -110,6 +110,7 @@ type Provider struct {
 	workers   *workers
 	backoff   *backoff
 	rotations *rotations
+	stats     *statsCollector
 	probes    *probeManager
 
 	mu        sync.Mutex
@@ -160,6 +161,7 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 	p.workers = newWorkers(p.syncPod)
 	p.probes = newProbeManager(prober{cri: cri, host: host, podIP: cfg.HostIP}, recorder, p.workers.wake, p.apiEnv)
 	p.node = newNodeState(p)
+	p.stats = newStatsCollector(p)
 	return p
 }
 

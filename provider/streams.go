@@ -9,11 +9,9 @@ import (
 	"strconv"
 	"sync"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 	utilexec "k8s.io/utils/exec"
 
 	"github.com/satellite-vk/satellite/remote"
@@ -172,16 +170,4 @@ func (p *Provider) PortForward(ctx context.Context, namespace, podName string, p
 	_ = conn.Close()
 	<-done
 	return err
-}
-
-var errNoStats = errors.New("stats are not served by this version of Satellite")
-
-// GetStatsSummary is not served yet; the error says so.
-func (p *Provider) GetStatsSummary(context.Context) (*statsv1alpha1.Summary, error) {
-	return nil, errNoStats
-}
-
-// GetMetricsResource is not served yet; the error says so.
-func (p *Provider) GetMetricsResource(context.Context) ([]*dto.MetricFamily, error) {
-	return nil, errNoStats
 }
