@@ -58,8 +58,8 @@ const nvidiaSMIQuery = "--query-gpu=index,uuid,name,memory.total,driver_version 
 const maxGPUs = 256
 
 // gpuFactsCommand prints nothing when nvidia-smi is absent (a host without GPUs), else
-// "gpuexit=<status>" and one "gpu=<line>" per line nvidia-smi printed. nvidia-smi hangs when
-// the driver is wedged: it gets 10 seconds.
+// "gpuexit=<status>" and one "gpu=<line>" per line nvidia-smi printed, then the GPUs' usage
+// (gpuUsageCommand). nvidia-smi hangs when the driver is wedged: it gets 10 seconds.
 func gpuFactsCommand(nvidiaSMI string) string {
 	if nvidiaSMI == "" {
 		return ""
@@ -67,8 +67,8 @@ func gpuFactsCommand(nvidiaSMI string) string {
 	bin := remote.Quote(nvidiaSMI)
 	return `PATH="$PATH:/usr/bin:/usr/local/nvidia/bin"; if command -v ` + bin + ` >/dev/null 2>&1; then ` +
 		`t=; command -v timeout >/dev/null 2>&1 && t="timeout 10"; ` +
-		`out=$($t ` + bin + ` ` + nvidiaSMIQuery + ` 2>&1); echo "gpuexit=$?"; ` +
-		`printf '%s\n' "$out" | sed 's/^/gpu=/'; fi`
+		`out=$($t ` + bin + ` ` + nvidiaSMIQuery + ` 2>&1); e=$?; echo "gpuexit=$e"; ` +
+		`printf '%s\n' "$out" | sed 's/^/gpu=/'; ` + gpuUsageCommand(bin) + `; fi`
 }
 
 // gpuFacts reads gpuFactsCommand's lines: the GPUs, or why nvidia-smi could not list them.

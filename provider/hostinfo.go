@@ -28,6 +28,8 @@ type hostFacts struct {
 	// could not list them, in which case GPUs is empty.
 	GPUs     []GPU
 	GPUError error
+	// GPUUsage is how busy the GPUs were (gpuuse= lines), for metrics.
+	GPUUsage []GPUUsage
 }
 
 // hostFactsCommand prints one key=value line per fact; it needs only a POSIX shell, coreutils
@@ -58,13 +60,15 @@ func hostFactsCommand(containerdRoot, nvidiaSMI string) string {
 func parseHostFacts(out []byte) (hostFacts, error) {
 	var f hostFacts
 	kv := map[string]string{}
-	var gpuLines []string
+	var gpuLines, useLines []string
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), "=")
 		switch {
 		case k == "gpu":
 			gpuLines = append(gpuLines, v)
+		case k == "gpuuse":
+			useLines = append(useLines, v)
 		case ok:
 			if _, twice := kv[k]; twice {
 				return f, fmt.Errorf("host facts: %s given twice in %q", k, out)
@@ -76,6 +80,7 @@ func parseHostFacts(out []byte) (hostFacts, error) {
 		return f, fmt.Errorf("host facts: %w", err)
 	}
 	f.GPUs, f.GPUError = gpuFacts(kv["gpuexit"], gpuLines)
+	f.GPUUsage = parseGPUUsage(useLines)
 	var err error
 	if f.CPUs, err = positive(kv, "cpus", 1); err != nil {
 		return f, err

@@ -1,0 +1,77 @@
+package provider
+
+import (
+	"strings"
+	"testing"
+)
+
+// Output of `nvidia-smi --query-gpu=index,uuid,utilization.gpu,memory.used,memory.total
+// --format=csv,noheader,nounits` on a 2x A100 80GB machine running one job, and a GH200
+// whose memory nvidia-smi does not report.
+const smiUsage = `0, GPU-68f6855b-e57c-6591-ce3b-3a6d9c409ac6, 97, 61440, 81920
+1, GPU-f7d0c1cb-95cd-a4d7-8269-68fc92d55bf2, 0, 4, 81920
+`
+
+func TestParseGPUUsage(t *testing.T) {
+	t.Parallel()
+	got := parseGPUUsage(strings.Split(strings.TrimSpace(smiUsage), "\n"))
+	want := []GPUUsage{
+		{Index: 0, UUID: "GPU-68f6855b-e57c-6591-ce3b-3a6d9c409ac6", UtilizationPercent: 97, MemoryUsedMiB: 61440, MemoryTotalMiB: 81920},
+		{Index: 1, UUID: "GPU-f7d0c1cb-95cd-a4d7-8269-68fc92d55bf2", UtilizationPercent: 0, MemoryUsedMiB: 4, MemoryTotalMiB: 81920},
+	}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	na := parseGPUUsage([]string{"0, GPU-b41e9a00-ef29-c009-ce06-8d4f4f2cf07d, [N/A], [Not Supported], [N/A]"})
+	if len(na) != 1 || na[0].UtilizationPercent != -1 || na[0].MemoryUsedMiB != -1 || na[0].MemoryTotalMiB != -1 {
+		t.Errorf("[N/A] fields: %+v, want -1s", na)
+	}
+	sorted := parseGPUUsage([]string{"3, GPU-cc, 1, 1, 1", "1, GPU-aa, 1, 1, 1", "1, GPU-bb, 2, 2, 2"})
+	if len(sorted) != 2 || sorted[0].Index != 1 || sorted[0].UUID != "GPU-aa" || sorted[1].Index != 3 {
+		t.Errorf("sorted and first of an index listed twice: %+v", sorted)
+	}
+	for _, bad := range []string{
+		"", "No devices were found", "0, GPU-aa, 97, 61440",
+		"0, GPU-aa, 101, 1, 1", "0, GPU-aa, -1, 1, 1", "0, GPU-aa, 5 %, 1, 1", "x, GPU-aa, 1, 1, 1",
+		"0, GPU-aa;reboot, 1, 1, 1", "256, GPU-aa, 1, 1, 1", "0, GPU-aa, 1, 1, 1, 1",
+	} {
+		if got := parseGPUUsage([]string{bad}); len(got) != 0 {
+			t.Errorf("parseGPUUsage(%q) = %+v, want nothing", bad, got)
+		}
+	}
+}
+
+// The facts command's gpuuse= lines reach the facts; a host without them has no usage.
+func TestHostFactsGPUUsage(t *testing.T) {
+	t.Parallel()
+	base := "cpus=2\nmemkb=1024\ndiskkb=1024\nkernel=6.1\narch=x86_64\nos=Linux\n"
+	f, err := parseHostFacts([]byte(base + "gpuexit=0\ngpu=0, GPU-aa, NVIDIA A10G, 23028, 550.54.15\ngpuuse=0, GPU-aa, 42, 1000, 23028\n"))
+	if err != nil || len(f.GPUs) != 1 || len(f.GPUUsage) != 1 || f.GPUUsage[0].UtilizationPercent != 42 {
+		t.Fatalf("facts %+v, %v", f, err)
+	}
+	if f, err := parseHostFacts([]byte(base)); err != nil || f.GPUUsage != nil {
+		t.Errorf("no GPUs: usage %+v, %v", f.GPUUsage, err)
+	}
+	if cmd := gpuFactsCommand("nvidia-smi"); !strings.Contains(cmd, nvidiaSMIUsageQuery) || !strings.Contains(cmd, `[ "$e" = 0 ]`) {
+		t.Errorf("the facts command does not ask for the usage after a good listing: %s", cmd)
+	}
+}
+
+// FuzzParseGPUUsage: whatever nvidia-smi prints, the usage is in range, one per index, sorted,
+// with UUIDs safe as label values.
+func FuzzParseGPUUsage(f *testing.F) {
+	f.Add(smiUsage)
+	f.Add("0, GPU-aa, [N/A], [N/A], [N/A]\n0, GPU-bb, 1, 2, 3")
+	f.Fuzz(func(t *testing.T, out string) {
+		got := parseGPUUsage(strings.Split(out, "\n"))
+		for i, u := range got {
+			if i > 0 && u.Index <= got[i-1].Index {
+				t.Fatalf("not one per index, sorted: %+v", got)
+			}
+			if u.Index < 0 || u.Index >= maxGPUs || !validUUID(u.UUID) || u.UtilizationPercent < -1 || u.UtilizationPercent > 100 ||
+				u.MemoryUsedMiB < -1 || u.MemoryTotalMiB < -1 {
+				t.Fatalf("bad usage %+v from %q", u, out)
+			}
+		}
+	})
+}
