@@ -17,7 +17,8 @@ import (
 // its kubelet API is serving) and /metrics (Prometheus) until ctx ends. These are what the
 // probes of Satellite's own pod and a ServiceMonitor read; none of them reveals a secret, so
 // they are not authenticated. The kubelet API, which can run commands on the host, is.
-func serveHealth(ctx context.Context, addr string, ready <-chan struct{}, host *remote.Host, rt *remote.Runtime, api *atomic.Int64) error {
+// extra are further collectors (ownMetrics).
+func serveHealth(ctx context.Context, addr string, ready <-chan struct{}, host *remote.Host, rt *remote.Runtime, api *atomic.Int64, extra ...prometheus.Collector) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -41,6 +42,7 @@ func serveHealth(ctx context.Context, addr string, ready <-chan struct{}, host *
 			return float64(api.Load())
 		}),
 	)
+	reg.MustRegister(extra...)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {

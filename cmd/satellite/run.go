@@ -148,6 +148,8 @@ func run(ctx context.Context, c *config) error {
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "satellite", Host: c.NodeName})
 
 	hcfg := remote.Config{Addr: c.SSHAddr, User: c.SSHUser, Signer: signer, KnownHosts: c.KnownHosts}
+	metrics := newOwnMetrics()
+	hcfg.RoundTrip = metrics.observeRTT
 	if c.TrustOnFirst {
 		pin, err := newPinner(ctx, client, c.PinnedSecret, c.NodeName, recorder)
 		if err != nil {
@@ -161,7 +163,7 @@ func run(ctx context.Context, c *config) error {
 		return err
 	}
 	defer host.Close()
-	rt, err := remote.NewRuntime(host, remote.RuntimeConfig{Socket: c.Socket})
+	rt, err := remote.NewRuntime(host, remote.RuntimeConfig{Socket: c.Socket, ObserveCall: metrics.observeCRI})
 	if err != nil {
 		return err
 	}
@@ -226,7 +228,8 @@ func run(ctx context.Context, c *config) error {
 		g.Go(func() error { return serveDebug(gctx, c.DebugAddress, host, rt, apiCalls) })
 	}
 	if c.HealthAddress != "" {
-		g.Go(func() error { return serveHealth(gctx, c.HealthAddress, n.Ready(), host, rt, apiCalls) })
+		extra := metrics.collectors(host, p)
+		g.Go(func() error { return serveHealth(gctx, c.HealthAddress, n.Ready(), host, rt, apiCalls, extra...) })
 	}
 	if approveCSRs != nil {
 		g.Go(func() error { return approveCSRs(gctx) })
