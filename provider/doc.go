@@ -7,9 +7,10 @@
 // asks for with what the host's containerd reports, kubelet-style: CreatePod, UpdatePod and
 // DeletePod only record the wish and wake the worker. Each probe of a running container has
 // a goroutine of its own (probes.go), which the pod's worker starts and stops with that
-// container instance and whose results wake the pod's worker. Nothing is remembered only in memory
-// that cannot be read back from the host: sandboxes and containers carry the pod's identity in
-// CRI labels (the kubelet's io.kubernetes.* keys), so a restarted Satellite adopts what runs.
+// container instance and whose results wake the pod's worker. Nothing is remembered only in
+// memory that cannot be read back from the host: sandboxes and containers carry the pod's
+// identity in CRI labels (the kubelet's io.kubernetes.* keys), so a restarted Satellite adopts
+// what runs.
 //
 // The pure translations (sandbox.go, container.go, status.go, logs.go, hostinfo.go, gpu.go, name.go)
 // do no I/O and are tested table-driven.

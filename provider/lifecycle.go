@@ -132,7 +132,7 @@ func (p *Provider) postStart(ctx context.Context, rec *podRecord, pod *corev1.Po
 	if err == nil {
 		return 0
 	}
-	if ctx.Err() != nil || hctx.Err() == context.Canceled {
+	if ctx.Err() != nil || errors.Is(hctx.Err(), context.Canceled) {
 		return 0 // Satellite stops, or the pod is being deleted: its deletion stops the container
 	}
 	log.G(ctx).WithError(err).WithField("container", c.Name).Warn("postStart hook failed")

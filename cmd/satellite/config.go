@@ -62,6 +62,8 @@ type config struct {
 	LogMaxSize  string
 	LogMaxFiles int
 	logMaxBytes int64
+
+	ec2Config // the node's ENI and a host that is an EC2 instance (ec2.go)
 }
 
 // defaultLabels mark the node the way virtual-kubelet nodes and EKS Fargate nodes are marked:
@@ -82,7 +84,7 @@ func bindFlags(fs *pflag.FlagSet, c *config, v *flagValues) {
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig file; empty: the in-cluster service account")
 	fs.StringVar(&c.NodeName, "node-name", "", "node name; empty: derived from --eni-ip and --region as EKS names Fargate nodes (fargate-ip-10-0-9-178.us-west-2.compute.internal)")
 	fs.StringVar(&c.ENIIP, "eni-ip", "", "private IPv4 address of the node's ENI in the cluster's VPC, from which the node name is derived")
-	fs.StringVar(&c.Region, "region", "", "AWS region of the cluster, for the node name's DNS suffix")
+	fs.StringVar(&c.Region, "region", "", "AWS region of the cluster: the node name's DNS suffix, and where the node's ENI is looked up")
 	fs.StringVar(&c.NodeIP, "node-ip", "", "the node's InternalIP: the address the control plane reaches Satellite's kubelet API on (in the cluster, Satellite's pod IP)")
 	fs.StringSliceVar(&v.labels, "node-labels", nil, "extra node labels, key=value, comma-separated (added to type=virtual-kubelet, kubernetes.io/role=agent, eks.amazonaws.com/compute-type=fargate)")
 	fs.StringSliceVar(&v.taints, "node-taints", []string{defaultTaint}, "node taints, key=value:Effect, comma-separated")
@@ -113,6 +115,7 @@ func bindFlags(fs *pflag.FlagSet, c *config, v *flagValues) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text (key=value) or json")
 	fs.IntVar(&c.Workers, "pod-sync-workers", 10, "virtual-kubelet pod controller workers")
+	bindEC2Flags(fs, &c.ec2Config)
 }
 
 // envName is the environment variable that sets a flag: SATELLITE_ and the flag's name.
@@ -148,15 +151,18 @@ func (c *config) complete(v *flagValues) error {
 	if c.SSHUser, c.SSHAddr, err = parseSSHTarget(c.SSHTarget); err != nil {
 		return err
 	}
-	if c.NodeName == "" {
+	if err := c.completeEC2(); err != nil {
+		return err
+	}
+	if c.NodeName == "" && !c.eniLookup() { // else resolveEC2 names it at start
 		if c.ENIIP == "" || c.Region == "" {
-			return errors.New("--node-name, or --eni-ip and --region to derive it, is required")
+			return errors.New("--node-name, or --eni-ip and --region to derive it (or --eni-id, --eni-tag or --eni-subnet), is required")
 		}
 		if c.NodeName, err = provider.FargateNodeName(c.ENIIP, c.Region); err != nil {
 			return err
 		}
 	}
-	if c.HostIP == "" {
+	if c.HostIP == "" && !c.instanceLookup() { // else resolveEC2 sets it at start
 		host, _, _ := net.SplitHostPort(c.SSHAddr)
 		if net.ParseIP(host) == nil {
 			return fmt.Errorf("--host-ip is required when the --ssh host %q is not an IP address", host)

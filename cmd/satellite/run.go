@@ -67,6 +67,7 @@ upper case with dashes as underscores (--ssh-key: SATELLITE_SSH_KEY).`,
 	bindFlags(cmd.Flags(), &c, &v)
 	cmd.AddCommand(newDrainCommand(getenv))
 	cmd.AddCommand(newHostCommand(getenv))
+	cmd.AddCommand(newENICommand(getenv))
 	cmd.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print Satellite's version",
@@ -129,6 +130,10 @@ func run(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
+	resolveHost, err := c.resolveEC2(log.WithLogger(ctx, logger)) // names the node after its ENI
+	if err != nil {
+		return err
+	}
 	logger = logger.WithField("node", c.NodeName)
 	ctx = log.WithLogger(ctx, logger)
 	log.L = logger
@@ -148,6 +153,7 @@ func run(ctx context.Context, c *config) error {
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "satellite", Host: c.NodeName})
 
 	hcfg := remote.Config{Addr: c.SSHAddr, User: c.SSHUser, Signer: signer, KnownHosts: c.KnownHosts}
+	hcfg.Resolve = resolveHost // nil: the --ssh address as it is
 	metrics := newOwnMetrics()
 	hcfg.RoundTrip = metrics.observeRTT
 	if c.TrustOnFirst {
