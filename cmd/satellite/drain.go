@@ -21,6 +21,7 @@ import (
 type drainOptions struct {
 	kubeconfig string
 	nodeName   string
+	selector   string // instead of nodeName: the labels of the one node to drain
 	deployment string // namespace/name of the Satellite's own Deployment, scaled to 0
 	deleteNode bool
 	timeout    time.Duration
@@ -41,8 +42,8 @@ func newDrainCommand(getenv func(string) string) *cobra.Command {
 			if err := applyEnv(cmd.Flags(), getenv); err != nil {
 				return err
 			}
-			if o.nodeName == "" {
-				return errors.New("--node-name is required")
+			if (o.nodeName == "") == (o.selector == "") {
+				return errors.New("--node-name or --node-selector is required")
 			}
 			client, err := kubeClient(o.kubeconfig, new(atomic.Int64))
 			if err != nil {
@@ -50,12 +51,18 @@ func newDrainCommand(getenv func(string) string) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 			defer cancel()
+			if o.selector != "" {
+				if o.nodeName, err = nodeBySelector(ctx, client, o.selector); err != nil {
+					return err
+				}
+			}
 			return drain(ctx, client, o, cmd.OutOrStdout())
 		},
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty: the in-cluster service account")
 	fs.StringVar(&o.nodeName, "node-name", "", "the Satellite node to drain")
+	fs.StringVar(&o.selector, "node-selector", "", "instead of --node-name: the labels of the one node to drain, for a node whose name Satellite found at start (from its ENI); no such node: nothing to drain")
 	fs.StringVar(&o.deployment, "stop-deployment", "", "namespace/name of the node's Satellite Deployment, scaled to 0 once the pods are gone")
 	fs.BoolVar(&o.deleteNode, "delete-node", false, "delete the node at the end")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
@@ -64,8 +71,13 @@ func newDrainCommand(getenv func(string) string) *cobra.Command {
 
 func drain(ctx context.Context, client kubernetes.Interface, o drainOptions, out io.Writer) error {
 	nodes := client.CoreV1().Nodes()
-	_, err := nodes.Patch(ctx, o.nodeName, types.MergePatchType, []byte(`{"spec":{"unschedulable":true}}`), metav1.PatchOptions{})
+	var err error
+	if o.nodeName != "" {
+		_, err = nodes.Patch(ctx, o.nodeName, types.MergePatchType, []byte(`{"spec":{"unschedulable":true}}`), metav1.PatchOptions{})
+	}
 	switch {
+	case o.nodeName == "":
+		fmt.Fprintf(out, "no node has the labels %s\n", o.selector)
 	case apierrors.IsNotFound(err):
 		fmt.Fprintf(out, "node %s does not exist\n", o.nodeName)
 	case err != nil:
@@ -98,13 +110,32 @@ func drain(ctx context.Context, client kubernetes.Interface, o drainOptions, out
 		}
 		fmt.Fprintf(out, "satellite %s stopped\n", o.deployment)
 	}
-	if o.deleteNode {
+	if o.deleteNode && o.nodeName != "" {
 		if err := nodes.Delete(ctx, o.nodeName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete node %s: %w", o.nodeName, err)
 		}
 		fmt.Fprintf(out, "node %s deleted\n", o.nodeName)
 	}
 	return nil
+}
+
+// nodeBySelector is the name of the one node with the labels, "" when there is none.
+func nodeBySelector(ctx context.Context, client kubernetes.Interface, selector string) (string, error) {
+	list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return "", fmt.Errorf("nodes with labels %s: %w", selector, err)
+	}
+	var names []string
+	for _, n := range list.Items {
+		names = append(names, n.Name)
+	}
+	switch len(names) {
+	case 0:
+		return "", nil
+	case 1:
+		return names[0], nil
+	}
+	return "", fmt.Errorf("%d nodes have the labels %s (%s): drain one by --node-name", len(names), selector, strings.Join(names, ", "))
 }
 
 // deleteAndWait deletes the pods opts selects, each with its own grace period, and waits until

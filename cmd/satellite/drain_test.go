@@ -49,3 +49,27 @@ func TestDrain(t *testing.T) {
 		t.Errorf("second drain: %v", err)
 	}
 }
+
+// A node named after its ENI is found by its labels; none is nothing to drain; two are refused.
+func TestNodeBySelector(t *testing.T) {
+	t.Parallel()
+	node := func(name, host string) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"satellite.dev/host": host}}}
+	}
+	client := fake.NewClientset(node("fargate-ip-10-0-9-4.us-west-2.compute.internal", "a100-1"),
+		node("fargate-ip-10-0-9-5.us-west-2.compute.internal", "a100-2"), node("fargate-ip-10-0-9-6.us-west-2.compute.internal", "a100-2"))
+	ctx := context.Background()
+	if name, err := nodeBySelector(ctx, client, "satellite.dev/host=a100-1"); err != nil || name != "fargate-ip-10-0-9-4.us-west-2.compute.internal" {
+		t.Errorf("a100-1: %q, %v", name, err)
+	}
+	if name, err := nodeBySelector(ctx, client, "satellite.dev/host=gone"); err != nil || name != "" {
+		t.Errorf("gone: %q, %v", name, err)
+	}
+	if _, err := nodeBySelector(ctx, client, "satellite.dev/host=a100-2"); err == nil {
+		t.Error("two nodes: no error")
+	}
+	var out bytes.Buffer
+	if err := drain(ctx, client, drainOptions{selector: "satellite.dev/host=gone", deleteNode: true}, &out); err != nil || out.String() != "no node has the labels satellite.dev/host=gone\n" {
+		t.Errorf("drain of no node: %v\n%s", err, out.String())
+	}
+}
