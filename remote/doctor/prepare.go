@@ -8,7 +8,6 @@ import (
 	"io"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -128,19 +127,19 @@ func factsProbe(binDirs []string, confDir string) string {
 	return b.String()
 }
 
-// parseFacts reads factsProbe's output. Without a readable bounding set, the host is taken
-// to be an ordinary one, which may lower oom_score_adj.
+// parseFacts reads factsProbe's output. The bounding set is read as doctor's check reads it;
+// without a readable one, the host is taken to be an ordinary one, which may lower
+// oom_score_adj.
 func parseFacts(out string, f *hostFacts) {
 	f.canLowerOOM = true
+	if bnd, err := parseCapBnd(out); err == nil {
+		f.canLowerOOM = bnd&(1<<capSysResource) != 0
+	}
 	for _, line := range strings.Split(out, "\n") {
-		kind, rest, _ := strings.Cut(strings.Replace(line, "\t", " ", 1), " ")
+		kind, rest, _ := strings.Cut(line, " ")
 		switch kind {
 		case "containerd":
 			f.containerdMajor = containerdMajor(rest)
-		case "CapBnd:":
-			if bnd, err := strconv.ParseUint(strings.TrimSpace(rest), 16, 64); err == nil {
-				f.canLowerOOM = bnd&(1<<capSysResource) != 0
-			}
 		case "loopback":
 			f.loopbackIn = append(f.loopbackIn, rest)
 		case "conf":

@@ -1,8 +1,10 @@
 package doctor
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // dockerConfig is the config Docker's containerd.io package ships: CRI off.
@@ -192,4 +194,75 @@ func TestPlanPrepareBinDir(t *testing.T) {
 	if got := unique([]string{"/usr/lib/cni", "/opt/cni/bin", "/usr/lib/cni"}); strings.Join(got, ",") != "/usr/lib/cni,/opt/cni/bin" {
 		t.Errorf("unique = %q", got)
 	}
+}
+
+// FuzzFixContainerdConfig: a config prepare can fix comes out parsing, with CRI enabled, the
+// settings asked for in place, one change line per change and nothing changed when none is
+// listed; fixing it again changes nothing.
+func FuzzFixContainerdConfig(f *testing.F) {
+	for _, s := range tomlSeeds(f) {
+		f.Add(s, uint8(2), true, "/usr/lib/cni")
+		f.Add(s, uint8(3), false, "")
+	}
+	f.Fuzz(func(t *testing.T, text string, version uint8, oom bool, binDir string) {
+		if !utf8.ValidString(binDir) {
+			return // a path the host printed, put in a TOML string
+		}
+		w := configWants{restrictOOMScoreAdj: oom, cniBinDir: binDir}
+		newVersion := int(version % 5) // 0 (unknown) to 4 (none such)
+		out, changes, err := fixContainerdConfig(text, newVersion, w)
+		if err != nil {
+			return
+		}
+		c, err := parseContainerdConfig(out)
+		switch {
+		case err != nil:
+			t.Fatalf("fixed config does not parse (%v):\n%s", err, out)
+		case (len(changes) == 0) != (out == text):
+			t.Fatalf("changes %q, but the text changed=%v:\n%s", changes, out != text, out)
+		case oom && !c.restrictOOMScoreAdj():
+			t.Fatalf("restrict_oom_score_adj not set:\n%s", out)
+		case binDir != "" && !slices.Contains(c.binDirs(), binDir):
+			t.Fatalf("%q not among the CNI plugin directories %q:\n%s", binDir, c.binDirs(), out)
+		}
+		if found, _ := c.disabledCRI(); len(found) > 0 {
+			t.Fatalf("CRI still disabled (%q):\n%s", found, out)
+		}
+		again, changes, err := fixContainerdConfig(out, newVersion, w)
+		if err != nil || again != out || len(changes) > 0 {
+			t.Fatalf("fixed again: %q, %v:\n%s\nfrom:\n%s", changes, err, again, out)
+		}
+	})
+}
+
+// FuzzParseFacts: prepare reads the same capability bounding set as doctor's check
+// (parseCapBnd) and the same containerd version as containerdMajor, and lists every loopback
+// plugin directory and CNI config the probe printed.
+func FuzzParseFacts(f *testing.F) {
+	f.Add("containerd containerd github.com/containerd/containerd/v2 v2.2.1 abc\nCapBnd:\t000001fffeffffff\nloopback /usr/lib/cni\nconf /etc/cni/net.d/10-x.conflist\n")
+	f.Add("CapBnd:\t000001ffffffffff\n")
+	f.Add("containerd containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3\nCapBnd:\t00000000a80425fb\nloopback /opt/cni/bin\n")
+	f.Fuzz(func(t *testing.T, out string) {
+		var got hostFacts
+		parseFacts(out, &got)
+		wantOOM := true
+		if bnd, err := parseCapBnd(out); err == nil {
+			wantOOM = bnd&(1<<capSysResource) != 0
+		}
+		var loopback, conf []string
+		wantMajor := 0
+		for _, line := range strings.Split(out, "\n") {
+			switch kind, rest, _ := strings.Cut(line, " "); kind {
+			case "containerd":
+				wantMajor = containerdMajor(rest)
+			case "loopback":
+				loopback = append(loopback, rest)
+			case "conf":
+				conf = append(conf, rest)
+			}
+		}
+		if got.canLowerOOM != wantOOM || got.containerdMajor != wantMajor || !slices.Equal(got.loopbackIn, loopback) || !slices.Equal(got.confFiles, conf) {
+			t.Fatalf("parseFacts(%q) = %+v; want oom %v, containerd %d, loopback %q, conf %q", out, got, wantOOM, wantMajor, loopback, conf)
+		}
+	})
 }
