@@ -33,6 +33,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{/* satellite.nodeName: the node name of host (dict "host" h "region" r), as Satellite derives it:
      an explicit nodeName, or fargate-ip-<a-b-c-d>.<region>.compute.internal (ec2.internal in us-east-1). */}}
 {{- define "satellite.nodeName" -}}
+{{- if include "satellite.eniLookup" .host }}{{ fail (printf "hosts[%s]: the node is named after its ENI at start; no name to derive" .host.name) }}{{ end -}}
 {{- if .host.nodeName -}}
 {{- .host.nodeName -}}
 {{- else -}}
@@ -46,4 +47,25 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- $out := list -}}
 {{- range $k, $v := . }}{{ $out = append $out (printf "%s=%s" $k $v) }}{{ end -}}
 {{- join "," $out -}}
+{{- end -}}
+
+{{/* satellite.eniLookup: "true" when host h's node is named after an ENI Satellite finds or
+     creates at start (hosts[].eni), "" otherwise. eni excludes eniIP and nodeName. */}}
+{{- define "satellite.eniLookup" -}}
+{{- $e := .eni | default dict -}}
+{{- if or $e.id $e.tags $e.subnet -}}
+{{- if or .eniIP .nodeName }}{{ fail (printf "hosts[%s]: eni, eniIP and nodeName exclude each other" .name) }}{{ end -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* satellite.eniTags: the tags Satellite finds host h's ENI by, as key=value pairs: eni.tags, or
+     satellite.dev/host=<name> for an ENI it creates. */}}
+{{- define "satellite.eniTags" -}}
+{{- $e := .eni | default dict -}}
+{{- if $e.tags -}}
+{{- include "satellite.kv" $e.tags -}}
+{{- else if $e.subnet -}}
+satellite.dev/host={{ .name }}
+{{- end -}}
 {{- end -}}
