@@ -218,11 +218,14 @@ func (p *Provider) createAndStart(ctx context.Context, rec *podRecord, pod *core
 	}
 	cfg := containerConfig(p.cfg.NodeName, pod, c, init, attempt)
 	mounts, err := p.containerMounts(pod, c)
+	if err == nil {
+		cfg.Mounts = mounts
+		err = p.prepareContainer(ctx, rec, pod, c, cfg)
+	}
 	if err != nil {
 		p.setWaiting(rec, pod, c.Name, "CreateContainerConfigError", err.Error(), corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		return 10 * time.Second, false
 	}
-	cfg.Mounts = mounts
 	release, err := p.assignGPUs(ctx, c, cfg)
 	var short *gpuShortage
 	switch {

@@ -14,9 +14,8 @@ func containerLogPath(name string, attempt uint32) string {
 	return fmt.Sprintf("%s/%d.log", name, attempt)
 }
 
-// containerConfig is the CRI container for one of the pod's containers. The pod's env has
-// already been resolved to literals (virtual-kubelet resolves valueFrom references before
-// CreatePod).
+// containerConfig is the CRI container for one of the pod's containers. Its env holds the
+// literal values; prepareContainer replaces it with the resolved environment.
 func containerConfig(nodeName string, pod *corev1.Pod, c *corev1.Container, init bool, attempt uint32) *runtimeapi.ContainerConfig {
 	labels := podIdentity(nodeName, pod)
 	labels[labelContainerName] = c.Name

@@ -271,6 +271,7 @@ func (p *Provider) UseListers(configMaps corev1listers.ConfigMapLister, secrets 
 type apiAccess struct {
 	ConfigMaps corev1listers.ConfigMapLister
 	Secrets    corev1listers.SecretLister
+	Services   corev1listers.ServiceLister
 	Tokens     TokenRequester
 }
 

@@ -19,7 +19,6 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/satellite-vk/satellite/remote"
@@ -213,7 +212,7 @@ func (p *Provider) volumeFiles(ctx context.Context, rec *podRecord, pod *corev1.
 	case s.ConfigMap != nil:
 		return files, p.configMapFiles(files, pod.Namespace, s.ConfigMap.Name, s.ConfigMap.Items, s.ConfigMap.DefaultMode, s.ConfigMap.Optional)
 	case s.DownwardAPI != nil:
-		return files, downwardFiles(files, pod, s.DownwardAPI.Items, s.DownwardAPI.DefaultMode)
+		return files, downwardFiles(files, pod, s.DownwardAPI.Items, s.DownwardAPI.DefaultMode, p.node.allocatable())
 	case s.Projected != nil:
 		for _, src := range s.Projected.Sources {
 			var err error
@@ -223,7 +222,7 @@ func (p *Provider) volumeFiles(ctx context.Context, rec *podRecord, pod *corev1.
 			case src.ConfigMap != nil:
 				err = p.configMapFiles(files, pod.Namespace, src.ConfigMap.Name, src.ConfigMap.Items, s.Projected.DefaultMode, src.ConfigMap.Optional)
 			case src.DownwardAPI != nil:
-				err = downwardFiles(files, pod, src.DownwardAPI.Items, s.Projected.DefaultMode)
+				err = downwardFiles(files, pod, src.DownwardAPI.Items, s.Projected.DefaultMode, p.node.allocatable())
 			case src.ServiceAccountToken != nil:
 				var tok string
 				tok, err = p.token(ctx, rec, pod, v.Name, src.ServiceAccountToken)
@@ -312,8 +311,9 @@ func (p *Provider) configMapFiles(files map[string]volumeFile, ns, name string, 
 	return itemFiles(files, "configmap", name, data, items, defMode, optional != nil && *optional)
 }
 
-// downwardFiles resolves downward API items: metadata fields and container resources.
-func downwardFiles(files map[string]volumeFile, pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, defMode *int32) error {
+// downwardFiles resolves downward API items: metadata fields and container resources (unset
+// limits read as the node's allocatable).
+func downwardFiles(files map[string]volumeFile, pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, defMode *int32, allocatable corev1.ResourceList) error {
 	for _, it := range items {
 		var val string
 		switch {
@@ -324,7 +324,7 @@ func downwardFiles(files map[string]volumeFile, pod *corev1.Pod, items []corev1.
 			}
 			val = v
 		case it.ResourceFieldRef != nil:
-			v, err := containerResource(pod, it.ResourceFieldRef)
+			v, err := containerResource(pod, nil, it.ResourceFieldRef, allocatable)
 			if err != nil {
 				return err
 			}
@@ -375,45 +375,6 @@ func formatMap(m map[string]string) string {
 		fmt.Fprintf(&b, "%s=%q\n", k, m[k])
 	}
 	return strings.TrimSuffix(b.String(), "\n")
-}
-
-// containerResource resolves a resourceFieldRef as the kubelet does, limits defaulting to the
-// node's allocatable being out of reach here: an unset limit reads as 0.
-func containerResource(pod *corev1.Pod, ref *corev1.ResourceFieldSelector) (string, error) {
-	var c *corev1.Container
-	for i := range pod.Spec.Containers {
-		if pod.Spec.Containers[i].Name == ref.ContainerName {
-			c = &pod.Spec.Containers[i]
-		}
-	}
-	if c == nil {
-		return "", fmt.Errorf("resourceFieldRef: no container %q", ref.ContainerName)
-	}
-	kind, res, ok := strings.Cut(ref.Resource, ".")
-	if !ok {
-		return "", fmt.Errorf("unsupported resource %q", ref.Resource)
-	}
-	list := c.Resources.Limits
-	if kind == "requests" {
-		list = c.Resources.Requests
-	}
-	q := list[corev1.ResourceName(res)]
-	divisor := resource.MustParse("1")
-	if !ref.Divisor.IsZero() {
-		divisor = ref.Divisor
-	}
-	if res == "cpu" {
-		return strconv.FormatInt(int64(mathCeil(float64(q.MilliValue())/float64(divisor.MilliValue()))), 10), nil
-	}
-	return strconv.FormatInt(int64(mathCeil(float64(q.Value())/float64(divisor.Value()))), 10), nil
-}
-
-func mathCeil(f float64) float64 {
-	i := float64(int64(f))
-	if f > i {
-		return i + 1
-	}
-	return i
 }
 
 // token returns a service account token for the projection, from the TokenRequest API, bound

@@ -206,6 +206,7 @@ func run(ctx context.Context, c *config) error {
 		func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
 			p.UsePodLister(pc.Pods)
 			p.UseListers(pc.ConfigMaps, pc.Secrets)
+			p.UseServiceLister(pc.Services)
 			return p, p.NodeProvider(), nil
 		},
 		func(nc *nodeutil.NodeConfig) error {
@@ -216,6 +217,10 @@ func run(ctx context.Context, c *config) error {
 			nc.EventRecorder = recorder
 			nc.StreamIdleTimeout = 4 * time.Hour // the kubelet's streamingConnectionIdleTimeout
 			nc.StreamCreationTimeout = 30 * time.Second
+			// Satellite resolves env itself when it creates a container, as the kubelet does:
+			// virtual-kubelet's resolution cannot do status.podIP, status.hostIP or
+			// resourceFieldRef, and holds back the whole pod when it fails.
+			nc.SkipDownwardAPIResolution = true
 			nc.Handler = withKubeletAuth(auth, c.NodeName, p.Precheck(mux))
 			return nil
 		},

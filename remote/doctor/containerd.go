@@ -174,14 +174,16 @@ func checkCRI(ctx context.Context, rt Runtime, h Commander, o Options) (*criStat
 
 var versionRE = regexp.MustCompile(`^v?(\d+)\.(\d+)`)
 
+// parseVersion reads a runtime version's major and minor numbers; not ok when there are none
+// or they overflow an int.
 func parseVersion(s string) (major, minor int, ok bool) {
 	m := versionRE.FindStringSubmatch(s)
 	if m == nil {
 		return 0, 0, false
 	}
-	major, _ = strconv.Atoi(m[1])
-	minor, _ = strconv.Atoi(m[2])
-	return major, minor, true
+	major, err1 := strconv.Atoi(m[1])
+	minor, err2 := strconv.Atoi(m[2])
+	return major, minor, err1 == nil && err2 == nil
 }
 
 // criDisabled explains a containerd that answers but serves no runtime.v1.RuntimeService: most

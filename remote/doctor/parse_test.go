@@ -276,3 +276,86 @@ func FuzzParseNvidia(f *testing.F) {
 		}
 	})
 }
+
+// probeAnswers are what the host answers doctor's smaller probes.
+var probeAnswers = []string{
+	"/usr/sbin/runc\nrunc version 1.1.5+ds1\ncommit: x\n",
+	"/usr/bin/runc\nrunc version 1.1.12\ncommit: v1.1.12-0-g51d5e946\nspec: 1.0.2-dev\ngo: go1.20.13\nlibseccomp: 2.5.4\n",
+	"denied ubuntu root:root 660\n", "ok root root:root 660\n", "missing ubuntu\n",
+	"containerd github.com/containerd/containerd/v2 v2.2.1 dea7da592f5d1d2b7755e3a161be07f43fad8f75",
+	"containerd containerd.io 1.6.20 2806fc1057397dbaeefbea0e4e17bddfbd388f38", "1.6.20~ds1", "v2.2.1",
+	"CapInh:\t0000000000000000\nCapBnd:\t000001ffffffffff\n", "CapBnd:\t00000000a80425fb\n",
+	"registry.k8s.io/pause:3.10.1", "localhost/satellite/pause", "10.0.0.1:5000/pause", "busybox",
+	criConfig2, `{"containerd":{"runtimes":{"nvidia":{"options":{"BinaryName":"/usr/bin/nvidia-container-runtime"}}}}}`,
+	`{"PluginDirs":["/opt/cni/bin"],"PluginConfDir":"/etc/cni/net.d","Networks":[{"Config":{"Name":"cni-loopback"}}]}`,
+}
+
+// FuzzProbeAnswers: the smaller readings keep to their shape whatever the host prints: runc's
+// path and version are one trimmed line each; the socket probe's fields are its first four
+// words; a containerd version is the number printed or none (0, not ok), never a number that
+// overflowed; the bounding set prints back; a registry is one name; the verbose CRI info
+// names runtimes it has; a config split into lines joins back.
+func FuzzProbeAnswers(f *testing.F) {
+	for _, s := range probeAnswers {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if where, version := parseRunc(s); strings.Contains(where+version, "\n") || where != strings.TrimSpace(where) || version != strings.TrimSpace(version) {
+			t.Fatalf("parseRunc(%q) = %q, %q", s, where, version)
+		}
+		w := append(strings.Fields(s), "", "", "", "")
+		if st := parseSocketProbe(s); st != (socketState{w[0], w[1], w[2], w[3]}) {
+			t.Fatalf("parseSocketProbe(%q) = %+v", s, st)
+		}
+		if major, minor, ok := parseVersion(s); ok {
+			m := versionRE.FindStringSubmatch(s)
+			if fmt.Sprint(major) != number(m[1]) || fmt.Sprint(minor) != number(m[2]) {
+				t.Fatalf("parseVersion(%q) = %d.%d", s, major, minor)
+			}
+		}
+		if major := containerdMajor(s); major != 0 {
+			if m := containerdVersionRE.FindStringSubmatch(s); m == nil || fmt.Sprint(major) != number(m[1]) {
+				t.Fatalf("containerdMajor(%q) = %d", s, major)
+			}
+		}
+		if bnd, err := parseCapBnd(s); err == nil {
+			if again, err := parseCapBnd(fmt.Sprintf("CapBnd:\t%016x\n", bnd)); err != nil || again != bnd {
+				t.Fatalf("parseCapBnd(%q) = %x, printed back %x, %v", s, bnd, again, err)
+			}
+		}
+		if reg := registryHost(s); reg == "" || strings.Contains(reg, "/") {
+			t.Fatalf("registryHost(%q) = %q", s, reg)
+		}
+		if cfg, _, err := parseCRIInfo(map[string]string{"config": s, "cniconfig": s}); err == nil {
+			if cfg.binary(cfg.Containerd.DefaultRuntimeName) == "" {
+				t.Fatalf("config %q: no runtime binary", s)
+			}
+			if name := cfg.nvidiaRuntime(); name != "" {
+				if _, ok := cfg.Containerd.Runtimes[name]; !ok {
+					t.Fatalf("config %q: NVIDIA runtime %q is none of its runtimes", s, name)
+				}
+			}
+		}
+		want := s
+		if s != "" && !strings.HasSuffix(s, "\n") {
+			want += "\n"
+		}
+		lines := splitLines(s)
+		for _, l := range lines {
+			if strings.Index(l, "\n") != len(l)-1 {
+				t.Fatalf("splitLines(%q): line %q", s, l)
+			}
+		}
+		if strings.Join(lines, "") != want {
+			t.Fatalf("splitLines(%q) = %q", s, lines)
+		}
+	})
+}
+
+// number is a decimal number without its leading zeros.
+func number(digits string) string {
+	if n := strings.TrimLeft(digits, "0"); n != "" {
+		return n
+	}
+	return "0"
+}
