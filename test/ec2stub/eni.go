@@ -1,7 +1,9 @@
 package ec2stub
 
 import (
+	"crypto/sha256"
 	"encoding/xml"
+	"fmt"
 	"net/url"
 	"regexp"
 	"sort"
@@ -69,7 +71,7 @@ func (s *Server) eniXML(e *ENI, status string) eniXML {
 	x := eniXML{
 		NetworkInterfaceID: e.ID, SubnetID: e.Subnet, VPCID: e.VPC, AvailabilityZone: e.AZ,
 		Description: e.Description, OwnerID: Account, Status: status,
-		MacAddress:       "02:" + e.ID[5:7] + ":" + e.ID[7:9] + ":" + e.ID[9:11] + ":" + e.ID[11:13] + ":" + e.ID[13:15],
+		MacAddress:       macAddress(e.ID),
 		PrivateIPAddress: e.PrivateIP, PrivateDNSName: s.privateDNS(e.PrivateIP),
 		SourceDestCheck: true, InterfaceType: "interface", Tags: tagsXML(e.Tags),
 	}
@@ -255,4 +257,10 @@ func (s *Server) createTags(form url.Values) (any, *apiError) {
 		}
 	}
 	return returnResponse{XMLName: xml.Name{Local: "CreateTagsResponse"}, Xmlns: Namespace, RequestID: requestID, Return: true}, nil
+}
+
+// macAddress is a stable locally administered MAC for an ENI ID.
+func macAddress(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", sum[0], sum[1], sum[2], sum[3], sum[4])
 }
