@@ -90,3 +90,8 @@ func (p *Provider) checkRunAsNonRoot(ctx context.Context, pod *corev1.Pod, c *co
 	}
 	return verifyRunAsNonRoot(pod, c, uid, username)
 }
+
+// formatPod is the kubelet's format.Pod: name_namespace(uid).
+func formatPod(pod *corev1.Pod) string {
+	return fmt.Sprintf("%s_%s(%s)", pod.Name, pod.Namespace, pod.UID)
+}
