@@ -47,7 +47,7 @@ func bindENIFlags(fs *pflag.FlagSet, c *ec2Config) {
 	fs.StringVar(&c.Endpoint, "ec2-endpoint", "", "EC2 API endpoint URL instead of the region's (a VPC interface endpoint, or a stand-in in tests)")
 	fs.StringVar(&c.ENIID, "eni-id", "", "ID of an existing ENI in the cluster's VPC (in --region) whose private IPv4 address names the node")
 	fs.StringSliceVar(&c.ENITags, "eni-tag", nil, "find the node's ENI by these tags, key=value, comma-separated (all must match, exactly one ENI); with --eni-subnet and no --eni-tag: "+ec2.TagHost+"=<the --ssh host>")
-	fs.StringVar(&c.ENISubnet, "eni-subnet", "", "when no ENI carries the --eni-tag tags, create one in this subnet of the cluster's VPC, tagged so that every later start finds and reuses it (never a second); it is deleted only by `satellite eni delete`")
+	fs.StringVar(&c.ENISubnet, "eni-subnet", "", "when no ENI carries the --eni-tag tags, create one in this subnet of the cluster's VPC, tagged so that every later start finds and reuses it (never a second); it is deleted only by satellite eni delete")
 	fs.StringSliceVar(&c.ENIGroups, "eni-security-groups", nil, "security groups of an ENI Satellite creates, comma-separated (nothing is ever sent to its address: a group with no inbound rules)")
 }
 
