@@ -8,8 +8,9 @@ import (
 )
 
 // prepareContainer completes a container's CRI config with what the kubelet adds when it
-// creates a container (kuberuntime generateContainerConfig): the resolved environment
-// (env.go) and the runAsNonRoot check (nonroot.go). An error leaves the container waiting in
+// creates a container (kuberuntime generateContainerConfig): the resolved environment (env.go),
+// the runAsNonRoot check (nonroot.go), and the mounts of the pod's hosts file and of a fresh
+// termination message file (podfiles.go). An error leaves the container waiting in
 // CreateContainerConfigError with the error as its message, as with the kubelet.
 func (p *Provider) prepareContainer(ctx context.Context, rec *podRecord, pod *corev1.Pod, c *corev1.Container, cfg *runtimeapi.ContainerConfig) error {
 	envs, err := containerEnv(pod, c, p.envSources())
@@ -17,5 +18,13 @@ func (p *Provider) prepareContainer(ctx context.Context, rec *podRecord, pod *co
 		return err
 	}
 	cfg.Envs = envs
-	return p.checkRunAsNonRoot(ctx, pod, c)
+	if err := p.checkRunAsNonRoot(ctx, pod, c); err != nil {
+		return err
+	}
+	mounts, err := p.podFileMounts(ctx, rec, pod, c)
+	if err != nil {
+		return err
+	}
+	cfg.Mounts = append(cfg.Mounts, mounts...)
+	return nil
 }

@@ -30,6 +30,7 @@ type podRecord struct {
 	tokens     map[string]issuedToken // by volume/path
 	rejected   string                 // why the pod cannot run here (admission), once decided
 	mountError string                 // the last FailedMount message
+	files      podFiles               // the hosts file and termination message files
 }
 
 // store holds the pods bound to this node. Returned pods are deep copies.

@@ -90,6 +90,9 @@ func (p *Provider) setupVolumes(ctx context.Context, rec *podRecord, pod *corev1
 	if rec.volumeHash == nil {
 		rec.volumeHash = map[string]string{}
 	}
+	if !rec.files.written {
+		p.preparePodFiles(ctx, rec, pod) // hosts and termination message files (podfiles.go)
+	}
 	var gid *int64
 	if sc := pod.Spec.SecurityContext; sc != nil {
 		gid = sc.FSGroup

@@ -1,0 +1,149 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/virtual-kubelet/virtual-kubelet/log"
+	corev1 "k8s.io/api/core/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/satellite-vk/satellite/remote"
+)
+
+// Besides its volumes, a pod's directory on the host holds the files the kubelet keeps in its
+// own pod directory:
+//
+//	etc-hosts                     mounted at /etc/hosts in every container (makeHostsMount):
+//	                              the host's /etc/hosts and the pod's hostAliases, as the
+//	                              kubelet writes it for a hostNetwork pod (every pod shares the
+//	                              host's network here)
+//	containers/<name>/<random>    one empty file per container instance, mounted at its
+//	                              terminationMessagePath (kuberuntime makeMounts)
+//
+// They go with the pod's directory when the pod is deleted. The hosts file and the first
+// instance's termination files are written with the volumes, while the sandbox starts; each
+// restart writes the hosts file again and a new termination file, as the kubelet does.
+
+const (
+	etcHosts = "/etc/hosts"
+	// managedHostsHeader is the kubelet's first line for a hostNetwork pod's hosts file.
+	managedHostsHeader = "# Kubernetes-managed hosts file (host network)."
+)
+
+// podFiles is what the pod's worker knows of the files above.
+type podFiles struct {
+	written bool              // the hosts file was written by this process
+	next    map[string]string // by container name: an unused termination file for its next instance
+}
+
+// hostAliasEntries are the lines the kubelet appends for the pod's hostAliases
+// (hostsEntriesFromHostAliases): a blank line, a comment, one tab-separated line per IP.
+func hostAliasEntries(aliases []corev1.HostAlias) []byte {
+	if len(aliases) == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	b.WriteString("\n# Entries added by HostAliases.\n")
+	for _, a := range aliases {
+		fmt.Fprintf(&b, "%s\t%s\n", a.IP, strings.Join(a.Hostnames, "\t"))
+	}
+	return b.Bytes()
+}
+
+// podFilesScript writes the pod's hosts file from the header, the host's hosts file and the
+// alias entries on standard input, and creates the given termination files empty and
+// writable by any user (the kubelet's 0666). The hosts file is rewritten in place, as the
+// kubelet does, so containers already running see the new content.
+func podFilesScript(podDir, hostsSource string, termFiles []string) string {
+	d := remote.Quote(podDir)
+	var s strings.Builder
+	fmt.Fprintf(&s, "set -e; umask 077; mkdir -p %[1]s; chmod 0700 %[1]s; ", d)
+	fmt.Fprintf(&s, "{ printf '%%s\\n' %s; cat %s; cat; } > %s/.etc-hosts.new; ", remote.Quote(managedHostsHeader), remote.Quote(hostsSource), d)
+	fmt.Fprintf(&s, "cat %[1]s/.etc-hosts.new > %[1]s/etc-hosts; rm -f %[1]s/.etc-hosts.new; chmod 0644 %[1]s/etc-hosts", d)
+	for _, f := range termFiles {
+		q := remote.Quote(f)
+		fmt.Fprintf(&s, "; mkdir -p %s; : > %s; chmod 0666 %s", remote.Quote(path.Dir(f)), q, q)
+	}
+	return s.String()
+}
+
+// writePodFiles writes the hosts file and a new termination file for each of the containers
+// that has a terminationMessagePath; it returns the files by container name.
+func (p *Provider) writePodFiles(ctx context.Context, pod *corev1.Pod, containers []*corev1.Container) (map[string]string, error) {
+	files := map[string]string{}
+	var paths []string
+	for _, c := range containers {
+		if c.TerminationMessagePath == "" {
+			continue
+		}
+		id := make([]byte, 4)
+		if _, err := rand.Read(id); err != nil {
+			return nil, err
+		}
+		f := path.Join(p.podDir(pod), "containers", c.Name, hex.EncodeToString(id))
+		files[c.Name] = f
+		paths = append(paths, f)
+	}
+	script := podFilesScript(p.podDir(pod), etcHosts, paths)
+	if _, err := p.host.Input(ctx, script, bytes.NewReader(hostAliasEntries(pod.Spec.HostAliases))); err != nil {
+		return nil, fmt.Errorf("write the pod's hosts file and termination message files on the host: %w", err)
+	}
+	return files, nil
+}
+
+// preparePodFiles writes the pod's files for the first instance of every container. It runs
+// with the volumes; a failure is only logged, and the files are written again when a container
+// is created, where a failure counts as the kubelet counts it.
+func (p *Provider) preparePodFiles(ctx context.Context, rec *podRecord, pod *corev1.Pod) {
+	var cs []*corev1.Container
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range list {
+			cs = append(cs, &list[i])
+		}
+	}
+	files, err := p.writePodFiles(ctx, pod, cs)
+	if err != nil {
+		log.G(ctx).WithError(err).Warn("pod files not written; trying again when a container is created")
+		return
+	}
+	rec.files = podFiles{written: true, next: files}
+}
+
+// podFileMounts are the container's mounts of the hosts file and of a termination file not
+// used before.
+func (p *Provider) podFileMounts(ctx context.Context, rec *podRecord, pod *corev1.Pod, c *corev1.Container) ([]*runtimeapi.Mount, error) {
+	file, fresh := rec.files.next[c.Name]
+	if !rec.files.written || (!fresh && c.TerminationMessagePath != "") {
+		files, err := p.writePodFiles(ctx, pod, []*corev1.Container{c})
+		if err != nil {
+			return nil, err
+		}
+		rec.files.written, file = true, files[c.Name]
+	}
+	delete(rec.files.next, c.Name) // an instance's file is never handed to the next one
+	var mounts []*runtimeapi.Mount
+	if !mountsAt(c, etcHosts) {
+		mounts = append(mounts, &runtimeapi.Mount{ContainerPath: etcHosts, HostPath: path.Join(p.podDir(pod), "etc-hosts")})
+	}
+	if file != "" {
+		mounts = append(mounts, &runtimeapi.Mount{ContainerPath: c.TerminationMessagePath, HostPath: file})
+	}
+	return mounts, nil
+}
+
+// mountsAt reports whether one of the container's volumes is mounted at the path, which then
+// takes the place of the kubelet's own file there.
+func mountsAt(c *corev1.Container, p string) bool {
+	for _, vm := range c.VolumeMounts {
+		if path.Clean(vm.MountPath) == p {
+			return true
+		}
+	}
+	return false
+}
