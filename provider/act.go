@@ -113,6 +113,12 @@ func (p *Provider) startSandbox(ctx context.Context, pod *corev1.Pod, obs *obser
 	// sandbox: the directories are made while the sandbox starts.
 	dirs := make(chan error, 1)
 	go func() { dirs <- p.makeLogDirs(ctx, pod, cfg.LogDirectory) }()
+	dns, err := p.podDNS(ctx, pod) // the host's resolv.conf, merged with the pod's dnsConfig
+	if err != nil {
+		<-dirs
+		return err
+	}
+	cfg.DnsConfig = dns
 	resp, err := p.cri.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
 	if dirErr := <-dirs; dirErr != nil {
 		if err == nil { // without its log directories the sandbox is of no use: start over

@@ -119,6 +119,8 @@ type Provider struct {
 	// gpuMu serialises GPU allocation on the node: from reading which devices containers
 	// hold to creating the container that takes new ones (pod workers run concurrently).
 	gpuMu sync.Mutex
+	// resolv is the host's resolv.conf, read for new sandboxes' DNS (dns.go).
+	resolv hostResolv
 }
 
 // New makes a provider; Run starts it.

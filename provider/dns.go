@@ -1,0 +1,234 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// A pod's DNS is set up as the kubelet sets it up (pkg/kubelet/network/dns): the host's
+// resolv.conf, or nothing under dnsPolicy None, merged with the pod's dnsConfig, cut to the
+// resolver's limits, and handed to containerd as the sandbox's DNSConfig. containerd writes it
+// to the sandbox's resolv.conf, which it bind-mounts into every container, for a sandbox in
+// the host's network too (containerd 1.6 and 2.x, setupSandboxFiles), as it does for the
+// kubelet's hostNetwork pods.
+//
+// The cluster's DNS Service is not reachable from the remote host, so Satellite is a kubelet
+// without clusterDNS: ClusterFirst (for a pod that does not ask for the host's network) and
+// ClusterFirstWithHostNet fall back to the host's resolv.conf with the kubelet's
+// MissingClusterDNS warning.
+
+const (
+	hostResolvConf = "/etc/resolv.conf"
+	// The resolver's limits the kubelet enforces (pkg/apis/core/validation: MaxDNSNameservers,
+	// MaxDNSSearchPathsExpanded, MaxDNSSearchListCharsExpanded; DNS1123SubdomainMaxLength).
+	maxDNSNameservers     = 3
+	maxDNSSearchPaths     = 32
+	maxDNSSearchListChars = 2048
+	maxDNSSearchLength    = 253
+	// resolvConfMaxAge is how long the host's resolv.conf is reused for new sandboxes.
+	resolvConfMaxAge = 30 * time.Second
+)
+
+// dnsWarning is an event the kubelet records while forming a pod's DNS configuration.
+type dnsWarning struct {
+	reason, message string
+	nodeMessage     string // recorded on the node as well, when set
+}
+
+// podDNSConfig is the pod's DNS configuration given the host's, with the warnings the kubelet
+// would record (GetPodDNS).
+func podDNSConfig(pod *corev1.Pod, host *runtimeapi.DNSConfig) (*runtimeapi.DNSConfig, []dnsWarning) {
+	var warnings []dnsWarning
+	cfg := &runtimeapi.DNSConfig{
+		Servers:  append([]string(nil), host.Servers...),
+		Searches: append([]string(nil), host.Searches...),
+		Options:  append([]string(nil), host.Options...),
+	}
+	switch pod.Spec.DNSPolicy {
+	case corev1.DNSNone:
+		cfg = &runtimeapi.DNSConfig{}
+	case corev1.DNSDefault:
+	case corev1.DNSClusterFirst:
+		if pod.Spec.HostNetwork {
+			break // the kubelet gives a hostNetwork pod the host's resolv.conf under ClusterFirst
+		}
+		fallthrough
+	default: // ClusterFirstWithHostNet, and what the API server would have refused
+		msg := fmt.Sprintf("kubelet does not have ClusterDNS IP configured and cannot create Pod using %q policy. Falling back to %q policy.", corev1.DNSClusterFirst, corev1.DNSDefault)
+		warnings = append(warnings, dnsWarning{reason: "MissingClusterDNS", nodeMessage: msg,
+			message: fmt.Sprintf("pod: %q. %s", formatPod(pod), msg)})
+	}
+	if dc := pod.Spec.DNSConfig; dc != nil {
+		cfg.Servers = omitDuplicates(append(cfg.Servers, dc.Nameservers...))
+		cfg.Searches = omitDuplicates(append(cfg.Searches, dc.Searches...))
+		cfg.Options = mergeDNSOptions(cfg.Options, dc.Options)
+	}
+	if len(cfg.Servers) > maxDNSNameservers {
+		cfg.Servers = cfg.Servers[:maxDNSNameservers]
+		warnings = append(warnings, dnsWarning{reason: "DNSConfigForming",
+			message: "Nameserver limits were exceeded, some nameservers have been omitted, the applied nameserver line is: " + strings.Join(cfg.Servers, " ")})
+	}
+	var cut bool
+	if cfg.Searches, cut = fitSearches(cfg.Searches); cut {
+		warnings = append(warnings, dnsWarning{reason: "DNSConfigForming",
+			message: "Search Line limits were exceeded, some search paths have been omitted, the applied search line is: " + strings.Join(cfg.Searches, " ")})
+	}
+	return cfg, warnings
+}
+
+// fitSearches applies the kubelet's limits on search domains (formDNSSearchFitsLimits): at
+// most 32 of them, none longer than 253 characters (glibc aborts on those), and a search line
+// of at most 2048 characters, cut from the end.
+func fitSearches(searches []string) ([]string, bool) {
+	cut := false
+	if len(searches) > maxDNSSearchPaths {
+		searches, cut = searches[:maxDNSSearchPaths], true
+	}
+	kept := searches[:0:0]
+	for _, s := range searches {
+		if len(s) > maxDNSSearchLength {
+			cut = true
+			continue
+		}
+		kept = append(kept, s)
+	}
+	line := len(strings.Join(kept, " "))
+	for line > maxDNSSearchListChars {
+		line -= len(kept[len(kept)-1]) + 1
+		kept, cut = kept[:len(kept)-1], true
+	}
+	return kept, cut
+}
+
+func omitDuplicates(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// mergeDNSOptions merges the pod's options into the base ones, the pod's winning for the same
+// name. The kubelet goes through a map, so its order varies; this keeps the order of first
+// appearance.
+func mergeDNSOptions(base []string, pod []corev1.PodDNSConfigOption) []string {
+	var names []string
+	values := map[string]string{}
+	set := func(name, value string) {
+		if _, ok := values[name]; !ok {
+			names = append(names, name)
+		}
+		values[name] = value
+	}
+	for _, op := range base {
+		name, value, _ := strings.Cut(op, ":")
+		set(name, value)
+	}
+	for _, op := range pod {
+		value := ""
+		if op.Value != nil {
+			value = *op.Value
+		}
+		set(op.Name, value)
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if values[n] != "" {
+			n += ":" + values[n]
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// parseResolvConf reads nameservers, search domains and options as the kubelet does:
+// nameservers accumulate, the last search and options lines win, a search domain's trailing
+// dot is dropped, comments are skipped.
+func parseResolvConf(data []byte) *runtimeapi.DNSConfig {
+	cfg := &runtimeapi.DNSConfig{Servers: []string{}, Searches: []string{}, Options: []string{}}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			if len(f) >= 2 {
+				cfg.Servers = append(cfg.Servers, f[1])
+			}
+		case "search":
+			cfg.Searches = []string{}
+			for _, s := range f[1:] {
+				cfg.Searches = append(cfg.Searches, strings.TrimSuffix(s, "."))
+			}
+		case "options":
+			cfg.Options = f[1:]
+		}
+	}
+	return cfg
+}
+
+// hostResolv caches the host's resolv.conf for a short while, so that a burst of new pods
+// costs one read of it.
+type hostResolv struct {
+	mu     sync.Mutex
+	data   []byte
+	readAt time.Time
+}
+
+// podDNS is the DNS configuration of the pod's sandbox, with the kubelet's warnings recorded.
+func (p *Provider) podDNS(ctx context.Context, pod *corev1.Pod) (*runtimeapi.DNSConfig, error) {
+	host := &runtimeapi.DNSConfig{}
+	if pod.Spec.DNSPolicy != corev1.DNSNone {
+		data, err := p.hostResolvConf(ctx)
+		if err != nil {
+			return nil, err
+		}
+		host = parseResolvConf(data)
+	}
+	cfg, warnings := podDNSConfig(pod, host)
+	for _, w := range warnings {
+		p.recorder.Event(pod, corev1.EventTypeWarning, w.reason, w.message)
+		if w.nodeMessage != "" {
+			ref := &corev1.ObjectReference{Kind: "Node", Name: p.cfg.NodeName, UID: types.UID(p.cfg.NodeName)}
+			p.recorder.Event(ref, corev1.EventTypeWarning, w.reason, w.nodeMessage)
+		}
+	}
+	return cfg, nil
+}
+
+func (p *Provider) hostResolvConf(ctx context.Context) ([]byte, error) {
+	c := &p.resolv
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.data != nil && time.Since(c.readAt) < resolvConfMaxAge {
+		return c.data, nil
+	}
+	f, err := p.host.Open(ctx, hostResolvConf)
+	if err != nil {
+		return nil, fmt.Errorf("read the host's resolv.conf: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, 0, 10<<20), 10<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read the host's resolv.conf: %w", err)
+	}
+	c.data, c.readAt = data, time.Now()
+	return data, nil
+}
