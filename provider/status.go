@@ -15,6 +15,11 @@ type observation struct {
 	sandbox *runtimeapi.PodSandboxStatus
 	// containers holds every CRI container of the pod by container name, newest attempt first.
 	containers map[string][]*runtimeapi.ContainerStatus
+	// oldSandboxes are the pod's other sandboxes (replaced ones), with how many containers
+	// each still holds.
+	oldSandboxes map[string]int
+	// inCurrent holds the ids of the containers in the current sandbox.
+	inCurrent map[string]bool
 }
 
 // waiting is a reason a container is not running that only Satellite knows (an image pull

@@ -91,7 +91,7 @@ func (p *Provider) publishStatus(rec *podRecord, pod *corev1.Pod, obs observatio
 // observe reads the pod's sandbox and containers from the host. Exited containers are read
 // once: their status no longer changes.
 func (p *Provider) observe(ctx context.Context, rec *podRecord, pod *corev1.Pod) (observation, error) {
-	obs := observation{containers: map[string][]*runtimeapi.ContainerStatus{}}
+	obs := observation{containers: map[string][]*runtimeapi.ContainerStatus{}, inCurrent: map[string]bool{}}
 	sel := map[string]string{labelPodUID: string(pod.UID), labelNode: p.cfg.NodeName}
 	sbs, err := p.cri.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{LabelSelector: sel}})
 	if err != nil {
@@ -102,11 +102,26 @@ func (p *Provider) observe(ctx context.Context, rec *podRecord, pod *corev1.Pod)
 		return obs, nil
 	}
 	obs.sandbox = &runtimeapi.PodSandboxStatus{Id: sb.Id, Metadata: sb.Metadata, State: sb.State, CreatedAt: sb.CreatedAt}
-	ctrs, err := p.cri.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{PodSandboxId: sb.Id}})
+	for _, s := range sbs.Items {
+		if s.Id != sb.Id {
+			if obs.oldSandboxes == nil {
+				obs.oldSandboxes = map[string]int{}
+			}
+			obs.oldSandboxes[s.Id] = 0
+		}
+	}
+	// Every container of the pod, in whichever of its sandboxes: after a sandbox was replaced
+	// the old one's containers are the last instances.
+	ctrs, err := p.cri.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{LabelSelector: sel}})
 	if err != nil {
 		return obs, err
 	}
 	for _, c := range ctrs.Containers {
+		if _, old := obs.oldSandboxes[c.PodSandboxId]; old {
+			obs.oldSandboxes[c.PodSandboxId]++
+		} else {
+			obs.inCurrent[c.Id] = true
+		}
 		st, err := p.containerStatus(ctx, rec, c)
 		if errors.Is(err, remote.ErrNotFound) {
 			continue // removed since the list
