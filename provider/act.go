@@ -35,6 +35,7 @@ func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs
 	// A new sandbox and the volumes are independent: set them up at the same time, since
 	// both are round trips to the host (and the API, for tokens) on the way to the first
 	// container. Containers start only once both are there.
+	replacing := needSandbox && obs.sandbox != nil
 	var volErr, sbErr error
 	switch {
 	case needSandbox && needVolumes:
@@ -66,6 +67,15 @@ func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs
 		return 5 * time.Second, false
 	}
 	acted := needSandbox
+	if replacing {
+		// The containers stopped with the old sandbox are the history the new ones continue.
+		fresh, err := p.observe(ctx, rec, pod)
+		if err != nil {
+			log.G(ctx).WithError(err).Warn("cannot read the pod's containers after replacing its sandbox")
+			return retryAfterError, acted
+		}
+		*obs = fresh
+	}
 	if volErr != nil && rec.volumesAt.IsZero() {
 		return 5 * time.Second, acted // nothing starts before its volumes are there
 	}
@@ -73,6 +83,12 @@ func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
 		h := obs.containers[c.Name]
+		if len(h) > 0 && !obs.inCurrent[h[0].Id] {
+			// A new sandbox runs the init containers again, as the kubelet's does; the
+			// instance from the old sandbox is the history the new one continues.
+			again, a := p.createAndStart(ctx, rec, pod, obs.sandbox.Id, sb, c, true, h[0].GetMetadata().GetAttempt()+1, string(pod.UID)+"/"+c.Name)
+			return again, acted || a
+		}
 		if len(h) > 0 && h[0].State == runtimeapi.ContainerState_CONTAINER_EXITED && h[0].ExitCode == 0 {
 			continue
 		}
@@ -94,7 +110,21 @@ func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs
 			next = again
 		}
 	}
+	p.removeOldSandboxes(ctx, obs)
 	return next, acted
+}
+
+// removeOldSandboxes removes the pod's sandboxes other than the current one once no container
+// is left in them.
+func (p *Provider) removeOldSandboxes(ctx context.Context, obs *observation) {
+	for id, n := range obs.oldSandboxes {
+		if n > 0 {
+			continue
+		}
+		if err := p.removeSandbox(ctx, id); err != nil {
+			log.G(ctx).WithError(err).Warn("cannot remove the pod's old sandbox")
+		}
+	}
 }
 
 // startSandbox creates the pod's sandbox, replacing one that is no longer ready (the kubelet's
@@ -104,8 +134,12 @@ func (p *Provider) startSandbox(ctx context.Context, pod *corev1.Pod, obs *obser
 	if obs.sandbox != nil {
 		attempt = obs.sandbox.GetMetadata().GetAttempt() + 1
 		p.recorder.Event(pod, corev1.EventTypeNormal, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
-		if err := p.removeSandbox(ctx, obs.sandbox.Id); err != nil {
-			return err
+		// The old sandbox is stopped (which stops its containers), not removed: its
+		// containers are the pod's last instances, whose exit the status shows as lastState
+		// and whose attempt the next instances continue, as the kubelet's restart count does
+		// across sandboxes. It is removed once they are pruned (removeOldSandboxes).
+		if _, err := p.cri.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: obs.sandbox.Id}); err != nil && !errors.Is(err, remote.ErrNotFound) {
+			return fmt.Errorf("stop the pod's old sandbox: %w", err)
 		}
 	}
 	cfg := sandboxConfig(p.cfg.NodeName, p.cfg.LogRoot, pod, attempt)
