@@ -5,6 +5,7 @@
 #   $SATELLITE_CACHE/etcd-<v>/        etcd
 #   $SATELLITE_CACHE/containerd-<v>/  containerd ctr containerd-shim-runc-v2
 #   $SATELLITE_CACHE/helm-<v>/        helm (the chart's end-to-end test installs with it)
+#   $SATELLITE_CACHE/metrics-server-<v>/ metrics-server (`kubectl top` in the local environment)
 # Each directory is written to a temporary name and renamed when complete.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -67,8 +68,16 @@ helm() {
   build_module "$SATELLITE_CACHE/helm-$v" "$m@$v" "" "-s -w -X $m/internal/version.version=$v" $m/cmd/helm
 }
 
+metrics_server() {
+  local v=$METRICS_SERVER_VERSION p=k8s.io/client-go/pkg/version
+  # Its Makefile's version flags: metrics-server reports client-go's version variables.
+  build_module "$SATELLITE_CACHE/metrics-server-$v" "sigs.k8s.io/metrics-server@$v" "" \
+    "-s -w -X $p.gitVersion=$v -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z" \
+    sigs.k8s.io/metrics-server/cmd/metrics-server
+}
+
 what=${1:-all}
 case $what in
-  all) etcd; containerd; helm; k8s ;;
+  all) etcd; containerd; helm; k8s; metrics_server ;;
   *) "$what" ;;
 esac

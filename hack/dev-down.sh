@@ -16,7 +16,7 @@ kill_containers() { # runtime-state-dir
 }
 
 [ "$(id -u)" = 0 ] || die "run as root"
-stop satellite satellite-compat kubelet
+stop metrics-server satellite satellite-compat kubelet
 for r in host host-compat ref; do kill_containers "$RUN/$r"; done
 stop host-containerd host-compat-containerd ref-containerd host-sshd
 stop kube-scheduler kube-controller-manager kube-apiserver etcd

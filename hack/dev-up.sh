@@ -52,7 +52,7 @@ control_plane() {
     --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 --log-level warn
   wait_for etcd 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/2379"
   local p=$DEV/pki
-  alive kube-apiserver || start kube-apiserver "$K8S_BIN/kube-apiserver" \
+  local apiserver=("$K8S_BIN/kube-apiserver" \
     --etcd-servers http://127.0.0.1:2379 --bind-address "$CP_IP" --advertise-address "$CP_IP" --secure-port 6443 \
     --tls-cert-file "$p/apiserver.crt" --tls-private-key-file "$p/apiserver.key" --client-ca-file "$p/ca.crt" \
     --kubelet-client-certificate "$p/apiserver-kubelet-client.crt" --kubelet-client-key "$p/apiserver-kubelet-client.key" \
@@ -61,7 +61,18 @@ control_plane() {
     --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$p/sa.pub" \
     --service-account-signing-key-file "$p/sa.key" --api-audiences https://kubernetes.default.svc \
     --service-cluster-ip-range 10.96.0.0/16 --authorization-mode Node,RBAC \
-    --enable-admission-plugins NodeRestriction --allow-privileged=true --profiling=false
+    --enable-admission-plugins NodeRestriction --allow-privileged=true --profiling=false \
+    --requestheader-client-ca-file "$p/front-proxy-ca.crt" --requestheader-allowed-names front-proxy-client \
+    --requestheader-extra-headers-prefix X-Remote-Extra- --requestheader-group-headers X-Remote-Group \
+    --requestheader-username-headers X-Remote-User \
+    --proxy-client-cert-file "$p/front-proxy-client.crt" --proxy-client-key-file "$p/front-proxy-client.key" \
+    --enable-aggregator-routing=true)
+  # An apiserver started by an older dev-up.sh (other flags) is restarted with these.
+  if alive kube-apiserver && [ "$(cat "$DEV/kube-apiserver.args" 2>/dev/null)" != "${apiserver[*]}" ]; then
+    log "kube-apiserver's flags changed: restarting it"
+    stop kube-apiserver
+  fi
+  alive kube-apiserver || { start kube-apiserver "${apiserver[@]}"; echo "${apiserver[*]}" >"$DEV/kube-apiserver.args"; }
   wait_for kube-apiserver 90 "$K8S_BIN/kubectl" --kubeconfig "$DEV/admin.kubeconfig" get --raw /readyz
   alive kube-controller-manager || start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
     --kubeconfig "$DEV/admin.kubeconfig" --authentication-kubeconfig "$DEV/admin.kubeconfig" --authorization-kubeconfig "$DEV/admin.kubeconfig" \
@@ -230,6 +241,25 @@ satellite() {
     --log-level "${SATELLITE_DEV_LOG_LEVEL:-info}"
 }
 
+# metrics_server runs metrics-server on the control plane's address, registered as
+# v1beta1.metrics.k8s.io (hack/dev/metrics-server.yaml), so that `kubectl top` works. It
+# verifies the kubelets' serving certificates (the reference kubelet's, Satellite's from its
+# CSR) against the cluster CA, and they authorize it with SubjectAccessReview.
+metrics_server() {
+  local p=$DEV/pki
+  sed -e "s|@CP_IP@|$CP_IP|" -e "s|@CA_BUNDLE@|$(base64 -w0 "$p/ca.crt")|" "$HACK/dev/metrics-server.yaml" | kubectl_admin apply -f - >/dev/null
+  alive metrics-server || start metrics-server "$MS_BIN/metrics-server" \
+    --kubeconfig "$DEV/metrics-server.kubeconfig" \
+    --authentication-kubeconfig "$DEV/metrics-server.kubeconfig" --authorization-kubeconfig "$DEV/metrics-server.kubeconfig" \
+    --bind-address "$CP_IP" --secure-port 4443 \
+    --tls-cert-file "$p/metrics-server-serving.crt" --tls-private-key-file "$p/metrics-server-serving.key" \
+    --kubelet-certificate-authority "$p/ca.crt" --kubelet-preferred-address-types InternalIP \
+    --kubelet-use-node-status-port --metric-resolution 15s
+  wait_for "metrics-server (APIService v1beta1.metrics.k8s.io Available)" 60 apiservice_available v1beta1.metrics.k8s.io
+}
+
+apiservice_available() { [ "$(kubectl_admin get apiservice "$1" -o jsonpath='{.status.conditions[?(@.type=="Available")].status}' 2>/dev/null)" = True ]; }
+
 node_ready() { [ "$(kubectl_admin get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; }
 
 write_env() {
@@ -262,6 +292,7 @@ SATELLITE_DEBUG=127.0.0.1:10270
 SATELLITE_COMPAT_DEBUG=127.0.0.1:10271
 SATELLITE_COMPAT_API=$COMPAT_IP:10250
 SATELLITE_LOG=$DEV/logs/satellite.log
+METRICS_SERVER_LOG=$DEV/logs/metrics-server.log
 TEST_IMAGE=$BUSYBOX_IMAGE
 ENV
 }
@@ -282,6 +313,7 @@ main() {
   for n in "$SAT_NODE" "$COMPAT_NODE" "$REF_NODE"; do
     wait_for "node $n to be Ready" 120 node_ready "$n"
   done
+  metrics_server
   write_env
   cat <<MSG
 The local environment is up: Satellite node $SAT_NODE runs its pods on the host $HOST_IP (namespace $NETNS).

@@ -67,9 +67,17 @@ make_pki() {
   pki_cert reference-kubelet "system:node:$REF_NODE" system:nodes "" ca client
   pki_cert reference-serving "$REF_NODE" "" "IP:$CP_IP,DNS:$REF_NODE" ca server
   pki_cert compat-serving "$COMPAT_NODE" "" "IP:$COMPAT_IP,DNS:$COMPAT_NODE" ca server
+  # The aggregation layer: the apiserver's front-proxy client under a CA of its own (as kubeadm
+  # makes it), metrics-server's serving certificate for the name the aggregator checks, and
+  # its client identity (to the API and to the kubelets).
+  pki_ca front-proxy-ca satellite-dev-front-proxy-ca
+  pki_cert front-proxy-client front-proxy-client "" "" front-proxy-ca client
+  pki_cert metrics-server-serving metrics-server "" "DNS:metrics-server.kube-system.svc,IP:$CP_IP" ca server
+  pki_cert metrics-server system:metrics-server "" "" ca client
   [ -f "$d/sa.key" ] || { openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/sa.key" 2>/dev/null; chmod 600 "$d/sa.key"; }
   openssl pkey -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
   kubeconfig "$DEV/admin.kubeconfig" admin "$d/admin.crt" "$d/admin.key"
   kubeconfig "$DEV/satellite.kubeconfig" satellite "$d/satellite.crt" "$d/satellite.key"
+  kubeconfig "$DEV/metrics-server.kubeconfig" system:metrics-server "$d/metrics-server.crt" "$d/metrics-server.key"
   kubeconfig "$DEV/reference-kubelet.kubeconfig" "system:node:$REF_NODE" "$d/reference-kubelet.crt" "$d/reference-kubelet.key"
 }

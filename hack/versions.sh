@@ -4,6 +4,8 @@ KUBERNETES_VERSION=${KUBERNETES_VERSION:-v1.35.4}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.6}
 CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.2.1}
 HELM_VERSION=${HELM_VERSION:-v4.3.1}
+# metrics-server, for `kubectl top` against the reference kubelet and the Satellite nodes.
+METRICS_SERVER_VERSION=${METRICS_SERVER_VERSION:-v0.9.0}
 # Debian packages the environment needs: runc, sshd, CNI plugins, busybox for test images,
 # Debian's containerd 1.6 for the compatibility run, iproute2 for the host's namespace.
 DEBIAN_PACKAGES="runc openssh-server openssh-client containernetworking-plugins busybox-static containerd iproute2 util-linux procps openssl"
