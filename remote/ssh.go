@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -218,7 +219,7 @@ func (h *Host) clientConfig() (*ssh.ClientConfig, *ssh.PublicKey, error) {
 //
 // A known key may be a @cert-authority line's (cas holds those): then the host is asked for a
 // certificate of that key type, which the callback verifies against the authority.
-func hostKeyAlgorithms(callback ssh.HostKeyCallback, hostname, port string, cas map[string]bool) []string {
+func hostKeyAlgorithms(callback ssh.HostKeyCallback, hostname, port string, cas map[knownLine]bool) []string {
 	p, _ := strconv.Atoi(port)
 	addr := &net.TCPAddr{IP: net.ParseIP(hostname), Port: p}
 	err := callback(knownhosts.Normalize(net.JoinHostPort(hostname, port)), addr, probeKey{})
@@ -230,7 +231,7 @@ func hostKeyAlgorithms(callback ssh.HostKeyCallback, hostname, port string, cas 
 	seen := map[string]bool{}
 	for _, k := range keyErr.Want {
 		types := algorithmsForKeyType(k.Key.Type())
-		if cas[string(k.Key.Marshal())] {
+		if cas[knownLine{k.Filename, k.Line}] {
 			types = certAlgorithmsForKeyType(k.Key.Type())
 		}
 		for _, a := range types {
@@ -270,23 +271,26 @@ func certAlgorithmsForKeyType(t string) []string {
 	return nil
 }
 
-// certAuthorities are the keys of the @cert-authority lines of the known_hosts files.
-func certAuthorities(files []string) (map[string]bool, error) {
-	cas := map[string]bool{}
+// knownLine is a line of a known_hosts file, numbered from 1 as knownhosts.KnownKey numbers it.
+type knownLine struct {
+	file string
+	line int
+}
+
+// certAuthorities are the @cert-authority lines of the known_hosts files. They are told
+// apart by line, not by key: a key may be a host's own on one line and an authority on
+// another.
+func certAuthorities(files []string) (map[knownLine]bool, error) {
+	cas := map[knownLine]bool{}
 	for _, f := range files {
-		rest, err := os.ReadFile(f)
+		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err
 		}
-		for len(rest) > 0 {
-			var marker string
-			var key ssh.PublicKey
-			marker, _, key, _, rest, err = ssh.ParseKnownHosts(rest)
-			if err != nil {
-				break // io.EOF at the end; malformed lines were refused by knownhosts.New already
-			}
-			if marker == "cert-authority" {
-				cas[string(key.Marshal())] = true
+		for i, line := range bytes.Split(data, []byte("\n")) {
+			// Malformed lines were refused by knownhosts.New already.
+			if marker, _, _, _, _, err := ssh.ParseKnownHosts(line); err == nil && marker == "cert-authority" {
+				cas[knownLine{f, i + 1}] = true
 			}
 		}
 	}
