@@ -32,6 +32,9 @@ func (p *Provider) syncPod(ctx context.Context, uid types.UID) (time.Duration, b
 		p.reject(rec, pod, "UnsupportedVolume", why)
 		return 0, false
 	}
+	if pastDeadline(rec, pod) {
+		return p.failPastDeadline(ctx, rec, pod)
+	}
 	obs, err := p.observe(ctx, rec, pod)
 	if err != nil {
 		log.G(ctx).WithError(err).Warn("cannot read pod state from the host; keeping its last status")
@@ -46,7 +49,7 @@ func (p *Provider) syncPod(ctx context.Context, uid types.UID) (time.Duration, b
 	}
 	p.probes.sync(ctx, pod, obs)
 	p.publishStatus(rec, pod, obs, false)
-	return again, false
+	return wakeForDeadline(rec, pod, again), false
 }
 
 func (p *Provider) syncDeleting(ctx context.Context, rec *podRecord, pod *corev1.Pod, grace int64) (time.Duration, bool) {
