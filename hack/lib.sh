@@ -26,12 +26,12 @@ PAUSE_IMAGE=localhost/satellite/pause:3.10
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# start NAME CMD...: runs CMD in the background in its own session, logs to $DEV/logs/NAME.log,
+# start NAME CMD...: runs CMD in the background in its own session, appends to $DEV/logs/NAME.log,
 # records its pid in $DEV/pids/NAME.pid.
 start() {
   local name=$1; shift
   mkdir -p "$DEV/logs" "$DEV/pids"
-  setsid "$@" >"$DEV/logs/$name.log" 2>&1 </dev/null &
+  setsid "$@" >>"$DEV/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$DEV/pids/$name.pid"
 }
 
