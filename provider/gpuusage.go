@@ -23,10 +23,11 @@ type GPUUsage struct {
 const nvidiaSMIUsageQuery = "--query-gpu=index,uuid,utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits"
 
 // gpuUsageCommand asks nvidia-smi (bin, quoted) for the usage once the first query, whose
-// exit status is in $e, succeeded, and prints one "gpuuse=<line>" per GPU; $t is
-// gpuFactsCommand's timeout. A failure prints nothing: usage is only reported.
+// exit status is in $e, succeeded, and prints one "gpuuse=<line>" per GPU. It gets 5 seconds
+// where timeout(1) is there ($t is gpuFactsCommand's): the whole facts command must end
+// within the node check's period. A failure prints nothing: usage is only reported.
 func gpuUsageCommand(bin string) string {
-	return `if [ "$e" = 0 ] && use=$($t ` + bin + ` ` + nvidiaSMIUsageQuery + ` 2>/dev/null); then ` +
+	return `if [ "$e" = 0 ] && use=$(${t:+timeout 5} ` + bin + ` ` + nvidiaSMIUsageQuery + ` 2>/dev/null); then ` +
 		`printf '%s\n' "$use" | sed 's/^/gpuuse=/'; fi`
 }
 

@@ -1,6 +1,10 @@
 package provider
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -74,4 +78,40 @@ func FuzzParseGPUUsage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The facts command with stand-ins for nvidia-smi, run by this machine's sh: the usage comes
+// with the listing; an nvidia-smi that knows only the listing (an old driver, the end-to-end
+// test's stand-in) gives GPUs without usage; a failing one is not asked again.
+func TestGPUFactsCommandHere(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("runs sh")
+	}
+	listing := "0, GPU-aa, NVIDIA A10G, 23028, 550.54.15"
+	for name, tt := range map[string]struct {
+		script    string
+		gpus, use int
+		asked     bool
+	}{
+		"both":         {"case \"$1\" in *utilization*) echo '0, GPU-aa, 42, 1000, 23028';; *) echo '" + listing + "';; esac", 1, 1, true},
+		"listing only": {"case \"$1\" in *utilization*) echo unsupported >&2; exit 2;; *) echo '" + listing + "';; esac", 1, 0, true},
+		"failing":      {"echo 'NVIDIA-SMI has failed' ; exit 9", 0, 0, false},
+	} {
+		dir := t.TempDir()
+		smi := filepath.Join(dir, "nvidia-smi")
+		script := "#!/bin/sh\necho \"$1\" >>" + filepath.Join(dir, "asked") + "\n" + tt.script + "\n"
+		if err := os.WriteFile(smi, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("sh", "-c", gpuFactsCommand(smi)).Output()
+		if err != nil {
+			t.Fatalf("%s: the command failed: %v\n%s", name, err, out)
+		}
+		f, _ := parseHostFacts([]byte("cpus=1\nmemkb=1\ndiskkb=1\narch=x86_64\nos=Linux\n" + string(out)))
+		asked, _ := os.ReadFile(filepath.Join(dir, "asked"))
+		if len(f.GPUs) != tt.gpus || len(f.GPUUsage) != tt.use || strings.Contains(string(asked), "utilization") != tt.asked {
+			t.Errorf("%s: %d GPUs, usage %+v, asked %q; want %d GPUs, %d usage, usage asked %v", name, len(f.GPUs), f.GPUUsage, asked, tt.gpus, tt.use, tt.asked)
+		}
+	}
 }
