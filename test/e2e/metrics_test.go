@@ -19,7 +19,7 @@ import (
 
 // busyScript holds 8 MiB in a shell variable, so that the pod's working set shows in
 // `kubectl top` (which rounds to Mi), then spins.
-const busyScript = `x=$(dd if=/dev/zero bs=1048576 count=8 2>/dev/null | tr '\0' a); while :; do :; done`
+const busyScript = `x=$(yes | head -c 8388608); while :; do :; done`
 
 // busyCPULimit is the spinning pod's CPU limit: its usage settles there under CFS.
 const busyCPULimit = 100 // millicores
