@@ -452,6 +452,7 @@ func TestStatsConcurrentRequestsShareAReading(t *testing.T) {
 	host := &fakeStatsHost{}
 	cri := &fakeStatsCRI{sample: podsSample(t0, 3e9), sandboxErr: remote.ErrUnimplemented}
 	p := New(Config{NodeName: "n"}, host, cri, nil, nil)
+	p.stats.maxAge = time.Minute // however late the goroutines start on a loaded machine
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for i := 0; i < 8; i++ {
