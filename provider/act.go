@@ -179,6 +179,14 @@ func (p *Provider) makeLogDirs(ctx context.Context, pod *corev1.Pod, dir string)
 		return fmt.Errorf("create pod log directory: %w", err)
 	}
 	var g errgroup.Group
+	g.Go(func() error {
+		// The mark by which Satellite finds the directory again if the pod vanishes while it is
+		// away (collectPodDirs); a log root shared with anything else is left alone.
+		if err := p.host.MkdirAll(ctx, dir+"/"+p.logDirMark(), 0o755); err != nil {
+			return fmt.Errorf("create pod log directory: %w", err)
+		}
+		return nil
+	})
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for _, c := range cs {
 			g.Go(func() error {

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path"
 	"sort"
 	"strings"
@@ -116,15 +117,28 @@ func (r *relister) collect(ctx context.Context, sbs []*runtimeapi.PodSandbox) {
 	}
 }
 
-// collectPodDirs removes, after orphanGrace, the volume directories of pods that neither this
-// Satellite nor Kubernetes has any longer (a pod deleted while Satellite was away). Listed
-// once a minute.
+// collectPodDirs removes, after orphanGrace, the volume and log directories of pods that
+// neither this Satellite nor Kubernetes has any longer (a pod deleted while Satellite was
+// away, or while its sandbox was being made). Listed once a minute. Only log directories
+// carrying this node's mark are considered: the log root may be shared.
 func (r *relister) collectPodDirs(ctx context.Context) {
 	p := r.p
 	dirs, err := p.host.Glob(ctx, path.Join(p.cfg.PodDir, "*_*_*"))
 	if err != nil {
 		log.G(ctx).WithError(err).Debug("cannot list pod directories")
 		return
+	}
+	marked := fmt.Sprintf("cd %s 2>/dev/null || exit 0; for d in *_*_*/%s; do [ -d \"$d\" ] && echo \"${d%%%%/*}\"; done; exit 0",
+		remote.Quote(p.cfg.LogRoot), remote.Quote(p.logDirMark()))
+	out, err := p.host.Output(ctx, marked)
+	if err != nil {
+		log.G(ctx).WithError(err).Debug("cannot list pod log directories")
+		return
+	}
+	logDirs := map[string]bool{}
+	for _, d := range strings.Fields(string(out)) {
+		logDirs[path.Join(p.cfg.LogRoot, d)] = true
+		dirs = append(dirs, path.Join(p.cfg.LogRoot, d))
 	}
 	for _, d := range dirs {
 		parts := strings.SplitN(path.Base(d), "_", 3)
@@ -144,14 +158,21 @@ func (r *relister) collectPodDirs(ctx context.Context) {
 		if time.Since(first) < orphanGrace {
 			continue
 		}
-		log.G(ctx).WithField("dir", d).Info("removing volumes of a pod that no longer exists")
-		if err := p.removePodDir(ctx, d); err != nil {
+		remove, what := p.removePodDir, "volumes"
+		if logDirs[d] {
+			remove, what = p.removeLogDir, "logs"
+		}
+		log.G(ctx).WithField("dir", d).Info("removing " + what + " of a pod that no longer exists")
+		if err := remove(ctx, d); err != nil {
 			log.G(ctx).WithError(err).Warn("cannot remove orphaned pod directory")
 			continue
 		}
 		delete(r.orphans, d)
 	}
 }
+
+// logDirMark is the directory Satellite makes in each pod log directory it creates.
+func (p *Provider) logDirMark() string { return ".satellite-" + p.cfg.NodeName }
 
 // inAPI reports whether Kubernetes still has the pod (by name and UID) on this node. When the
 // answer is unknown it says yes: nothing is deleted on a doubt.
