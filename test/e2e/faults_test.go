@@ -295,19 +295,23 @@ func (f *faultHost) settle(t *testing.T, timeout time.Duration, namespaces ...st
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	var l *ledger
+	var last *ledger // the last ledger taken, if any
 	var err error
 	for {
+		var l *ledger
 		l, err = f.account(ctx, namespaces...)
 		if err == nil && len(l.problems) == 0 {
 			return time.Since(start), l
 		}
+		if err == nil {
+			last = l
+		}
 		select {
 		case <-ctx.Done():
-			if err != nil {
+			if last == nil {
 				t.Fatalf("ledger: %v", err)
 			}
-			t.Fatalf("ledger does not balance %v after the fault:\n  %s", timeout, strings.Join(l.problems, "\n  "))
+			t.Fatalf("ledger does not balance %v after the fault (last error: %v):\n  %s", timeout, err, strings.Join(last.problems, "\n  "))
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
