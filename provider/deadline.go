@@ -18,8 +18,9 @@ import (
 // activeDeadlineSeconds is enforced as the kubelet's active deadline handler does
 // (pkg/kubelet/active_deadline.go): once the pod has been active for that long since its start
 // time, it fails with reason DeadlineExceeded, a Normal event of the same reason, and its
-// containers are stopped with the pod's grace period. Nothing is started again; containers
-// and logs stay until the pod is deleted.
+// containers are killed as the kubelet kills them (preStop hook, then SIGTERM and SIGKILL
+// within the pod's grace period). Nothing is started or probed again; containers and logs
+// stay until the pod is deleted.
 
 const (
 	reasonDeadline  = "DeadlineExceeded"
@@ -65,6 +66,7 @@ func (p *Provider) failPastDeadline(ctx context.Context, rec *podRecord, pod *co
 	if pod.Status.Reason != reasonDeadline {
 		p.recorder.Event(pod, corev1.EventTypeNormal, reasonDeadline, messageDeadline)
 	}
+	p.probes.stopPod(pod.UID)
 	obs, err := p.observe(ctx, rec, pod)
 	if err == nil {
 		err = p.stopAll(ctx, pod, obs)
@@ -84,31 +86,22 @@ func (p *Provider) failPastDeadline(ctx context.Context, rec *podRecord, pod *co
 	return 0, false
 }
 
-// stopAll stops the pod's running containers with its grace period, then its sandbox.
+// stopAll kills the pod's running containers with its grace period, then stops its sandbox.
 func (p *Provider) stopAll(ctx context.Context, pod *corev1.Pod, obs observation) error {
 	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
 	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
 		grace = *g
 	}
-	stopCtx, cancel := context.WithTimeout(ctx, time.Duration(grace)*time.Second+time.Minute)
-	defer cancel()
-	g, gctx := errgroup.WithContext(stopCtx)
+	g, gctx := errgroup.WithContext(ctx)
 	for name, h := range obs.containers {
 		if len(h) == 0 || h[0].State != runtimeapi.ContainerState_CONTAINER_RUNNING {
 			continue
 		}
-		p.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", name)
 		id := h[0].Id
-		g.Go(func() error {
-			_, err := p.cri.StopContainer(gctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: grace})
-			if errors.Is(err, remote.ErrNotFound) {
-				return nil // gone already: stopped is what was wanted
-			}
-			return err
-		})
+		g.Go(func() error { return p.killContainer(gctx, pod, name, id, "Stopping container "+name, grace) })
 	}
 	if err := g.Wait(); err != nil {
-		return fmt.Errorf("stop containers: %w", err)
+		return err
 	}
 	if sb := obs.sandbox; sb != nil && sb.State == runtimeapi.PodSandboxState_SANDBOX_READY {
 		if _, err := p.cri.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id}); err != nil && !errors.Is(err, remote.ErrNotFound) {
