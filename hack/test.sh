@@ -14,6 +14,8 @@ if [ "$what" = all ]; then
   [ -z "$unformatted" ] || die "gofmt needed: $unformatted"
   log "unit tests"
   go test -race -short -count=1 ./...
+  log "fuzzing every parser of host output, ${FUZZTIME:=5s} a target (hack/fuzz.sh)"
+  FUZZTIME=$FUZZTIME bash hack/fuzz.sh
 fi
 
 log "local environment"
