@@ -21,7 +21,7 @@ fi
 log "local environment"
 bash hack/dev-up.sh
 log "end-to-end and integration tests (containerd 2.x and Debian's containerd 1.6 hosts)"
-go test -count=1 -timeout 20m -v -run 'TestIntegration' ./... 2>&1 | tee "$DEV/logs/e2e-test.log" | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' || true
+go test -count=1 -timeout 60m -v -run 'TestIntegration' ./... 2>&1 | tee "$DEV/logs/e2e-test.log" | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' || true
 # The verdict is go test's, read from its summary lines.
 if grep -qE '^(FAIL|panic)' "$DEV/logs/e2e-test.log" || ! grep -qE '^ok ' "$DEV/logs/e2e-test.log"; then
   die "end-to-end tests failed (full output: $DEV/logs/e2e-test.log)"
