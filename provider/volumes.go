@@ -146,8 +146,8 @@ func (p *Provider) setupEmptyDir(ctx context.Context, rec *podRecord, pod *corev
 }
 
 // volumeCommand runs a volume's script on the host. The first one also creates the pod's
-// 0700 directory, which saves a round trip on the way to the pod's first container; a pod
-// without such volumes never gets the directory.
+// 0700 directory, which saves a round trip on the way to the pod's first container (the
+// script that writes the pod's hosts file makes it too: podfiles.go).
 func (p *Provider) volumeCommand(ctx context.Context, rec *podRecord, pod *corev1.Pod, script string, stdin io.Reader) error {
 	if !rec.podDirMade {
 		dir := remote.Quote(p.podDir(pod))
