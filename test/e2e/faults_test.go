@@ -645,7 +645,7 @@ func TestIntegrationFaultSatelliteKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Until(killed.Add(12 * time.Second))) // "exits" exits while Satellite is away
-	started := time.Now() // an upper bound: dev-up also checks the rest and builds Satellite
+	started := time.Now()                                // an upper bound: dev-up also checks the rest and builds Satellite
 	f.devUp(t)
 	e.waitPod(t, ns, "exits", time.Minute, "the exit while Satellite was away reported with code 42", terminatedWith(42))
 	e.waitFor(t, time.Minute, "the pod deleted while Satellite was away to be gone", func(ctx context.Context) (bool, error) {
