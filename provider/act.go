@@ -143,6 +143,11 @@ func (p *Provider) startSandbox(ctx context.Context, pod *corev1.Pod, obs *obser
 		}
 	}
 	cfg := sandboxConfig(p.cfg.NodeName, p.cfg.LogRoot, pod, attempt)
+	handler, err := p.runtimeHandler(ctx, pod)
+	if err != nil {
+		p.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
+		return fmt.Errorf("run pod sandbox: %w", err)
+	}
 	// containerd opens a container's log file when it creates the container, not the
 	// sandbox: the directories are made while the sandbox starts.
 	dirs := make(chan error, 1)
@@ -153,7 +158,7 @@ func (p *Provider) startSandbox(ctx context.Context, pod *corev1.Pod, obs *obser
 		return err
 	}
 	cfg.DnsConfig = dns
-	resp, err := p.cri.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	resp, err := p.cri.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler.name})
 	if dirErr := <-dirs; dirErr != nil {
 		if err == nil { // without its log directories the sandbox is of no use: start over
 			if rmErr := p.removeSandbox(ctx, resp.PodSandboxId); rmErr != nil {
@@ -163,6 +168,7 @@ func (p *Provider) startSandbox(ctx context.Context, pod *corev1.Pod, obs *obser
 		return dirErr
 	}
 	if err != nil {
+		err = p.sandboxError(ctx, handler, err)
 		p.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 		return fmt.Errorf("run pod sandbox: %w", err)
 	}

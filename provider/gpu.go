@@ -22,12 +22,16 @@ const ResourceGPU corev1.ResourceName = "nvidia.com/gpu"
 type GPUMode string
 
 const (
+	// GPUModeAuto asks the host's containerd: GPUModeCDI when its CDI is on and a CDI spec in
+	// its spec directories names nvidia.com/gpu, else GPUModeEnv (gpumode.go).
+	GPUModeAuto GPUMode = "auto"
 	// GPUModeCDI gives a container its devices as CDI names (nvidia.com/gpu=<index>) in the
 	// CRI ContainerConfig.CDIDevices, resolved by containerd against the spec that the NVIDIA
 	// Container Toolkit's `nvidia-ctk cdi generate` writes.
 	GPUModeCDI GPUMode = "cdi"
-	// GPUModeEnv sets NVIDIA_VISIBLE_DEVICES to the devices' UUIDs, for hosts whose
-	// containerd runs containers with nvidia-container-runtime.
+	// GPUModeEnv sets NVIDIA_VISIBLE_DEVICES to the devices' UUIDs, which the NVIDIA
+	// container runtime reads: the sandboxes of pods asking for GPUs run with the runtime
+	// handler Config.GPURuntimeHandler (runtimehandler.go).
 	GPUModeEnv GPUMode = "env"
 	// GPUModeOff never advertises GPUs.
 	GPUModeOff GPUMode = "off"
@@ -36,10 +40,10 @@ const (
 // ParseGPUMode checks a --gpu-mode value.
 func ParseGPUMode(s string) (GPUMode, error) {
 	switch m := GPUMode(s); m {
-	case GPUModeCDI, GPUModeEnv, GPUModeOff:
+	case GPUModeAuto, GPUModeCDI, GPUModeEnv, GPUModeOff:
 		return m, nil
 	}
-	return "", fmt.Errorf("GPU mode %q: want cdi, env or off", s)
+	return "", fmt.Errorf("GPU mode %q: want auto, cdi, env or off", s)
 }
 
 // GPU is one NVIDIA GPU of the host, as nvidia-smi reports it.

@@ -121,7 +121,7 @@ func (p *Provider) assignGPUs(ctx context.Context, c *corev1.Container, cfg *run
 	gpus := p.node.gpus()
 	if n == 0 {
 		if len(gpus) > 0 {
-			applyGPUs(cfg, p.cfg.GPUMode, nil)
+			applyGPUs(cfg, p.gpuMode(), nil)
 		}
 		return noop, nil
 	}
@@ -137,6 +137,6 @@ func (p *Provider) assignGPUs(ctx context.Context, c *corev1.Container, cfg *run
 		p.gpuMu.Unlock()
 		return noop, err
 	}
-	applyGPUs(cfg, p.cfg.GPUMode, devs)
+	applyGPUs(cfg, p.gpuMode(), devs)
 	return p.gpuMu.Unlock, nil
 }

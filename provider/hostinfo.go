@@ -30,6 +30,9 @@ type hostFacts struct {
 	GPUError error
 	// GPUUsage is how busy the GPUs were (gpuuse= lines), for metrics.
 	GPUUsage []GPUUsage
+	// GPUMode is what --gpu-mode=auto means on the host (cdi or env), when it has GPUs
+	// (gpumode.go).
+	GPUMode GPUMode
 }
 
 // hostFactsCommand prints one key=value line per fact; it needs only a POSIX shell, coreutils

@@ -126,6 +126,7 @@ func (n *nodeState) check(ctx context.Context, refreshFacts bool) bool {
 					log.G(ctx).WithError(f.GPUError).Warn("cannot list the host's GPUs; keeping those last read")
 				}
 				keepGPUs(&f, facts)
+				p.resolveGPUMode(ctx, &f, facts)
 				facts = &f
 			}
 		}

@@ -95,6 +95,13 @@ type Config struct {
 	// PATH or a path); a host without it has no GPUs.
 	GPUMode   GPUMode
 	NvidiaSMI string
+	// GPURuntimeHandler is the CRI runtime handler of the sandboxes of pods that ask for GPUs
+	// while they are given by NVIDIA_VISIBLE_DEVICES (env mode): containerd's runtime running
+	// nvidia-container-runtime; "" is containerd's default runtime (runtimehandler.go).
+	GPURuntimeHandler string
+	// RuntimeClasses looks up the RuntimeClass a pod's runtimeClassName names; without it
+	// such a pod's sandbox cannot be created.
+	RuntimeClasses RuntimeClassGetter
 }
 
 // Provider runs the pods bound to one Satellite node on one remote host.

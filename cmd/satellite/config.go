@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/satellite-vk/satellite/provider"
 )
@@ -42,6 +43,8 @@ type config struct {
 	GPUMode        string
 	NvidiaSMI      string
 	gpuMode        provider.GPUMode
+
+	GPURuntimeHandler string // "": containerd's default runtime
 
 	Listen         string
 	TLSCert        string
@@ -99,7 +102,8 @@ func bindFlags(fs *pflag.FlagSet, c *config, v *flagValues) {
 	fs.StringVar(&c.ContainerdRoot, "containerd-root", "/var/lib/containerd", "containerd's root directory on the host (its filesystem is the node's ephemeral storage)")
 	fs.StringVar(&c.LogRoot, "pod-log-dir", "/var/log/pods", "directory on the host for pod logs")
 	fs.StringVar(&c.PodDir, "pod-dir", "/var/lib/satellite/pods", "directory on the host for pods' volumes (a 0700 directory per pod, secrets on tmpfs, removed with the pod)")
-	fs.StringVar(&c.GPUMode, "gpu-mode", string(provider.GPUModeCDI), "how the host's NVIDIA GPUs are advertised (nvidia.com/gpu) and given to containers: cdi (CDI devices nvidia.com/gpu=<index>, from the spec `nvidia-ctk cdi generate` writes), env (NVIDIA_VISIBLE_DEVICES=<uuids>, for a containerd whose default runtime is nvidia-container-runtime) or off")
+	fs.StringVar(&c.GPUMode, "gpu-mode", string(provider.GPUModeAuto), "how the host's NVIDIA GPUs are advertised (nvidia.com/gpu) and given to containers: cdi (CDI devices nvidia.com/gpu=<index>, from the spec `nvidia-ctk cdi generate` writes), env (NVIDIA_VISIBLE_DEVICES=<uuids>, read by nvidia-container-runtime under --gpu-runtime-handler), auto (cdi when the host's containerd has CDI on and a CDI spec for nvidia.com/gpu, else env) or off")
+	fs.StringVar(&c.GPURuntimeHandler, "gpu-runtime-handler", "nvidia", "with --gpu-mode env: the containerd runtime (CRI runtime handler) for the sandboxes of pods asking for nvidia.com/gpu, the one `nvidia-ctk runtime configure --runtime=containerd` adds; empty: containerd's default runtime. A pod's runtimeClassName takes precedence")
 	fs.StringVar(&c.NvidiaSMI, "nvidia-smi", "nvidia-smi", "nvidia-smi on the host, by name in its PATH or by path; a host without it has no GPUs")
 	fs.StringVar(&c.Listen, "listen-address", "0.0.0.0:10250", "address:port of the kubelet API")
 	fs.StringVar(&c.TLSCert, "tls-cert-file", "", "serving certificate of the kubelet API (PEM); empty: requested with a CertificateSigningRequest (see --csr-signer-name)")
@@ -211,6 +215,11 @@ func (c *config) complete(v *flagValues) error {
 	if c.gpuMode != provider.GPUModeOff && c.NvidiaSMI == "" {
 		return errors.New("--nvidia-smi is required unless --gpu-mode=off")
 	}
+	// A RuntimeClass's handler is a DNS label (node.k8s.io validation), so any handler the
+	// kubelet could ask containerd for is one.
+	if h := c.GPURuntimeHandler; h != "" && len(validation.IsDNS1123Label(h)) > 0 {
+		return fmt.Errorf("--gpu-runtime-handler %q: %s", h, validation.IsDNS1123Label(h)[0])
+	}
 	if c.LogMaxFiles < 2 {
 		return fmt.Errorf("--container-log-max-files %d: at least 2", c.LogMaxFiles)
 	}
@@ -295,5 +304,6 @@ func (c *config) providerConfig(version string) provider.Config {
 		ContainerLogMaxFiles: c.LogMaxFiles,
 		GPUMode:              c.gpuMode,
 		NvidiaSMI:            c.NvidiaSMI,
+		GPURuntimeHandler:    c.GPURuntimeHandler,
 	}
 }

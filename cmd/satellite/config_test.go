@@ -85,8 +85,8 @@ func TestLabelsAndEnv(t *testing.T) {
 	if len(c.Taints) != 1 || c.Taints[0].Key != "virtual-kubelet.io/provider" {
 		t.Errorf("default taint missing: %+v", c.Taints)
 	}
-	if pc := c.providerConfig("v"); pc.GPUMode != provider.GPUModeCDI || pc.NvidiaSMI != "nvidia-smi" {
-		t.Errorf("GPU defaults: mode %q, nvidia-smi %q; want cdi, nvidia-smi", pc.GPUMode, pc.NvidiaSMI)
+	if pc := c.providerConfig("v"); pc.GPUMode != provider.GPUModeAuto || pc.NvidiaSMI != "nvidia-smi" || pc.GPURuntimeHandler != "nvidia" {
+		t.Errorf("GPU defaults: mode %q, nvidia-smi %q, runtime handler %q; want auto, nvidia-smi, nvidia", pc.GPUMode, pc.NvidiaSMI, pc.GPURuntimeHandler)
 	}
 }
 
@@ -104,7 +104,8 @@ func TestCompleteErrors(t *testing.T) {
 		{add: []string{"--ssh", "u@gpu.example.test"}, want: "--host-ip is required"},
 		{add: []string{"--listen-address", "0.0.0.0"}, want: "--listen-address"},
 		{add: []string{"--node-name", "", "--eni-ip", "10.0.0.1", "--region", "mars"}, want: "not an AWS region"},
-		{add: []string{"--gpu-mode", "mig"}, want: `--gpu-mode: GPU mode "mig": want cdi, env or off`},
+		{add: []string{"--gpu-mode", "mig"}, want: `--gpu-mode: GPU mode "mig": want auto, cdi, env or off`},
+		{add: []string{"--gpu-runtime-handler", "Nvidia Runtime"}, want: `--gpu-runtime-handler "Nvidia Runtime": a lowercase RFC 1123 label`},
 		{add: []string{"--nvidia-smi", ""}, want: "--nvidia-smi is required unless --gpu-mode=off"},
 	}
 	for _, tt := range tests {

@@ -186,6 +186,7 @@ func run(ctx context.Context, c *config) error {
 		}
 	}
 	pcfg.Tokens = tokenRequester{client}
+	pcfg.RuntimeClasses = client.NodeV1().RuntimeClasses()
 	p := provider.New(pcfg, host, rt, recorder, nil)
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	nodeSpec := p.Node(startCtx)

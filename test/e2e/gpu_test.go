@@ -59,15 +59,17 @@ type gpuLab struct {
 	ctrd   *throwawayContainerd
 	sat    *exec.Cmd
 	satLog string
+	args   []string // Satellite's flags besides the lab's own
 }
 
 const gpuListen = "10.213.0.1:10362"
 
 // A node advertises the host's GPUs (nvidia.com/gpu and GPU feature discovery's labels) and
-// each container gets devices of its own, through CDI: two pods asking for one GPU each run
-// and see different devices; a third is left Pending by the scheduler; after Satellite is
-// killed and started again, a new pod gets the device a deleted pod freed and not the one
-// still held (allocations are read back from the host); nothing is left on the host.
+// each container gets devices of its own, through CDI, which the default --gpu-mode=auto finds
+// on the lab's containerd: two pods asking for one GPU each run and see different devices; a
+// third is left Pending by the scheduler; after Satellite is killed and started again, a new
+// pod gets the device a deleted pod freed and not the one still held (allocations are read
+// back from the host); nothing is left on the host.
 func TestIntegrationGPU(t *testing.T) {
 	e := loadEnv(t)
 	ns := e.namespace(t)
@@ -198,6 +200,13 @@ func (l *gpuLab) gpuOf(ns, name string) string {
 
 func newGPULab(t *testing.T, e *env, node string) *gpuLab {
 	t.Helper()
+	return newGPULabWith(t, e, node, true, nil)
+}
+
+// newGPULabWith makes a lab whose containerd has CDI on or off; runtimes, if set, writes what
+// it needs into the lab's directory and returns more of containerd's configuration.
+func newGPULabWith(t *testing.T, e *env, node string, cdi bool, runtimes func(*gpuLab) string) *gpuLab {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "satellite-gpu-")
 	if err != nil {
 		t.Fatal(err)
@@ -216,6 +225,10 @@ func newGPULab(t *testing.T, e *env, node string) *gpuLab {
 	l.write("bin/nvidia-smi", smi, 0o755)
 	l.write("cdi/nvidia.yaml", gpuCDISpec, 0o644)
 	l.write("cni/99-loopback.conflist", `{"cniVersion":"0.4.0","name":"satellite-loopback","plugins":[{"type":"loopback"}]}`+"\n", 0o644)
+	var more string
+	if runtimes != nil {
+		more = runtimes(l)
+	}
 	l.write("containerd.toml", fmt.Sprintf(`version = 3
 disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.nri.v1.nri", "io.containerd.tracing.processor.v1.otlp"]
 root = "%[1]s/root"
@@ -230,14 +243,14 @@ state = "%[1]s/state"
   sandbox = "localhost/satellite/pause:3.10"
 [plugins.'io.containerd.cri.v1.runtime']
   restrict_oom_score_adj = true
-  enable_cdi = true
+  enable_cdi = %[3]t
   cdi_spec_dirs = ["%[1]s/cdi"]
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
   Root = "%[1]s/runc"
 [plugins.'io.containerd.cri.v1.runtime'.cni]
   bin_dirs = ["/usr/lib/cni"]
   conf_dir = "%[1]s/cni"
-`, dir, l.socket), 0o644)
+`, dir, l.socket, cdi)+more, 0o644)
 
 	// The environment's containerd 2 binary, its own shim beside it first in PATH.
 	ctrdBin := filepath.Dir(e.get(t, "CTR"))
@@ -284,6 +297,7 @@ func (l *gpuLab) startSatellite() {
 		"--pod-log-dir", filepath.Join(l.dir, "pods"), "--pod-dir", filepath.Join(l.dir, "volumes"),
 		"--nvidia-smi", filepath.Join(l.dir, "bin", "nvidia-smi"),
 		"--csr-self-approve", "--client-ca-file", filepath.Join(dev, "pki", "ca.crt"), "--log-level", "debug")
+	l.sat.Args = append(l.sat.Args, l.args...)
 	log, err := os.OpenFile(l.satLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
