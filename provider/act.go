@@ -18,11 +18,12 @@ import (
 // then its containers, restarting those that exited as the restart policy says. It returns
 // when to look again and whether it changed anything on the host.
 func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs *observation) (time.Duration, bool) {
+	pruned := p.removeDeadInstances(ctx, rec, obs)
 	if phase := podStatus(statusInput{pod: pod, obs: *obs, waiting: rec.waiting}).Phase; phase == corev1.PodSucceeded || phase == corev1.PodFailed {
 		// Finished: nothing is started again, and the sandbox is stopped as the kubelet
 		// does; containers and logs stay until the pod is deleted.
 		if obs.sandbox == nil || obs.sandbox.State != runtimeapi.PodSandboxState_SANDBOX_READY {
-			return 0, false
+			return 0, pruned
 		}
 		if _, err := p.cri.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: obs.sandbox.Id}); err != nil && !errors.Is(err, remote.ErrNotFound) {
 			log.G(ctx).WithError(err).Warn("cannot stop the sandbox of a finished pod")
@@ -66,7 +67,7 @@ func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs
 		log.G(ctx).WithError(sbErr).Warn("cannot create pod sandbox")
 		return 5 * time.Second, false
 	}
-	acted := needSandbox
+	acted := needSandbox || pruned
 	if replacing {
 		// The containers stopped with the old sandbox are the history the new ones continue.
 		fresh, err := p.observe(ctx, rec, pod)
@@ -253,15 +254,46 @@ func shouldRestart(policy corev1.RestartPolicy, init bool, exitCode int32) bool 
 	return true
 }
 
+// removeDeadInstances removes each container's exited instances but the newest, as the
+// kubelet's podContainerDeletor does whenever a container dies (it keeps MaxPerPodContainer,
+// one, dead instance of a container): once the instance after it has exited too, an instance
+// is gone, and with it the status's lastState (a pod that succeeded after a restart shows
+// none). obs loses what was removed; it reports whether anything was.
+func (p *Provider) removeDeadInstances(ctx context.Context, rec *podRecord, obs *observation) bool {
+	removed := false
+	for name, history := range obs.containers {
+		var kept []*runtimeapi.ContainerStatus
+		dead := 0
+		for _, inst := range history { // newest first
+			if inst.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+				if dead++; dead > 1 && p.removeInstance(ctx, rec, inst) {
+					removed = true
+					continue
+				}
+			}
+			kept = append(kept, inst)
+		}
+		obs.containers[name] = kept
+	}
+	return removed
+}
+
+// removeInstance removes one container instance from the host; an instance already gone
+// counts as removed.
+func (p *Provider) removeInstance(ctx context.Context, rec *podRecord, inst *runtimeapi.ContainerStatus) bool {
+	if _, err := p.cri.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: inst.Id}); err != nil && !errors.Is(err, remote.ErrNotFound) {
+		log.G(ctx).WithError(err).WithField("container", inst.GetMetadata().GetName()).Warn("cannot remove old container instance")
+		return false
+	}
+	delete(rec.exited, inst.Id)
+	return true
+}
+
 // pruneHistory keeps only the newest instance of a container, the one `kubectl logs
 // --previous` shows once the next instance runs.
 func (p *Provider) pruneHistory(ctx context.Context, rec *podRecord, history []*runtimeapi.ContainerStatus) {
 	for _, old := range history[1:] {
-		if _, err := p.cri.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: old.Id}); err != nil && !errors.Is(err, remote.ErrNotFound) {
-			log.G(ctx).WithError(err).Warn("cannot remove old container instance")
-			continue
-		}
-		delete(rec.exited, old.Id)
+		p.removeInstance(ctx, rec, old)
 	}
 }
 

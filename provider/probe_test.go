@@ -456,6 +456,52 @@ func TestProbeWorkerThresholds(t *testing.T) {
 	}
 }
 
+// A new instance is not probed the moment it is seen running: the kubelet's worker probes on
+// its ticks, once the instance's status shows it running. A readiness probe runs at once when
+// the pod's status asks for it (health), as the kubelet's UpdatePodStatus triggers it.
+func TestProbeWorkerFirstProbe(t *testing.T) {
+	t.Parallel()
+	cri := &hookCRI{exec: func(context.Context, *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
+		return &runtimeapi.ExecSyncResponse{}, nil
+	}}
+	m, _, _ := newTestManager(cri)
+	m.start = time.Now().Add(-time.Hour) // not just started: no spreading of first probes
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	execs := func() []string {
+		cri.mu.Lock()
+		defer cri.mu.Unlock()
+		var cmds []string
+		for _, r := range cri.execs {
+			cmds = append(cmds, r.Cmd[0])
+		}
+		return cmds
+	}
+
+	pod := probePod() // liveness every hour
+	pod.Spec.Containers[0].StartupProbe = nil
+	pod.Spec.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"ready"}}},
+		TimeoutSeconds: 1, PeriodSeconds: 3600, SuccessThreshold: 1, FailureThreshold: 1}
+	obs := runningObs(pod, "c1", time.Now())
+	m.sync(ctx, pod, obs)
+	time.Sleep(200 * time.Millisecond)
+	if got := execs(); len(got) != 0 {
+		t.Fatalf("probed at once: %v", got)
+	}
+	if h := m.health(pod, obs)[pod.Spec.Containers[0].Name]; h.ready {
+		t.Fatal("ready before its readiness probe ran")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(execs()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := fmt.Sprint(execs()); got != "[ready]" {
+		t.Errorf("after the status asked for readiness: probes %s, want [ready]", got)
+	}
+}
+
 // sync starts a worker per probe of each running container and stops them when the instance
 // stops running; stopPod and the end of run stop the rest. A container adopted from an
 // earlier Satellite keeps the started and ready its pod's status showed.

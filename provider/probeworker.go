@@ -66,31 +66,35 @@ type probeWorker struct {
 	onHold  bool
 }
 
-// run probes at once, then every period; it returns when ctx ends.
+// run probes every period, or at once when triggered, until ctx ends. The first probe comes
+// a period after the instance was seen running, not at once: the kubelet's worker probes only
+// on its ticks, and sees a new instance only once its status shows it running (after a PLEG
+// relist), so a container is never probed in the moment it starts, before its server can
+// listen. (A readiness probe is still run at once, triggered as the kubelet's UpdatePodStatus
+// triggers it: see health.)
 func (w *probeWorker) run(ctx context.Context) {
 	defer close(w.done)
 	period := time.Duration(w.spec.PeriodSeconds) * time.Second
 	if period <= 0 {
 		period = 10 * time.Second
 	}
+	first := period
 	// Right after Satellite starts, adopted containers would all be probed at once: spread
 	// the first probes over one period, as the kubelet does after its own restart.
 	if since := time.Since(w.m.start); period > since {
-		if !sleepCtx(ctx, time.Duration(rand.Float64()*float64(period))) {
-			return
-		}
+		first = max(time.Duration(rand.Float64()*float64(period)), time.Millisecond)
 	}
-	ticker := time.NewTicker(period)
+	ticker := time.NewTicker(first)
 	defer ticker.Stop()
 	for {
-		w.probe(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
 		case <-w.trigger:
-			ticker.Reset(period)
 		}
+		ticker.Reset(period)
+		w.probe(ctx)
 	}
 }
 

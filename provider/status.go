@@ -57,6 +57,7 @@ func podStatus(in statusInput) corev1.PodStatus {
 	st.InitContainerStatuses = containerStatuses(pod.Spec.InitContainers, in)
 	st.ContainerStatuses = containerStatuses(pod.Spec.Containers, in)
 	applyHealth(st.ContainerStatuses, in.health, in.terminal)
+	capTerminationMessages(pod, &st)
 	initialized := allSucceeded(st.InitContainerStatuses)
 	st.Phase = podPhase(pod.Spec.RestartPolicy, st.InitContainerStatuses, st.ContainerStatuses, initialized)
 	if in.terminal {

@@ -26,7 +26,30 @@ const (
 	maxTerminationMessage  = 4096 // kubecontainer.MaxContainerTerminationMessageLength
 	maxTerminationLogLines = 80   // MaxContainerTerminationMessageLogLines
 	maxTerminationLogBytes = 2048 // MaxContainerTerminationMessageLogLength
+	// maxPodTerminationMessages is what the messages of all a pod's containers may take
+	// together (MaxPodTerminationMessageLogLength, 12 KiB).
+	maxPodTerminationMessages = 12 << 10
 )
+
+// capTerminationMessages cuts every terminated state's message, in state and lastState, to
+// an equal share of maxPodTerminationMessages per container of the pod, keeping its
+// beginning, as the kubelet's status manager does to every status it sends (normalizeStatus):
+// the message of a pod with seven containers is at most 1755 bytes, whatever its file held.
+func capTerminationMessages(pod *corev1.Pod, st *corev1.PodStatus) {
+	limit := maxPodTerminationMessages
+	if n := len(pod.Spec.Containers) + len(pod.Spec.InitContainers) + len(pod.Spec.EphemeralContainers); n > 0 {
+		limit /= n
+	}
+	for _, ss := range [][]corev1.ContainerStatus{st.InitContainerStatuses, st.ContainerStatuses, st.EphemeralContainerStatuses} {
+		for i := range ss {
+			for _, t := range []*corev1.ContainerStateTerminated{ss[i].State.Terminated, ss[i].LastTerminationState.Terminated} {
+				if t != nil && len(t.Message) > limit {
+					t.Message = t.Message[:limit]
+				}
+			}
+		}
+	}
+}
 
 // terminationSource says where an exited container's message is to be read: the host path of
 // its termination message file ("" when none is mounted), and whether to fall back to its log.

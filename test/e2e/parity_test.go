@@ -65,11 +65,17 @@ func anonymous(pod *corev1.Pod, s string) string {
 
 // Termination messages: read from the file at terminationMessagePath (default or not, written
 // by root or not), the last 4096 bytes of it, with FallbackToLogsOnError the log's last 80
-// lines when a failed container left the file empty, and a fresh file for each instance, so
-// that a restarted container does not report its predecessor's message while lastState does.
+// lines when a failed container left the file empty, and a fresh file for each instance.
+// The status holds at most 12 KiB of messages a pod: each is cut to its first 12288/n bytes,
+// n the pod's containers (the kubelet's status manager, normalizeStatus), 1755 in the pod of
+// seven, so a long message's last 4096 bytes are seen whole only in the pod of two. lastState
+// is the previous instance while the next one runs; once that one has exited too, the kubelet
+// has removed the previous one (it keeps one dead instance a container) and lastState is gone.
 func TestIntegrationParityTerminationMessage(t *testing.T) {
 	e := loadEnv(t)
 	var obs observations
+	// What the file holds: its first bytes are not among its last 4096.
+	const longScript = `printf START > /dev/termination-log; awk 'BEGIN { for (i = 0; i < 5000; i++) printf "x" }' >> /dev/termination-log; printf END >> /dev/termination-log`
 	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		h := e.host(t, tg)
@@ -84,7 +90,7 @@ func TestIntegrationParityTerminationMessage(t *testing.T) {
 			c("fallback-logs", "for i in $(seq 1 100); do echo line $i; done; exit 1"),
 			c("fallback-success", "echo fine"),
 			c("fallback-file-wins", "echo from the log; printf 'from the file' > /dev/termination-log; exit 1"),
-			c("long", `awk 'BEGIN { for (i = 0; i < 5000; i++) printf "x" }' > /dev/termination-log; printf END >> /dev/termination-log`),
+			c("long", longScript),
 			c("non-root", "echo written by $(id -u) > /dev/termination-log"),
 		}
 		pod.Spec.Containers[1].TerminationMessagePath = "/tmp/why"
@@ -100,7 +106,7 @@ func TestIntegrationParityTerminationMessage(t *testing.T) {
 		}
 		want := map[string]string{
 			"file": "from the file", "custom-path": "custom\n", "fallback-logs": strings.Join(lines[20:], "\n") + "\n",
-			"fallback-success": "", "fallback-file-wins": "from the file", "long": strings.Repeat("x", 4093) + "END",
+			"fallback-success": "", "fallback-file-wins": "from the file", "long": strings.Repeat("x", 12288/7),
 			"non-root": "written by 1000\n",
 		}
 		for _, ctr := range pod.Spec.Containers {
@@ -118,25 +124,50 @@ func TestIntegrationParityTerminationMessage(t *testing.T) {
 		e.deletePod(t, ns, pod.Name)
 		e.assertClean(t, h, ns, pod.Name, pod.UID)
 
-		// A restart gets a new, empty file: the second instance says nothing, and the first
-		// one's message stays in lastState.
+		// A restart gets a new, empty file: the second instance says nothing, while the first
+		// one's message is in lastState until the second has exited too. Beside it, a long
+		// message whole: two containers leave it 6144 bytes.
 		again := tg.pod("restarted", corev1.RestartPolicyOnFailure,
-			"[ -e /state/ran ] && exit 0; touch /state/ran; echo first > /dev/termination-log; exit 1")
+			"if [ -e /state/ran ]; then while [ ! -e /state/go ]; do sleep 0.1; done; exit 0; fi; touch /state/ran; echo first > /dev/termination-log; exit 1")
 		again.Spec.Volumes = []corev1.Volume{{Name: "state", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 		again.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "state", MountPath: "/state"}}
+		again.Spec.Containers = append(again.Spec.Containers, c("long", longScript))
 		again = e.createPod(t, ns, again)
+		describe := func(cs corev1.ContainerStatus) string {
+			state, last := "<none>", "<none>"
+			switch {
+			case cs.State.Running != nil:
+				state = "running"
+			case cs.State.Terminated != nil:
+				state = fmt.Sprintf("exit %d %q", cs.State.Terminated.ExitCode, cs.State.Terminated.Message)
+			}
+			if lt := cs.LastTerminationState.Terminated; lt != nil {
+				last = fmt.Sprintf("exit %d %q", lt.ExitCode, lt.Message)
+			}
+			return fmt.Sprintf("restarts %d, now %s, last %s", cs.RestartCount, state, last)
+		}
+		got = e.waitPod(t, ns, again.Name, 90*time.Second, "second instance running", func(p *corev1.Pod) bool {
+			cs := ctrStatus(p, "main")
+			return cs.RestartCount == 1 && cs.State.Running != nil
+		})
+		second := describe(ctrStatus(got, "main"))
+		e.mustKubectl(t, "", "-n", ns, "exec", again.Name, "-c", "main", "--", "touch", "/state/go")
 		got = e.waitPod(t, ns, again.Name, 90*time.Second, "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
-		cs := ctrStatus(got, "main")
-		var last, now string
-		if lt := cs.LastTerminationState.Terminated; lt != nil {
-			last = fmt.Sprintf("exit %d %q", lt.ExitCode, lt.Message)
+		ended := describe(ctrStatus(got, "main"))
+		obs.add(tg.name, "restarted", "while the second runs: "+second+"\nonce it has exited: "+ended)
+		if want := `restarts 1, now running, last exit 1 "first\n"`; second != want {
+			t.Errorf("%s: while the second instance runs: %s; want %s", tg.name, second, want)
 		}
-		if st := cs.State.Terminated; st != nil {
-			now = fmt.Sprintf("exit %d %q", st.ExitCode, st.Message)
+		if want := `restarts 1, now exit 0 "", last <none>`; ended != want {
+			t.Errorf("%s: once it has exited: %s; want %s", tg.name, ended, want)
 		}
-		obs.add(tg.name, "restarted", fmt.Sprintf("restarts %d, now %s, last %s", cs.RestartCount, now, last))
-		if cs.RestartCount != 1 || now != `exit 0 ""` || last != `exit 1 "first\n"` {
-			t.Errorf("%s: restarts %d, state %s, lastState %s; want 1, exit 0 \"\", exit 1 \"first\\n\"", tg.name, cs.RestartCount, now, last)
+		longMsg := ""
+		if st := ctrStatus(got, "long").State.Terminated; st != nil {
+			longMsg = st.Message
+		}
+		obs.add(tg.name, "long, one of two", fmt.Sprintf("%q", longMsg))
+		if want := strings.Repeat("x", 4093) + "END"; longMsg != want {
+			t.Errorf("%s: long message in a pod of two: %q, want the file's last 4096 bytes %q", tg.name, longMsg, want)
 		}
 		e.deletePod(t, ns, again.Name)
 		e.assertClean(t, h, ns, again.Name, again.UID)
