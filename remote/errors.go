@@ -41,7 +41,30 @@ func (e *ExitError) Error() string {
 	return fmt.Sprintf("exit status %d: %s", e.Code, msg)
 }
 
-// translateStatus turns a gRPC status from the runtime into a native error that wraps one of
+// RuntimeError is an answer of the runtime that is an error: the CRI method, the gRPC code's
+// name and the runtime's own message. It wraps the sentinel above that goes with the code, if
+// any. It is no gRPC status itself, so callers need not know gRPC to read it.
+type RuntimeError struct {
+	Method  string
+	Code    string // gRPC's name of the code: NotFound, Unknown...
+	Message string
+	kinds   []error
+}
+
+func (e *RuntimeError) Error() string {
+	if len(e.kinds) == 0 {
+		return fmt.Sprintf("cri %s: %s (%s)", e.Method, e.Message, e.Code)
+	}
+	s := fmt.Sprintf("cri %s: %s", e.Method, e.Message)
+	for _, k := range e.kinds {
+		s += ": " + k.Error()
+	}
+	return s
+}
+
+func (e *RuntimeError) Unwrap() []error { return e.kinds }
+
+// translateStatus turns a gRPC status from the runtime into a *RuntimeError that wraps one of
 // the sentinels above where the code has a meaning callers act on.
 func translateStatus(method string, err error) error {
 	if err == nil || err == io.EOF {
@@ -51,22 +74,20 @@ func translateStatus(method string, err error) error {
 	if !ok {
 		return fmt.Errorf("cri %s: %w", method, err)
 	}
-	var kind error
+	e := &RuntimeError{Method: method, Code: st.Code().String(), Message: st.Message()}
 	switch st.Code() {
 	case codes.NotFound:
-		kind = ErrNotFound
+		e.kinds = []error{ErrNotFound}
 	case codes.DeadlineExceeded:
-		return fmt.Errorf("cri %s: %s: %w: %w", method, st.Message(), ErrUnavailable, ErrDeadlineExceeded)
+		e.kinds = []error{ErrUnavailable, ErrDeadlineExceeded}
 	case codes.Unavailable:
-		kind = ErrUnavailable
+		e.kinds = []error{ErrUnavailable}
 	case codes.Unimplemented:
-		kind = ErrUnimplemented
+		e.kinds = []error{ErrUnimplemented}
 	case codes.InvalidArgument:
-		kind = ErrInvalid
+		e.kinds = []error{ErrInvalid}
 	case codes.Canceled:
-		kind = context.Canceled
-	default:
-		return fmt.Errorf("cri %s: %s (%s)", method, st.Message(), st.Code())
+		e.kinds = []error{context.Canceled}
 	}
-	return fmt.Errorf("cri %s: %s: %w", method, st.Message(), kind)
+	return e
 }
