@@ -40,6 +40,8 @@ type statusInput struct {
 	terminal bool
 	// health is what the probes say of running containers, by container name (probes.go).
 	health map[string]containerHealth
+	// others are the pod's conditions that other controllers set, as the API has them.
+	others []corev1.PodCondition
 }
 
 // podStatus builds the pod's status from the host's state, the kubelet's way
@@ -55,37 +57,21 @@ func podStatus(in statusInput) corev1.PodStatus {
 		QOSClass:  qosClass(pod),
 	}
 	st.InitContainerStatuses = containerStatuses(pod.Spec.InitContainers, in)
+	for i := range st.InitContainerStatuses {
+		// An init container is ready once it has succeeded; a sidecar as its probes say, as
+		// a regular container (the kubelet's prober manager).
+		if !isSidecar(&pod.Spec.InitContainers[i]) {
+			t := st.InitContainerStatuses[i].State.Terminated
+			st.InitContainerStatuses[i].Ready = t != nil && t.ExitCode == 0
+		}
+	}
+	applyHealth(st.InitContainerStatuses, in.health, in.terminal)
 	st.ContainerStatuses = containerStatuses(pod.Spec.Containers, in)
 	applyHealth(st.ContainerStatuses, in.health, in.terminal)
 	capTerminationMessages(pod, &st)
-	initialized := allSucceeded(st.InitContainerStatuses)
-	st.Phase = podPhase(pod.Spec.RestartPolicy, st.InitContainerStatuses, st.ContainerStatuses, initialized)
-	if in.terminal {
-		// A pod that has been killed is Succeeded only if every container exited 0
-		// (kubelet getPhase with podIsTerminal).
-		st.Phase = corev1.PodFailed
-		if allSucceeded(st.ContainerStatuses) {
-			st.Phase = corev1.PodSucceeded
-		}
-	}
+	st.Phase = podPhase(pod, st.InitContainerStatuses, st.ContainerStatuses, in.terminal)
 	sandboxReady := in.obs.sandbox != nil && in.obs.sandbox.State == runtimeapi.PodSandboxState_SANDBOX_READY
-	ready := initialized && allReady(st.ContainerStatuses) && st.Phase == corev1.PodRunning
-	prev := pod.Status.Conditions
-	st.Conditions = []corev1.PodCondition{
-		condition(prev, corev1.PodReadyToStartContainers, sandboxReady && !in.terminal, ""),
-		condition(prev, corev1.PodInitialized, initialized, "ContainersNotInitialized"),
-		condition(prev, corev1.ContainersReady, ready, "ContainersNotReady"),
-		condition(prev, corev1.PodReady, ready, "ContainersNotReady"),
-		condition(prev, corev1.PodScheduled, true, ""),
-	}
-	if st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed {
-		// A finished pod's containers are not ready, and the reason says why (kubelet: PodCompleted).
-		for i := range st.Conditions {
-			if t := st.Conditions[i].Type; t == corev1.PodReady || t == corev1.ContainersReady {
-				st.Conditions[i].Reason = "PodCompleted"
-			}
-		}
-	}
+	st.Conditions = podConditions(pod, &st, sandboxReady && !in.terminal, pod.Status.Conditions, in.others)
 	return st
 }
 
@@ -93,14 +79,20 @@ func containerStatuses(specs []corev1.Container, in statusInput) []corev1.Contai
 	if len(specs) == 0 {
 		return nil
 	}
+	// A container not created yet waits in ContainerCreating, or in a pod with init
+	// containers in PodInitializing (kubelet convertToAPIContainerStatuses).
+	pending := "ContainerCreating"
+	if len(in.pod.Spec.InitContainers) > 0 {
+		pending = "PodInitializing"
+	}
 	out := make([]corev1.ContainerStatus, 0, len(specs))
 	for _, c := range specs {
-		out = append(out, containerStatus(c, in.obs.containers[c.Name], in.waiting, in.terminal))
+		out = append(out, containerStatus(c, in.obs.containers[c.Name], in.waiting, in.terminal, pending))
 	}
 	return out
 }
 
-func containerStatus(c corev1.Container, history []*runtimeapi.ContainerStatus, w map[string]waiting, terminal bool) corev1.ContainerStatus {
+func containerStatus(c corev1.Container, history []*runtimeapi.ContainerStatus, w map[string]waiting, terminal bool, pending string) corev1.ContainerStatus {
 	cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image}
 	if len(history) == 0 {
 		switch {
@@ -109,7 +101,7 @@ func containerStatus(c corev1.Container, history []*runtimeapi.ContainerStatus, 
 		case w[c.Name].Reason != "":
 			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: w[c.Name].Reason, Message: w[c.Name].Message}
 		default:
-			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
+			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: pending}
 		}
 		return cs
 	}
@@ -166,55 +158,6 @@ func terminatedState(s *runtimeapi.ContainerStatus) *corev1.ContainerStateTermin
 	}
 }
 
-// podPhase follows the kubelet's getPhase for a pod whose containers are as given.
-func podPhase(policy corev1.RestartPolicy, inits, ctrs []corev1.ContainerStatus, initialized bool) corev1.PodPhase {
-	if !initialized {
-		for _, s := range inits {
-			if t := lastExit(s); t != nil && t.ExitCode != 0 && policy == corev1.RestartPolicyNever {
-				return corev1.PodFailed
-			}
-		}
-		return corev1.PodPending
-	}
-	var running, waiting, stopped, succeeded int
-	for _, s := range ctrs {
-		switch {
-		case s.State.Running != nil:
-			running++
-		case s.State.Terminated != nil:
-			stopped++
-			if s.State.Terminated.ExitCode == 0 {
-				succeeded++
-			}
-		case s.State.Waiting != nil && s.LastTerminationState.Terminated != nil:
-			stopped++ // restarting, or never to be restarted under policy Never
-			if s.LastTerminationState.Terminated.ExitCode == 0 {
-				succeeded++
-			}
-		default:
-			waiting++
-		}
-	}
-	switch {
-	case waiting > 0:
-		return corev1.PodPending
-	case running > 0:
-		return corev1.PodRunning
-	case stopped > 0:
-		switch {
-		case policy == corev1.RestartPolicyAlways:
-			return corev1.PodRunning
-		case stopped == succeeded:
-			return corev1.PodSucceeded
-		case policy == corev1.RestartPolicyNever:
-			return corev1.PodFailed
-		default:
-			return corev1.PodRunning
-		}
-	}
-	return corev1.PodPending
-}
-
 func lastExit(s corev1.ContainerStatus) *corev1.ContainerStateTerminated {
 	if s.State.Terminated != nil {
 		return s.State.Terminated
@@ -238,22 +181,6 @@ func allReady(ss []corev1.ContainerStatus) bool {
 		}
 	}
 	return true
-}
-
-// condition keeps the previous transition time while the status does not change.
-func condition(prev []corev1.PodCondition, t corev1.PodConditionType, ok bool, falseReason string) corev1.PodCondition {
-	c := corev1.PodCondition{Type: t, Status: corev1.ConditionFalse, Reason: falseReason}
-	if ok {
-		c.Status, c.Reason = corev1.ConditionTrue, ""
-	}
-	for _, p := range prev {
-		if p.Type == t && p.Status == c.Status {
-			c.LastTransitionTime = p.LastTransitionTime
-			return c
-		}
-	}
-	c.LastTransitionTime = metav1.NewTime(time.Now().Truncate(time.Second))
-	return c
 }
 
 // qosClass is the pod's QoS class (pkg/apis/core/helper/qos): Guaranteed when every container

@@ -80,10 +80,12 @@ func TestPodStatusPhase(t *testing.T) {
 			ctrs: hist{"a": {ctr("a", 1, running, 0), ctr("a", 0, exited, 137)}}, phase: corev1.PodRunning, ready: true, restarts: 1},
 		{name: "image pull error", pod: testPod(corev1.RestartPolicyAlways, nil, "a"), sandbox: readySandbox,
 			waiting: map[string]waiting{"a": {Reason: "ErrImagePull", Message: "no such image"}}, phase: corev1.PodPending, reason: "ErrImagePull"},
+		// In a pod with init containers, a container not created yet is PodInitializing, as the
+		// kubelet's convertToAPIContainerStatuses has it.
 		{name: "init running", pod: testPod(corev1.RestartPolicyAlways, []string{"i"}, "a"), sandbox: readySandbox,
-			ctrs: hist{"i": {ctr("i", 0, running, 0)}}, phase: corev1.PodPending, reason: "ContainerCreating"},
+			ctrs: hist{"i": {ctr("i", 0, running, 0)}}, phase: corev1.PodPending, reason: "PodInitializing"},
 		{name: "init failed, never", pod: testPod(corev1.RestartPolicyNever, []string{"i"}, "a"), sandbox: readySandbox,
-			ctrs: hist{"i": {ctr("i", 0, exited, 1)}}, phase: corev1.PodFailed, reason: "ContainerCreating"},
+			ctrs: hist{"i": {ctr("i", 0, exited, 1)}}, phase: corev1.PodFailed, reason: "PodInitializing"},
 		{name: "init done, main running", pod: testPod(corev1.RestartPolicyAlways, []string{"i"}, "a"), sandbox: readySandbox,
 			ctrs: hist{"i": {ctr("i", 0, exited, 0)}, "a": {ctr("a", 0, running, 0)}}, phase: corev1.PodRunning, ready: true},
 		{name: "deleted while running: killed", pod: testPod(corev1.RestartPolicyAlways, nil, "a"), sandbox: readySandbox,
