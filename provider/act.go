@@ -19,7 +19,7 @@ import (
 // when to look again and whether it changed anything on the host.
 func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs *observation) (time.Duration, bool) {
 	pruned := p.removeDeadInstances(ctx, rec, obs)
-	if phase := podStatus(statusInput{pod: pod, obs: *obs, waiting: rec.waiting}).Phase; phase == corev1.PodSucceeded || phase == corev1.PodFailed {
+	if finished(rec, pod, *obs) {
 		// Finished: nothing is started again, and the sandbox is stopped as the kubelet
 		// does; containers and logs stay until the pod is deleted.
 		if obs.sandbox == nil || obs.sandbox.State != runtimeapi.PodSandboxState_SANDBOX_READY {
@@ -81,6 +81,44 @@ func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs
 		return 5 * time.Second, acted // nothing starts before its volumes are there
 	}
 	sb := sandboxConfig(p.cfg.NodeName, p.cfg.LogRoot, pod, obs.sandbox.GetMetadata().GetAttempt())
+	if p.regularDone(pod, rec, *obs) {
+		// The regular containers are done for good: the sidecars are stopped, in reverse
+		// order, and the pod finishes (the kubelet's termination ordering, KEP-753).
+		return 0, p.stopSidecars(ctx, pod, *obs) || acted
+	}
+	next, again, a, ok := p.initContainers(ctx, rec, pod, obs, sb)
+	acted = acted || a
+	if !ok {
+		return again, acted
+	}
+	if hasSyncedVolumes(pod) {
+		resync := volumeResync - time.Since(rec.volumesAt) // configMap/secret/token updates
+		if resync <= 0 {
+			resync = time.Second
+		}
+		next = soonest(next, resync)
+	}
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		again, a := p.runContainer(ctx, rec, pod, obs.sandbox.Id, sb, c, false, obs.containers[c.Name])
+		acted = acted || a
+		next = soonest(next, again)
+	}
+	p.removeOldSandboxes(ctx, obs)
+	return next, acted
+}
+
+// initContainers brings the init containers along, in order: each runs to success before the
+// next starts; a sidecar only has to have started, and is kept running (restarted, probed)
+// from then on. It reports whether the regular containers may run now; when not, again is
+// when to look again. next is the soonest a sidecar wants to be looked at again once the pod
+// has initialized.
+func (p *Provider) initContainers(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs *observation, sb *runtimeapi.PodSandboxConfig) (next, again time.Duration, acted, ok bool) {
+	var health map[string]containerHealth
+	initialized := false // a regular container has run: sidecars no longer hold the others back
+	for i := range pod.Spec.Containers {
+		initialized = initialized || len(obs.containers[pod.Spec.Containers[i].Name]) > 0
+	}
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
 		h := obs.containers[c.Name]
@@ -88,31 +126,47 @@ func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs
 			// A new sandbox runs the init containers again, as the kubelet's does; the
 			// instance from the old sandbox is the history the new one continues.
 			again, a := p.createAndStart(ctx, rec, pod, obs.sandbox.Id, sb, c, true, h[0].GetMetadata().GetAttempt()+1, string(pod.UID)+"/"+c.Name)
-			return again, acted || a
+			return 0, again, acted || a, false
+		}
+		if isSidecar(c) {
+			again, a := p.runContainer(ctx, rec, pod, obs.sandbox.Id, sb, c, true, h)
+			acted = acted || a
+			if initialized {
+				next = soonest(next, again)
+				continue
+			}
+			if health == nil {
+				health = p.probes.health(pod, *obs)
+			}
+			if !a && len(h) > 0 && h[0].State == runtimeapi.ContainerState_CONTAINER_RUNNING && sidecarStarted(c, h[0], health) {
+				continue
+			}
+			if again == 0 && a {
+				again = 100 * time.Millisecond // look again soon: it has just been (re)started
+			}
+			return 0, again, acted, false
 		}
 		if len(h) > 0 && h[0].State == runtimeapi.ContainerState_CONTAINER_EXITED && h[0].ExitCode == 0 {
 			continue
 		}
 		again, a := p.runContainer(ctx, rec, pod, obs.sandbox.Id, sb, c, true, h)
-		return again, acted || a
+		return 0, again, acted || a, false
 	}
-	var next time.Duration
-	if hasSyncedVolumes(pod) {
-		next = volumeResync - time.Since(rec.volumesAt) // configMap/secret/token updates
-		if next <= 0 {
-			next = time.Second
-		}
+	return next, 0, acted, true
+}
+
+// soonest is the sooner of two wake-up delays, 0 meaning none.
+func soonest(a, b time.Duration) time.Duration {
+	if a == 0 || (b > 0 && b < a) {
+		return b
 	}
-	for i := range pod.Spec.Containers {
-		c := &pod.Spec.Containers[i]
-		again, a := p.runContainer(ctx, rec, pod, obs.sandbox.Id, sb, c, false, obs.containers[c.Name])
-		acted = acted || a
-		if again > 0 && (next == 0 || again < next) {
-			next = again
-		}
-	}
-	p.removeOldSandboxes(ctx, obs)
-	return next, acted
+	return a
+}
+
+// finished reports whether the pod has finished: Succeeded or Failed.
+func finished(rec *podRecord, pod *corev1.Pod, obs observation) bool {
+	phase := podStatus(statusInput{pod: pod, obs: obs, waiting: rec.waiting}).Phase
+	return phase == corev1.PodSucceeded || phase == corev1.PodFailed
 }
 
 // removeOldSandboxes removes the pod's sandboxes other than the current one once no container
@@ -219,7 +273,7 @@ func (p *Provider) runContainer(ctx context.Context, rec *podRecord, pod *corev1
 		case runtimeapi.ContainerState_CONTAINER_EXITED:
 		case runtimeapi.ContainerState_CONTAINER_RUNNING:
 			delete(rec.waiting, c.Name)
-			if init {
+			if init && !isSidecar(c) {
 				return 0, false
 			}
 			return p.checkHealth(ctx, rec, pod, sandboxID, sb, c, history)
@@ -227,7 +281,7 @@ func (p *Provider) runContainer(ctx context.Context, rec *podRecord, pod *corev1
 			delete(rec.waiting, c.Name)
 			return 0, false
 		}
-		if !shouldRestart(pod.Spec.RestartPolicy, init, latest.ExitCode) {
+		if !shouldRestart(c, pod.Spec.RestartPolicy, init, latest.ExitCode) {
 			delete(rec.waiting, c.Name)
 			return 0, false
 		}
@@ -244,8 +298,10 @@ func (p *Provider) runContainer(ctx context.Context, rec *podRecord, pod *corev1
 	return p.createAndStart(ctx, rec, pod, sandboxID, sb, c, init, attempt, key)
 }
 
-func shouldRestart(policy corev1.RestartPolicy, init bool, exitCode int32) bool {
+func shouldRestart(c *corev1.Container, policy corev1.RestartPolicy, init bool, exitCode int32) bool {
 	switch {
+	case isSidecar(c):
+		return true
 	case policy == corev1.RestartPolicyNever:
 		return false
 	case policy == corev1.RestartPolicyOnFailure || init:

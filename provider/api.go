@@ -36,7 +36,8 @@ func (p *Provider) Precheck(next http.Handler) http.Handler {
 		}
 		if len(parts) == 4 && (parts[0] == "exec" || parts[0] == "attach") {
 			ns, pod, container := parts[1], parts[2], parts[3]
-			if _, err := p.runningContainer(r.Context(), ns, pod, container); err != nil {
+			id, err := p.runningContainer(r.Context(), ns, pod, container)
+			if err != nil {
 				code := http.StatusInternalServerError
 				msg := err.Error()
 				switch {
@@ -53,6 +54,7 @@ func (p *Provider) Precheck(next http.Handler) http.Handler {
 				http.Error(w, msg, code)
 				return
 			}
+			r = r.WithContext(withCheckedContainer(r.Context(), checkedContainer{ns, pod, container, id}))
 		}
 		next.ServeHTTP(w, r)
 	})

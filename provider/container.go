@@ -59,7 +59,7 @@ func securityContext(pod *corev1.Pod, c *corev1.Container) *runtimeapi.LinuxCont
 		NamespaceOptions: &runtimeapi.NamespaceOption{
 			Network: runtimeapi.NamespaceMode_NODE,
 			Pid:     pidMode(pod),
-			Ipc:     runtimeapi.NamespaceMode_POD,
+			Ipc:     ipcMode(pod),
 		},
 	}
 	var seccomp *corev1.SeccompProfile

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -31,6 +32,8 @@ type envSources struct {
 	hostIP string
 	// allocatable is what an unset limit reads as.
 	allocatable corev1.ResourceList
+	// apiEndpoint is Config.PodAPIEndpoint.
+	apiEndpoint string
 }
 
 // UseServiceLister gives the provider the Services whose variables containers get (the
@@ -39,7 +42,7 @@ func (p *Provider) UseServiceLister(l corev1listers.ServiceLister) { p.api.Servi
 
 func (p *Provider) envSources() envSources {
 	return envSources{configMaps: p.api.ConfigMaps, secrets: p.api.Secrets, services: p.api.Services,
-		hostIP: p.cfg.HostIP, allocatable: p.node.allocatable()}
+		hostIP: p.cfg.HostIP, allocatable: p.node.allocatable(), apiEndpoint: p.cfg.PodAPIEndpoint}
 }
 
 // envList keeps variables in the order they were first set, with the value last set: the
@@ -63,7 +66,7 @@ func containerEnv(pod *corev1.Pod, c *corev1.Container, src envSources) ([]*runt
 	if pod.Spec.EnableServiceLinks == nil {
 		return nil, errors.New("nil pod.spec.enableServiceLinks encountered, cannot construct envvars")
 	}
-	svc, err := serviceEnv(src.services, pod.Namespace, *pod.Spec.EnableServiceLinks)
+	svc, err := serviceEnv(src.services, pod.Namespace, *pod.Spec.EnableServiceLinks, src.apiEndpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -236,16 +239,18 @@ func (o *objectCache) secret(name string) (*corev1.Secret, error) {
 
 // serviceEnv are the service link variables (pkg/kubelet/envvars): those of the default
 // namespace's kubernetes Service always, those of the pod's namespace with enableServiceLinks.
-func serviceEnv(lister corev1listers.ServiceLister, ns string, links bool) (map[string]string, error) {
+// With apiEndpoint (host:port), the kubernetes Service's name that endpoint: the API as the
+// host reaches it.
+func serviceEnv(lister corev1listers.ServiceLister, ns string, links bool, apiEndpoint string) (map[string]string, error) {
 	env := map[string]string{}
-	if lister == nil {
-		return env, nil
-	}
-	all, err := lister.List(labels.Everything())
-	if err != nil {
-		return nil, errors.New("failed to list services when setting up env vars")
-	}
 	chosen := map[string]*corev1.Service{}
+	var all []*corev1.Service
+	if lister != nil {
+		var err error
+		if all, err = lister.List(labels.Everything()); err != nil {
+			return nil, errors.New("failed to list services when setting up env vars")
+		}
+	}
 	for _, s := range all {
 		if s.Spec.ClusterIP == "" || s.Spec.ClusterIP == corev1.ClusterIPNone || len(s.Spec.Ports) == 0 {
 			continue
@@ -259,10 +264,30 @@ func serviceEnv(lister corev1listers.ServiceLister, ns string, links bool) (map[
 			chosen[s.Name] = s
 		}
 	}
+	if k := chosen["kubernetes"]; apiEndpoint != "" && (k == nil || k.Namespace == "default") {
+		if s := apiEndpointService(apiEndpoint); s != nil {
+			chosen["kubernetes"] = s
+		}
+	}
 	for _, s := range chosen {
 		addServiceEnv(env, s)
 	}
 	return env, nil
+}
+
+// apiEndpointService is the kubernetes Service as pods on the host reach it: the endpoint
+// (host:port, checked at start) as its address, with one port, https.
+func apiEndpointService(endpoint string) *corev1.Service {
+	host, port, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return nil
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil
+	}
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kubernetes"},
+		Spec: corev1.ServiceSpec{ClusterIP: host, Ports: []corev1.ServicePort{{Name: "https", Port: int32(n), Protocol: corev1.ProtocolTCP}}}}
 }
 
 func addServiceEnv(env map[string]string, s *corev1.Service) {
@@ -328,6 +353,14 @@ func expandEnv(in string, mapping func(string) (string, bool)) string {
 		checkpoint = i + 1
 	}
 	return b.String() + in[checkpoint:]
+}
+
+// lookup is expandEnv's mapping for a map of variables.
+func lookup(vars map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v, ok
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
 )
 
@@ -212,5 +214,65 @@ func TestContainerEnvNeedsServiceLinksSet(t *testing.T) {
 	pod.Spec.EnableServiceLinks = nil
 	if _, err := containerEnv(pod, &pod.Spec.Containers[0], envSources{}); err == nil {
 		t.Error("a pod without enableServiceLinks (never the case from the API) was given an environment")
+	}
+}
+
+// Command and args are expanded with the container's environment, as the kubelet expands them.
+func TestExpandCommandAndArgs(t *testing.T) {
+	t.Parallel()
+	c := &corev1.Container{Command: []string{"sh", "-c", "kill -9 $$; echo $(PORT)"}, Args: []string{"--port=$(PORT)", "$(MISSING)", "$$(PORT)", "$PORT"}}
+	envs := []*runtimeapi.KeyValue{{Key: "PORT", Value: "8080"}}
+	cmd, args := expandCommandAndArgs(c, envs)
+	if want := []string{"sh", "-c", "kill -9 $; echo 8080"}; !reflect.DeepEqual(cmd, want) {
+		t.Errorf("command %q, want %q", cmd, want)
+	}
+	if want := []string{"--port=8080", "$(MISSING)", "$(PORT)", "$PORT"}; !reflect.DeepEqual(args, want) {
+		t.Errorf("args %q, want %q", args, want)
+	}
+	if cmd, args := expandCommandAndArgs(&corev1.Container{}, envs); cmd != nil || args != nil {
+		t.Errorf("no command or args: got %q %q, want none (the image's entrypoint)", cmd, args)
+	}
+}
+
+// With a pod API endpoint, the kubernetes Service's variables name it (the ClusterIP is not
+// routable from the host); a Service named kubernetes in the pod's own namespace keeps its own.
+func TestServiceEnvAPIEndpoint(t *testing.T) {
+	t.Parallel()
+	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	for _, s := range []*corev1.Service{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kubernetes"},
+			Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.1", Ports: []corev1.ServicePort{{Name: "https", Port: 443}}}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "mine", Name: "kubernetes"},
+			Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.9", Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}},
+	} {
+		if err := idx.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lister := corev1listers.NewServiceLister(idx)
+	for _, tt := range []struct {
+		ns, endpoint string
+		links        bool
+		want         map[string]string
+	}{
+		{"shop", "api.cluster.example:443", false, map[string]string{"KUBERNETES_SERVICE_HOST": "api.cluster.example", "KUBERNETES_SERVICE_PORT": "443",
+			"KUBERNETES_SERVICE_PORT_HTTPS": "443", "KUBERNETES_PORT": "tcp://api.cluster.example:443", "KUBERNETES_PORT_443_TCP_ADDR": "api.cluster.example"}},
+		{"shop", "[fd00::1]:6443", false, map[string]string{"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_PORT": "tcp://[fd00::1]:6443",
+			"KUBERNETES_PORT_6443_TCP_PORT": "6443"}},
+		{"shop", "", false, map[string]string{"KUBERNETES_SERVICE_HOST": "10.96.0.1"}},
+		{"mine", "api.cluster.example:443", true, map[string]string{"KUBERNETES_SERVICE_HOST": "10.96.0.9", "KUBERNETES_SERVICE_PORT": "80"}},
+	} {
+		env, err := serviceEnv(lister, tt.ns, tt.links, tt.endpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range tt.want {
+			if env[k] != v {
+				t.Errorf("%s/%q: %s=%q, want %q", tt.ns, tt.endpoint, k, env[k], v)
+			}
+		}
+		if tt.endpoint != "" && !tt.links && len(env) != 8 {
+			t.Errorf("%s/%q: %d variables %v, want the kubernetes Service's 8", tt.ns, tt.endpoint, len(env), env)
+		}
 	}
 }

@@ -172,10 +172,26 @@ func validUUID(s string) bool {
 	return true
 }
 
+// LabelAccelerator is the label EKS and the cluster autoscaler read as a node's GPU type
+// (cluster-autoscaler's AWS provider: GPULabel).
+const LabelAccelerator = "k8s.amazonaws.com/accelerator"
+
+// acceleratorLabel is the k8s.amazonaws.com/accelerator value of a GPU named name, in the
+// form EKS node groups use: lower case, '-' for spaces, "nvidia-" first ("NVIDIA A10G" gives
+// nvidia-a10g, "Tesla T4" nvidia-tesla-t4).
+func acceleratorLabel(name string) string {
+	v := strings.ToLower(strings.Join(strings.Fields(name), "-"))
+	if v != "" && !strings.HasPrefix(v, "nvidia-") {
+		v = "nvidia-" + v
+	}
+	return labelValue(v)
+}
+
 // gpuLabels are the labels NVIDIA's GPU feature discovery puts on a node, as far as
 // nvidia-smi's answer tells them: count, product (the name with spaces as '-'), memory in
 // MiB and the driver version, under both the old (cuda.driver.*) and the current
-// (cuda.driver-version.*) keys. Product and memory are the first GPU's, as GFD reports them.
+// (cuda.driver-version.*) keys; and k8s.amazonaws.com/accelerator. Product and memory are
+// the first GPU's, as GFD reports them.
 func gpuLabels(gpus []GPU) map[string]string {
 	if len(gpus) == 0 {
 		return nil
@@ -184,6 +200,9 @@ func gpuLabels(gpus []GPU) map[string]string {
 	labels := map[string]string{"nvidia.com/gpu.count": strconv.Itoa(len(gpus))}
 	if p := labelValue(strings.ReplaceAll(g.Name, " ", "-")); p != "" {
 		labels["nvidia.com/gpu.product"] = p
+	}
+	if a := acceleratorLabel(g.Name); a != "" {
+		labels[LabelAccelerator] = a
 	}
 	if g.MemoryMiB > 0 {
 		labels["nvidia.com/gpu.memory"] = strconv.FormatInt(g.MemoryMiB, 10)

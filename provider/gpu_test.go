@@ -161,18 +161,21 @@ func TestGPULabels(t *testing.T) {
 			"nvidia.com/cuda.driver.major": "535", "nvidia.com/cuda.driver.minor": "104", "nvidia.com/cuda.driver.rev": "05",
 			"nvidia.com/cuda.driver-version.major": "535", "nvidia.com/cuda.driver-version.minor": "104",
 			"nvidia.com/cuda.driver-version.revision": "05", "nvidia.com/cuda.driver-version.full": "535.104.05",
+			LabelAccelerator: "nvidia-a100-sxm4-80gb",
 		}},
 		"1x H100": {h100, map[string]string{
 			"nvidia.com/gpu.count": "1", "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu.memory": "81559",
 			"nvidia.com/cuda.driver.major": "550", "nvidia.com/cuda.driver.minor": "54", "nvidia.com/cuda.driver.rev": "15",
 			"nvidia.com/cuda.driver-version.major": "550", "nvidia.com/cuda.driver-version.minor": "54",
 			"nvidia.com/cuda.driver-version.revision": "15", "nvidia.com/cuda.driver-version.full": "550.54.15",
+			LabelAccelerator: "nvidia-h100-80gb-hbm3",
 		}},
 		"two-part driver, no memory, odd name": {[]GPU{{UUID: "GPU-aa", Name: "NVIDIA GeForce RTX 4090 (rev a1)", Driver: "550.120"}}, map[string]string{
 			"nvidia.com/gpu.count": "1", "nvidia.com/gpu.product": "NVIDIA-GeForce-RTX-4090-rev-a1",
 			"nvidia.com/cuda.driver.major": "550", "nvidia.com/cuda.driver.minor": "120", "nvidia.com/cuda.driver.rev": "",
 			"nvidia.com/cuda.driver-version.major": "550", "nvidia.com/cuda.driver-version.minor": "120",
 			"nvidia.com/cuda.driver-version.revision": "", "nvidia.com/cuda.driver-version.full": "550.120",
+			LabelAccelerator: "nvidia-geforce-rtx-4090-rev-a1",
 		}},
 		"none": {nil, nil},
 	} {
@@ -184,6 +187,18 @@ func TestGPULabels(t *testing.T) {
 			if got[k] != v {
 				t.Errorf("%s: %s = %q, want %q", name, k, got[k], v)
 			}
+		}
+	}
+}
+
+func TestAcceleratorLabel(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]string{
+		"NVIDIA A10G": "nvidia-a10g", "Tesla T4": "nvidia-tesla-t4", "NVIDIA  A100-SXM4-80GB": "nvidia-a100-sxm4-80gb",
+		"NVIDIA GH200 480GB": "nvidia-gh200-480gb", "": "", "  ": "",
+	} {
+		if got := acceleratorLabel(name); got != want {
+			t.Errorf("acceleratorLabel(%q) = %q, want %q", name, got, want)
 		}
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/virtual-kubelet/virtual-kubelet/log"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -27,9 +29,24 @@ func (p *Provider) killPod(ctx context.Context, rec *podRecord, pod *corev1.Pod,
 	}
 	stopCtx, cancel := context.WithTimeout(ctx, time.Duration(grace)*time.Second+time.Minute)
 	defer cancel()
+	// The containers stop at once, each with the grace period; the sidecars after them, one
+	// after another, last declared first, each with what is left of it (the kubelet's
+	// termination ordering).
+	deadline := time.Now().Add(time.Duration(grace) * time.Second)
+	sidecars := map[string]int{}
+	for i := range pod.Spec.InitContainers {
+		if isSidecar(&pod.Spec.InitContainers[i]) {
+			sidecars[pod.Spec.InitContainers[i].Name] = i
+		}
+	}
+	var later []*runtimeapi.Container
 	g, gctx := errgroup.WithContext(stopCtx)
 	for _, c := range ctrs.Containers {
 		if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+			continue
+		}
+		if _, ok := sidecars[c.GetMetadata().GetName()]; ok {
+			later = append(later, c)
 			continue
 		}
 		p.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.GetMetadata().GetName())
@@ -40,6 +57,16 @@ func (p *Provider) killPod(ctx context.Context, rec *podRecord, pod *corev1.Pod,
 	}
 	if err := g.Wait(); err != nil {
 		return observation{}, fmt.Errorf("stop containers: %w", err)
+	}
+	sort.Slice(later, func(i, j int) bool {
+		return sidecars[later[i].GetMetadata().GetName()] > sidecars[later[j].GetMetadata().GetName()]
+	})
+	for _, c := range later {
+		p.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.GetMetadata().GetName())
+		left := max(int64(time.Until(deadline).Round(time.Second)/time.Second), 0)
+		if err := p.stopContainer(stopCtx, pod, c.GetMetadata().GetName(), c.Id, left); err != nil {
+			return observation{}, fmt.Errorf("stop containers: %w", err)
+		}
 	}
 	obs, err := p.observe(ctx, rec, pod)
 	if err != nil {
@@ -95,4 +122,45 @@ func (p *Provider) removeLogDir(ctx context.Context, dir string) error {
 		return fmt.Errorf("remove pod log directory: %w", err)
 	}
 	return nil
+}
+
+// regularDone reports whether the pod has sidecars running while its regular containers are
+// done for good: then its sidecars are stopped.
+func (p *Provider) regularDone(pod *corev1.Pod, rec *podRecord, obs observation) bool {
+	if len(runningSidecars(pod, obs)) == 0 {
+		return false
+	}
+	st := podStatus(statusInput{pod: pod, obs: obs, waiting: rec.waiting})
+	return regularDone(pod, st.ContainerStatuses)
+}
+
+// runningSidecars are the pod's running sidecars, last declared first: the order the kubelet
+// stops them in, each after those declared after it.
+func runningSidecars(pod *corev1.Pod, obs observation) []*runtimeapi.ContainerStatus {
+	var out []*runtimeapi.ContainerStatus
+	for i := len(pod.Spec.InitContainers) - 1; i >= 0; i-- {
+		c := &pod.Spec.InitContainers[i]
+		if h := obs.containers[c.Name]; isSidecar(c) && len(h) > 0 && h[0].State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+			out = append(out, h[0])
+		}
+	}
+	return out
+}
+
+// stopSidecars stops the running sidecars one after another, last declared first, within the
+// pod's grace period (their preStop hooks included), and reports whether it stopped any.
+func (p *Provider) stopSidecars(ctx context.Context, pod *corev1.Pod, obs observation) bool {
+	deadline := time.Now().Add(time.Duration(killGrace(pod, nil)) * time.Second)
+	stopped := false
+	for _, inst := range runningSidecars(pod, obs) {
+		name := inst.GetMetadata().GetName()
+		p.recorder.Event(containerRef(pod, name), corev1.EventTypeNormal, "Killing", "Stopping container "+name)
+		grace := int64(time.Until(deadline).Round(time.Second) / time.Second)
+		if err := p.stopContainer(ctx, pod, name, inst.Id, grace); err != nil {
+			log.G(ctx).WithError(err).WithField("container", name).Warn("cannot stop a sidecar of a pod whose containers are done")
+			return stopped
+		}
+		stopped = true
+	}
+	return stopped
 }

@@ -252,7 +252,7 @@ func (p *Provider) checkHealth(ctx context.Context, rec *podRecord, pod *corev1.
 	if reason == "startup" {
 		failed = c.StartupProbe
 	}
-	restart := pod.Spec.RestartPolicy != corev1.RestartPolicyNever
+	restart := pod.Spec.RestartPolicy != corev1.RestartPolicyNever || isSidecar(c)
 	msg := fmt.Sprintf("Container %s failed %s probe", c.Name, reason)
 	if restart {
 		msg += ", will be restarted"
@@ -268,6 +268,6 @@ func (p *Provider) checkHealth(ctx context.Context, rec *podRecord, pod *corev1.
 	}
 	p.pruneHistory(ctx, rec, history)
 	p.backoff.next(key, time.Now())
-	again, _ := p.createAndStart(ctx, rec, pod, sandboxID, sb, c, false, latest.GetMetadata().GetAttempt()+1, key)
+	again, _ := p.createAndStart(ctx, rec, pod, sandboxID, sb, c, isSidecar(c), latest.GetMetadata().GetAttempt()+1, key)
 	return again, true
 }

@@ -131,24 +131,30 @@ func (f *logFormatter) format(raw []byte) bool {
 // tailStart is the offset of the n-th last line of a file of the given size, reading
 // backwards through r in blocks; 0 when the file has fewer lines.
 func tailStart(r io.ReaderAt, size int64, n int) (int64, error) {
+	off, _, err := tailRead(r, size, n)
+	return off, err
+}
+
+// tailRead is tailStart that also returns the bytes from the offset to size when it read
+// them all in its last block (the usual case: a short tail), so a reader far from the host
+// need not read them again; nil when it did not.
+func tailRead(r io.ReaderAt, size int64, n int) (int64, []byte, error) {
 	const block = 64 << 10
-	buf := make([]byte, block)
+	buf := make([]byte, min(block, size))
 	end := size
-	// A final newline ends the last line; it does not start another.
 	seen := 0
-	if size > 0 {
-		if _, err := r.ReadAt(buf[:1], size-1); err != nil && !errors.Is(err, io.EOF) {
-			return 0, err
-		}
-		if buf[0] == '\n' {
-			seen = -1
-		}
-	}
-	for end > 0 {
+	for first := true; end > 0; first = false {
 		start := max(0, end-block)
 		k, err := r.ReadAt(buf[:end-start], start)
 		if err != nil && !errors.Is(err, io.EOF) {
-			return 0, err
+			return 0, nil, err
+		}
+		// whole: the last block came back in full (a file cut short since its size was read
+		// gives less, and then no tail bytes).
+		whole := first && k == int(end-start)
+		// A final newline ends the last line; it does not start another.
+		if whole && buf[k-1] == '\n' {
+			seen = -1
 		}
 		for i := k - 1; i >= 0; i-- {
 			if buf[i] != '\n' {
@@ -156,10 +162,17 @@ func tailStart(r io.ReaderAt, size int64, n int) (int64, error) {
 			}
 			seen++
 			if seen == n {
-				return start + int64(i) + 1, nil
+				var tail []byte
+				if whole {
+					tail = bytes.Clone(buf[i+1 : k])
+				}
+				return start + int64(i) + 1, tail, nil
 			}
+		}
+		if whole && start == 0 {
+			return 0, bytes.Clone(buf[:k]), nil
 		}
 		end = start
 	}
-	return 0, nil
+	return 0, nil, nil
 }

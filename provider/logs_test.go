@@ -284,9 +284,15 @@ func FuzzTailStart(f *testing.F) {
 				}
 			}
 		}
-		got, err := tailStart(bytes.NewReader(file), int64(len(file)), lines)
+		got, tail, err := tailRead(bytes.NewReader(file), int64(len(file)), lines)
 		if err != nil || got != want {
 			t.Fatalf("tail %d of %d bytes: %d, %v; want %d", lines, len(file), got, err, want)
+		}
+		if tail != nil && !bytes.Equal(tail, file[got:]) {
+			t.Fatalf("tail %d of %d bytes: the bytes read ahead are not the file's from %d", lines, len(file), got)
+		}
+		if tail == nil && len(file) > int(got) && len(file) <= 64<<10 {
+			t.Fatalf("tail %d of a %d-byte file: no bytes read ahead, though one block held them", lines, len(file))
 		}
 	})
 }

@@ -60,10 +60,11 @@ func (p *Provider) GetContainerLogs(ctx context.Context, namespace, podName, con
 		return nil, fmt.Errorf("read logs: %w", err)
 	}
 	offset := int64(0)
+	var tail []byte
 	if opts.Tail > 0 {
 		fi, err := f.Stat()
 		if err == nil {
-			offset, err = tailStart(f, fi.Size(), opts.Tail)
+			offset, tail, err = tailRead(f, fi.Size(), opts.Tail)
 		}
 		if err != nil {
 			_ = f.Close()
@@ -78,7 +79,7 @@ func (p *Provider) GetContainerLogs(ctx context.Context, namespace, podName, con
 		lo.since = time.Now().Add(-time.Duration(opts.SinceSeconds) * time.Second)
 	}
 	follow := opts.Follow && st.State == runtimeapi.ContainerState_CONTAINER_RUNNING
-	return p.newLogStream(ctx, f, file, offset, lo, follow, st.Id), nil
+	return p.newLogStream(ctx, f, file, logStart{offset, tail}, lo, follow, st.Id), nil
 }
 
 // logStream is the reader handed to virtual-kubelet. It owns the goroutine that reads the
@@ -92,13 +93,20 @@ type logStream struct {
 
 // The stream ends with ctx, the request's: a client that goes away ends its follower even
 // while the log is idle.
-func (p *Provider) newLogStream(ctx context.Context, f remote.File, file string, offset int64, opts logOptions, follow bool, id string) *logStream {
+// logStart is where a log stream starts: an offset in the file, and the bytes from there on
+// that were read already (a tail's), if any.
+type logStart struct {
+	offset int64
+	read   []byte
+}
+
+func (p *Provider) newLogStream(ctx context.Context, f remote.File, file string, start logStart, opts logOptions, follow bool, id string) *logStream {
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
 	s := &logStream{pr: pr, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
-		err := p.pump(ctx, pw, f, file, offset, opts, follow, id)
+		err := p.pump(ctx, pw, f, file, start, opts, follow, id)
 		_ = pw.CloseWithError(err)
 	}()
 	return s
@@ -117,9 +125,24 @@ func (s *logStream) Close() error {
 
 // pump copies the log to w until it is done: at the end of the file without follow, at the
 // byte limit, when the reader goes away, or (following) when the container has exited.
-func (p *Provider) pump(ctx context.Context, w io.Writer, f remote.File, file string, offset int64, opts logOptions, follow bool, id string) (err error) {
+func (p *Provider) pump(ctx context.Context, w io.Writer, f remote.File, file string, start logStart, opts logOptions, follow bool, id string) (err error) {
 	defer func() { _ = f.Close() }()
 	fm := &logFormatter{w: w, opts: opts}
+	offset := start.offset
+	if len(start.read) > 0 {
+		// A tail's lines, read already: out at once, without another round trip.
+		_, err := fm.Write(start.read)
+		if errors.Is(err, errLimit) || errors.Is(err, io.ErrClosedPipe) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read log: %w", err)
+		}
+		offset += int64(len(start.read))
+		if !follow {
+			return nil
+		}
+	}
 	var buf []byte
 	var rotated <-chan struct{}
 	if follow {

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -110,5 +111,41 @@ func TestReadAheadStopsWithItsWriter(t *testing.T) {
 	}
 	if g := runtime.NumGoroutine(); g > before {
 		t.Errorf("%d goroutines after the read, %d before: the reader was left behind", g, before)
+	}
+}
+
+// A tail's lines, read while looking for where the tail starts, go out without another read
+// of the file: one round trip less for `kubectl logs --tail` of a far away host.
+func TestPumpTailReadAlready(t *testing.T) {
+	t.Parallel()
+	file := []byte(criLogFile)
+	for _, follow := range []bool{false, true} {
+		f := &memFile{data: file}
+		off, tail, err := tailRead(f, int64(len(file)), 2)
+		if err != nil || tail == nil {
+			t.Fatalf("tailRead: %v, %q", err, tail)
+		}
+		reads := f.reads
+		var out bytes.Buffer
+		p := &Provider{rotations: newRotations()}
+		ctx, cancel := context.WithCancel(context.Background())
+		if follow {
+			time.AfterFunc(100*time.Millisecond, cancel)
+		}
+		err = p.pump(ctx, &out, f, "0.log", logStart{off, tail}, logOptions{}, follow, "c1")
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		if err := copyLogs(&want, bytes.NewReader(file[off:]), logOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != want.String() || want.Len() == 0 {
+			t.Errorf("follow=%v: %q, want %q", follow, out.String(), want.String())
+		}
+		if !follow && f.reads != reads {
+			t.Errorf("the tail was read again: %d more reads", f.reads-reads)
+		}
 	}
 }

@@ -127,6 +127,9 @@ func (n *nodeState) check(ctx context.Context, refreshFacts bool) bool {
 				}
 				keepGPUs(&f, facts)
 				p.resolveGPUMode(ctx, &f, facts)
+				if facts != nil {
+					n.recordGPUChanges(ctx, facts.GPUs, f.GPUs)
+				}
 				facts = &f
 			}
 		}
@@ -268,8 +271,26 @@ func (p *Provider) nodeObject(f *hostFacts, runtimeVersion string, ready bool, r
 			}
 		}
 	}
-	node.Status.Allocatable = node.Status.Capacity.DeepCopy()
+	node.Status.Allocatable = allocatable(node.Status.Capacity, cfg.Reserved)
 	return node
+}
+
+// allocatable is capacity minus reserved, never below zero, as the kubelet computes it
+// (pkg/kubelet/cm/node_container_manager_linux.go GetNodeAllocatableAbsolute).
+func allocatable(capacity, reserved corev1.ResourceList) corev1.ResourceList {
+	out := capacity.DeepCopy()
+	for name, r := range reserved {
+		q, ok := out[name]
+		if !ok {
+			continue
+		}
+		q.Sub(r)
+		if q.Sign() < 0 {
+			q.Set(0)
+		}
+		out[name] = q
+	}
+	return out
 }
 
 func nodeConditions(ready bool, reason, message string) []corev1.NodeCondition {
@@ -328,4 +349,46 @@ func (n *nodeState) recordTransition(old *corev1.Node, ready bool, reason, messa
 		return
 	}
 	n.p.recorder.Event(ref, corev1.EventTypeWarning, reason, message)
+}
+
+// recordGPUChanges emits a Warning GPULost event on the node for each GPU the host no longer
+// reports, and a GPUAdded event for each new one: the node's nvidia.com/gpu changes with the
+// same status update, and these say which device and why.
+func (n *nodeState) recordGPUChanges(ctx context.Context, old, cur []GPU) {
+	lost, added := gpuChanges(old, cur)
+	if len(lost) == 0 && len(added) == 0 {
+		return
+	}
+	ref := &corev1.ObjectReference{Kind: "Node", Name: n.p.cfg.NodeName, UID: types.UID(n.p.cfg.NodeName)}
+	for _, g := range lost {
+		msg := fmt.Sprintf("GPU %d (%s, %s) is no longer reported by nvidia-smi on the host: %s is now %d", g.Index, g.UUID, g.Name, ResourceGPU, len(cur))
+		log.G(ctx).WithField("gpu", g.UUID).Warn(msg)
+		n.p.recorder.Event(ref, corev1.EventTypeWarning, "GPULost", msg)
+	}
+	for _, g := range added {
+		n.p.recorder.Eventf(ref, corev1.EventTypeNormal, "GPUAdded", "GPU %d (%s, %s) is reported by nvidia-smi on the host: %s is now %d", g.Index, g.UUID, g.Name, ResourceGPU, len(cur))
+	}
+}
+
+// gpuChanges compares two readings of the host's GPUs by UUID.
+func gpuChanges(old, cur []GPU) (lost, added []GPU) {
+	in := func(gs []GPU, uuid string) bool {
+		for _, g := range gs {
+			if g.UUID == uuid {
+				return true
+			}
+		}
+		return false
+	}
+	for _, g := range old {
+		if !in(cur, g.UUID) {
+			lost = append(lost, g)
+		}
+	}
+	for _, g := range cur {
+		if !in(old, g.UUID) {
+			added = append(added, g)
+		}
+	}
+	return lost, added
 }

@@ -57,14 +57,16 @@ func hostAliasEntries(aliases []corev1.HostAlias) []byte {
 }
 
 // podFilesScript writes the pod's hosts file from the header, the host's hosts file and the
-// alias entries on standard input, and creates the given termination files empty and
-// writable by any user (the kubelet's 0666). The hosts file is rewritten in place, as the
-// kubelet does, so containers already running see the new content.
-func podFilesScript(podDir, hostsSource string, termFiles []string) string {
+// alias entries, and creates the given termination files empty and writable by any user (the
+// kubelet's 0666). The hosts file is rewritten in place, as the kubelet does, so containers
+// already running see the new content. It reads nothing from standard input, so it can run
+// ahead of a volume's script in the same session (withPodFiles).
+func podFilesScript(podDir, hostsSource string, aliases []byte, termFiles []string) string {
 	d := remote.Quote(podDir)
 	var s strings.Builder
 	fmt.Fprintf(&s, "set -e; umask 077; mkdir -p %[1]s; chmod 0700 %[1]s; ", d)
-	fmt.Fprintf(&s, "{ printf '%%s\\n' %s; cat %s; cat; } > %s/.etc-hosts.new; ", remote.Quote(managedHostsHeader), remote.Quote(hostsSource), d)
+	fmt.Fprintf(&s, "{ printf '%%s\\n' %s; cat %s; printf '%%s' %s; } > %s/.etc-hosts.new; ",
+		remote.Quote(managedHostsHeader), remote.Quote(hostsSource), remote.Quote(string(aliases)), d)
 	fmt.Fprintf(&s, "cat %[1]s/.etc-hosts.new > %[1]s/etc-hosts; rm -f %[1]s/.etc-hosts.new; chmod 0644 %[1]s/etc-hosts", d)
 	for _, f := range termFiles {
 		q := remote.Quote(f)
@@ -76,6 +78,24 @@ func podFilesScript(podDir, hostsSource string, termFiles []string) string {
 // writePodFiles writes the hosts file and a new termination file for each of the containers
 // that has a terminationMessagePath; it returns the files by container name.
 func (p *Provider) writePodFiles(ctx context.Context, pod *corev1.Pod, containers []*corev1.Container) (map[string]string, error) {
+	plan, err := p.podFilesPlan(pod, containers)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.host.Input(ctx, plan.script, nil); err != nil {
+		return nil, fmt.Errorf("write the pod's hosts file and termination message files on the host: %w", err)
+	}
+	return plan.files, nil
+}
+
+// podFilesWrite is the script that writes a pod's files and the termination files it makes,
+// by container name.
+type podFilesWrite struct {
+	script string
+	files  map[string]string
+}
+
+func (p *Provider) podFilesPlan(pod *corev1.Pod, containers []*corev1.Container) (*podFilesWrite, error) {
 	files := map[string]string{}
 	var paths []string
 	for _, c := range containers {
@@ -90,29 +110,66 @@ func (p *Provider) writePodFiles(ctx context.Context, pod *corev1.Pod, container
 		files[c.Name] = f
 		paths = append(paths, f)
 	}
-	script := podFilesScript(p.podDir(pod), etcHosts, paths)
-	if _, err := p.host.Input(ctx, script, bytes.NewReader(hostAliasEntries(pod.Spec.HostAliases))); err != nil {
-		return nil, fmt.Errorf("write the pod's hosts file and termination message files on the host: %w", err)
-	}
-	return files, nil
+	return &podFilesWrite{script: podFilesScript(p.podDir(pod), etcHosts, hostAliasEntries(pod.Spec.HostAliases), paths), files: files}, nil
 }
 
-// preparePodFiles writes the pod's files for the first instance of every container. It runs
-// with the volumes; a failure is only logged, and the files are written again when a container
-// is created, where a failure counts as the kubelet counts it.
-func (p *Provider) preparePodFiles(ctx context.Context, rec *podRecord, pod *corev1.Pod) {
+// planPodFiles readies the writing of the pod's files for the first instance of every
+// container, done by the pod's first volume script in the same SSH session (volumeCommand),
+// or alone by writePlannedPodFiles when the volumes need none: a session is what pods
+// starting together queue for on the host.
+func (p *Provider) planPodFiles(rec *podRecord, pod *corev1.Pod) {
 	var cs []*corev1.Container
 	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range list {
 			cs = append(cs, &list[i])
 		}
 	}
-	files, err := p.writePodFiles(ctx, pod, cs)
+	plan, err := p.podFilesPlan(pod, cs)
 	if err != nil {
+		return // written when a container is created
+	}
+	rec.filesPlan = plan
+}
+
+// writePlannedPodFiles writes the planned pod files if no volume script took them. A failure
+// is only logged, and the files are written again when a container is created, where a
+// failure counts as the kubelet counts it.
+func (p *Provider) writePlannedPodFiles(ctx context.Context, rec *podRecord) {
+	plan := rec.filesPlan
+	if plan == nil {
+		return
+	}
+	rec.filesPlan = nil
+	if _, err := p.host.Input(ctx, plan.script, nil); err != nil {
 		log.G(ctx).WithError(err).Warn("pod files not written; trying again when a container is created")
 		return
 	}
-	rec.files = podFiles{written: true, next: files}
+	rec.files = podFiles{written: true, next: plan.files}
+}
+
+// podFilesDone is what withPodFiles prints when the pod's files were written.
+const podFilesDone = "satellite: pod files written"
+
+// withPodFiles runs the pod files' script ahead of another script, in a subshell that reads
+// nothing from standard input (the other script's), whose failure does not stop the other:
+// it prints podFilesDone, or what failed.
+func withPodFiles(podFiles, script string) string {
+	return fmt.Sprintf("if podfiles_out=$( (%s) </dev/null 2>&1); then echo %s; else printf 'pod files: %%s\\n' \"$podfiles_out\"; fi; %s",
+		podFiles, remote.Quote(podFilesDone), script)
+}
+
+// podFilesWritten reads withPodFiles' report from the script's output: whether the files
+// were written, and if not, why.
+func podFilesWritten(out []byte) (bool, string) {
+	for _, line := range strings.Split(string(out), "\n") {
+		if line == podFilesDone {
+			return true, ""
+		}
+	}
+	if _, msg, ok := strings.Cut(string(out), "pod files: "); ok {
+		return false, strings.TrimSpace(msg)
+	}
+	return false, "no report from the script"
 }
 
 // podFileMounts are the container's mounts of the hosts file and of a termination file not

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -43,8 +44,7 @@ func TestPodFilesScript(t *testing.T) {
 	term := []string{filepath.Join(podDir, "containers", "main", "0a1b2c3d"), filepath.Join(podDir, "containers", "init", "deadbeef")}
 	aliases := hostAliasEntries([]corev1.HostAlias{{IP: "10.1.2.3", Hostnames: []string{"foo.local"}}})
 	run := func() {
-		cmd := exec.Command(sh, "-c", podFilesScript(podDir, hosts, term))
-		cmd.Stdin = bytes.NewReader(aliases)
+		cmd := exec.Command(sh, "-c", podFilesScript(podDir, hosts, aliases, term))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("script: %v: %s", err, out)
 		}
@@ -101,5 +101,55 @@ func TestMountsAt(t *testing.T) {
 	c := &corev1.Container{VolumeMounts: []corev1.VolumeMount{{MountPath: "/data"}, {MountPath: "/etc/hosts/"}}}
 	if !mountsAt(c, etcHosts) || mountsAt(c, "/etc") {
 		t.Error("mountsAt misreads the container's mounts")
+	}
+}
+
+// The pod files' script ahead of a volume's in one session: the volume's script gets the
+// whole standard input, the report says whether the pod files were written, and their
+// failure does not stop the volume.
+func TestWithPodFiles(t *testing.T) {
+	t.Parallel()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh:", err)
+	}
+	dir := t.TempDir()
+	hosts := filepath.Join(dir, "hosts")
+	if err := os.WriteFile(hosts, []byte("127.0.0.1\tlocalhost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const payload = "the volume's tar stream\n"
+	volume := "set -e; cat > " + filepath.Join(dir, "volume") + "; exit $1"
+	for _, tc := range []struct {
+		name      string
+		hosts     string
+		volumeRC  string
+		written   bool
+		volumeErr bool
+	}{
+		{"both succeed", hosts, "0", true, false},
+		{"pod files fail, volume succeeds", filepath.Join(dir, "missing"), "0", false, false},
+		{"pod files succeed, volume fails", hosts, "3", true, true},
+	} {
+		podDir := filepath.Join(dir, "pods", tc.name)
+		cmd := exec.Command(sh, "-c", withPodFiles(podFilesScript(podDir, tc.hosts, nil, nil), volume), "sh", tc.volumeRC)
+		cmd.Stdin = bytes.NewReader([]byte(payload))
+		out, err := cmd.Output()
+		if (err != nil) != tc.volumeErr {
+			t.Errorf("%s: volume script error %v, want error %t", tc.name, err, tc.volumeErr)
+		}
+		if got, _ := os.ReadFile(filepath.Join(dir, "volume")); string(got) != payload {
+			t.Errorf("%s: the volume's script read %q, want all of standard input %q", tc.name, got, payload)
+		}
+		written, why := podFilesWritten(out)
+		if written != tc.written {
+			t.Errorf("%s: pod files written %t (%q), want %t; output %q", tc.name, written, why, tc.written, out)
+		}
+		if !tc.written && !strings.Contains(why, "missing") {
+			t.Errorf("%s: the report %q does not say what failed", tc.name, why)
+		}
+		if _, err := os.Stat(filepath.Join(podDir, "etc-hosts")); (err == nil) != tc.written {
+			t.Errorf("%s: etc-hosts present %t, want %t", tc.name, err == nil, tc.written)
+		}
 	}
 }

@@ -18,6 +18,7 @@ func (p *Provider) prepareContainer(ctx context.Context, rec *podRecord, pod *co
 		return err
 	}
 	cfg.Envs = envs
+	cfg.Command, cfg.Args = expandCommandAndArgs(c, envs)
 	if err := p.checkRunAsNonRoot(ctx, pod, c); err != nil {
 		return err
 	}
@@ -27,4 +28,21 @@ func (p *Provider) prepareContainer(ctx context.Context, rec *podRecord, pod *co
 	}
 	cfg.Mounts = append(cfg.Mounts, mounts...)
 	return nil
+}
+
+// expandCommandAndArgs expands $(VAR) in the container's command and args with its environment,
+// as the kubelet does (kubecontainer.ExpandContainerCommandAndArgs): `$(PORT)` is the value of
+// PORT, `$$` is a `$`, and an undefined reference is left as written.
+func expandCommandAndArgs(c *corev1.Container, envs []*runtimeapi.KeyValue) (command, args []string) {
+	vars := make(map[string]string, len(envs))
+	for _, kv := range envs {
+		vars[kv.Key] = kv.Value
+	}
+	for _, s := range c.Command {
+		command = append(command, expandEnv(s, lookup(vars)))
+	}
+	for _, s := range c.Args {
+		args = append(args, expandEnv(s, lookup(vars)))
+	}
+	return command, args
 }

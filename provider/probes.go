@@ -74,8 +74,7 @@ func (m *probeManager) run(ctx context.Context) {
 // Ready) until its probes say otherwise, as the kubelet does after a restart.
 func (m *probeManager) sync(ctx context.Context, pod *corev1.Pod, obs observation) {
 	want := map[probeKey]*runtimeapi.ContainerStatus{}
-	for i := range pod.Spec.Containers {
-		c := &pod.Spec.Containers[i]
+	for _, c := range probedContainers(pod) {
 		h := obs.containers[c.Name]
 		if len(h) == 0 || h[0].State != runtimeapi.ContainerState_CONTAINER_RUNNING {
 			continue
@@ -244,8 +243,7 @@ func (m *probeManager) killReason(uid types.UID, id string) string {
 // the kubelet's UpdatePodStatus asks for.
 func (m *probeManager) health(pod *corev1.Pod, obs observation) map[string]containerHealth {
 	out := map[string]containerHealth{}
-	for i := range pod.Spec.Containers {
-		c := &pod.Spec.Containers[i]
+	for _, c := range probedContainers(pod) {
 		h := obs.containers[c.Name]
 		if !hasProbes(c) || len(h) == 0 || h[0].State != runtimeapi.ContainerState_CONTAINER_RUNNING {
 			continue
@@ -286,14 +284,30 @@ func hasProbes(c *corev1.Container) bool {
 	return c.StartupProbe != nil || c.ReadinessProbe != nil || c.LivenessProbe != nil
 }
 
-// specContainer is the pod's (regular) container of that name, nil when there is none.
+// specContainer is the pod's probed container of that name (a regular container or a
+// sidecar), nil when there is none.
 func specContainer(pod *corev1.Pod, name string) *corev1.Container {
-	for i := range pod.Spec.Containers {
-		if pod.Spec.Containers[i].Name == name {
-			return &pod.Spec.Containers[i]
+	for _, c := range probedContainers(pod) {
+		if c.Name == name {
+			return c
 		}
 	}
 	return nil
+}
+
+// probedContainers are the containers whose probes run: the sidecars and the regular
+// containers (the kubelet probes no other init container).
+func probedContainers(pod *corev1.Pod) []*corev1.Container {
+	var out []*corev1.Container
+	for i := range pod.Spec.InitContainers {
+		if isSidecar(&pod.Spec.InitContainers[i]) {
+			out = append(out, &pod.Spec.InitContainers[i])
+		}
+	}
+	for i := range pod.Spec.Containers {
+		out = append(out, &pod.Spec.Containers[i])
+	}
+	return out
 }
 
 // containerHealth is what a running container instance's probes say of it.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path"
 	"sync"
 	"time"
 
@@ -62,11 +63,19 @@ type Config struct {
 	KubeletPort int32
 	// HostIP is the remote host's address, reported as the pods' hostIP and podIP.
 	HostIP string
+	// PodAPIEndpoint, host:port, is the Kubernetes API as pods on the host reach it: the
+	// kubernetes Service's link variables (KUBERNETES_SERVICE_HOST, _PORT...) name it instead
+	// of the Service's ClusterIP, which the host cannot route to. Empty: the ClusterIP, as
+	// the kubelet does.
+	PodAPIEndpoint string
 	// LogRoot is the directory on the host under which pod logs are written.
 	LogRoot string
 	// PodDir is the directory on the host under which pods' volumes live (one 0700
 	// directory per pod, removed with it).
 	PodDir string
+	// PullRecords is the file on the host that records which credentials pulled each image
+	// (pullrecords.go). Default: image-pulls.json beside PodDir.
+	PullRecords string
 	// Tokens issues service account tokens for projected volumes (the TokenRequest API).
 	Tokens TokenRequester
 	// ContainerdRoot is containerd's root directory on the host (its disk is the node's
@@ -74,6 +83,9 @@ type Config struct {
 	ContainerdRoot string
 	// MaxPods is the node's pod capacity.
 	MaxPods int64
+	// Reserved is what the host keeps for itself and Satellite's own use (the kubelet's
+	// --system-reserved plus --kube-reserved): allocatable is capacity minus it.
+	Reserved corev1.ResourceList
 	// Labels and Taints are set on the node object.
 	Labels map[string]string
 	Taints []corev1.Taint
@@ -102,6 +114,17 @@ type Config struct {
 	// RuntimeClasses looks up the RuntimeClass a pod's runtimeClassName names; without it
 	// such a pod's sandbox cannot be created.
 	RuntimeClasses RuntimeClassGetter
+	// Registries gives credentials for images of registries that have a credential provider
+	// (ECR), tried after those of the pod's image pull secrets; nil: none.
+	Registries RegistryCredentials
+}
+
+// RegistryCredentials is a registry credential provider, as the kubelet's
+// ecr-credential-provider plugin is to it.
+type RegistryCredentials interface {
+	// Credentials returns the credentials for a repository (host and path), none for a
+	// registry it does not serve.
+	Credentials(ctx context.Context, repository string) ([]RegistryCredential, error)
 }
 
 // Provider runs the pods bound to one Satellite node on one remote host.
@@ -128,6 +151,8 @@ type Provider struct {
 	gpuMu sync.Mutex
 	// resolv is the host's resolv.conf, read for new sandboxes' DNS (dns.go).
 	resolv hostResolv
+	// pulls records who pulled the host's images with which credentials (pullrecords.go).
+	pulls *pullRecords
 }
 
 // New makes a provider; Run starts it.
@@ -137,6 +162,9 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 	}
 	if cfg.PodDir == "" {
 		cfg.PodDir = "/var/lib/satellite/pods"
+	}
+	if cfg.PullRecords == "" {
+		cfg.PullRecords = path.Join(path.Dir(cfg.PodDir), "image-pulls.json")
 	}
 	if cfg.NodeStatusPeriod == 0 {
 		cfg.NodeStatusPeriod = 10 * time.Second
@@ -167,6 +195,7 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 		backoff:   newBackoff(10*time.Second, 5*time.Minute),
 		rotations: newRotations(),
 	}
+	p.pulls = newPullRecords(hostFile{host: host, path: cfg.PullRecords})
 	p.workers = newWorkers(p.syncPod)
 	p.probes = newProbeManager(prober{cri: cri, host: host, podIP: cfg.HostIP}, recorder, p.workers.wake, p.apiEnv)
 	p.node = newNodeState(p)

@@ -71,6 +71,11 @@ func (r *relister) relist(ctx context.Context) error {
 			p.workers.wake(uid)
 		}
 	}
+	// The kubelet syncs a pod when another controller changes its status; virtual-kubelet
+	// tells the provider of spec changes only. A condition a readiness gate names is one.
+	for _, uid := range p.store.matching(p.othersChanged) {
+		p.workers.wake(uid)
+	}
 	r.last = now
 	if p.cfg.PodsSynced() {
 		r.collect(ctx, sbs.Items)

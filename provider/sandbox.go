@@ -47,11 +47,12 @@ func sandboxConfig(nodeName, logRoot string, pod *corev1.Pod, attempt uint32) *r
 				NamespaceOptions: &runtimeapi.NamespaceOption{
 					Network: runtimeapi.NamespaceMode_NODE,
 					Pid:     pidMode(pod),
-					Ipc:     runtimeapi.NamespaceMode_POD,
+					Ipc:     ipcMode(pod),
 				},
 				// containerd refuses a privileged container in a sandbox that is not.
 				Privileged: anyPrivileged(pod),
 			},
+			Sysctls: podSysctls(pod),
 		},
 	}
 }

@@ -20,8 +20,11 @@ type podRecord struct {
 
 	// worker-private
 	start   time.Time
-	waiting map[string]waiting                     // by container name
-	exited  map[string]*runtimeapi.ContainerStatus // final statuses of exited containers, by id
+	waiting map[string]waiting // by container name
+	// pullErrors are the last failed pulls' messages, by container name, for the back-off's
+	// waiting message.
+	pullErrors map[string]string
+	exited     map[string]*runtimeapi.ContainerStatus // final statuses of exited containers, by id
 
 	// volumes
 	podDirMade bool
@@ -31,6 +34,7 @@ type podRecord struct {
 	rejected   string                 // why the pod cannot run here (admission), once decided
 	mountError string                 // the last FailedMount message
 	files      podFiles               // the hosts file and termination message files
+	filesPlan  *podFilesWrite         // their first writing, for the next volume script
 }
 
 // store holds the pods bound to this node. Returned pods are deep copies.
@@ -148,6 +152,20 @@ func (s *store) list() []*corev1.Pod {
 	out := make([]*corev1.Pod, 0, len(s.byUID))
 	for _, rec := range s.byUID {
 		out = append(out, rec.pod.DeepCopy())
+	}
+	return out
+}
+
+// matching lists the pods for which f holds; f is given each pod as last published, under the
+// store's lock, and must neither keep nor change it.
+func (s *store) matching(f func(*corev1.Pod) bool) []types.UID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []types.UID
+	for uid, rec := range s.byUID {
+		if f(rec.pod) {
+			out = append(out, uid)
+		}
 	}
 	return out
 }

@@ -17,8 +17,9 @@ import (
 	"github.com/satellite-vk/satellite/remote"
 )
 
-// findContainer returns the CRI status of the current instance of the pod's container.
-func (p *Provider) findContainer(ctx context.Context, namespace, podName, container string) (*runtimeapi.ContainerStatus, error) {
+// latestContainer is the newest instance of the pod's container on the host, as the runtime
+// lists it (id, state, metadata): one round trip.
+func (p *Provider) latestContainer(ctx context.Context, namespace, podName, container string) (*runtimeapi.ContainerStatus, error) {
 	pod := p.store.get(namespace, podName)
 	if pod == nil {
 		return nil, errdefs.NotFoundf("pod %q not found on node %s", namespace+"/"+podName, p.cfg.NodeName)
@@ -36,22 +37,28 @@ func (p *Provider) findContainer(ctx context.Context, namespace, podName, contai
 	if len(history) == 0 {
 		return nil, errdefs.NotFoundf("container %q in pod %q not found", container, podName)
 	}
-	resp, err := p.cri.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: history[0].Id})
-	if errors.Is(err, remote.ErrNotFound) {
-		return nil, errdefs.AsNotFound(err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return resp.Status, nil
+	return history[0], nil
+}
+
+// checkedContainer is a container Precheck found running, handed to the exec or attach
+// handler of the same request in its context, so that it is not looked up twice.
+type checkedContainer struct{ namespace, pod, container, id string }
+
+type checkedContainerKey struct{}
+
+func withCheckedContainer(ctx context.Context, c checkedContainer) context.Context {
+	return context.WithValue(ctx, checkedContainerKey{}, c)
 }
 
 // runningContainer is the id of the container's running instance.
 func (p *Provider) runningContainer(ctx context.Context, namespace, podName, container string) (string, error) {
+	if c, ok := ctx.Value(checkedContainerKey{}).(checkedContainer); ok && c.namespace == namespace && c.pod == podName && c.container == container {
+		return c.id, nil
+	}
 	if err := p.hostDown(); err != nil {
 		return "", err
 	}
-	st, err := p.findContainer(ctx, namespace, podName, container)
+	st, err := p.latestContainer(ctx, namespace, podName, container)
 	if err != nil {
 		return "", err
 	}

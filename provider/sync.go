@@ -28,8 +28,8 @@ func (p *Provider) syncPod(ctx context.Context, uid types.UID) (time.Duration, b
 	if deleting {
 		return p.syncDeleting(ctx, rec, pod, grace)
 	}
-	if why := admissionError(pod); why != "" {
-		p.reject(rec, pod, "UnsupportedVolume", why)
+	if reason, why := admission(pod); why != "" {
+		p.reject(rec, pod, reason, why)
 		return 0, false
 	}
 	if pastDeadline(rec, pod) {
@@ -45,6 +45,17 @@ func (p *Provider) syncPod(ctx context.Context, uid types.UID) (time.Duration, b
 		if obs, err = p.observe(ctx, rec, pod); err != nil {
 			log.G(ctx).WithError(err).Warn("cannot read pod state from the host after acting on it")
 			return retryAfterError, false
+		}
+		// The pod finished in what was done (a container that could not start, with
+		// restartPolicy Never): its sandbox is stopped now, as after any other end, and not
+		// at a next sync that may never come.
+		if obs.sandbox != nil && obs.sandbox.State == runtimeapi.PodSandboxState_SANDBOX_READY && finished(rec, pod, obs) {
+			if _, stopped := p.act(ctx, rec, pod, &obs); stopped {
+				if obs, err = p.observe(ctx, rec, pod); err != nil {
+					log.G(ctx).WithError(err).Warn("cannot read pod state from the host after stopping its sandbox")
+					return retryAfterError, false
+				}
+			}
 		}
 	}
 	p.probes.sync(ctx, pod, obs)
@@ -84,7 +95,7 @@ func (p *Provider) reject(rec *podRecord, pod *corev1.Pod, reason, message strin
 // publishStatus computes the pod's status and hands it to virtual-kubelet when it changed.
 func (p *Provider) publishStatus(rec *podRecord, pod *corev1.Pod, obs observation, terminal bool) {
 	st := podStatus(statusInput{pod: pod, obs: obs, waiting: rec.waiting, hostIP: p.cfg.HostIP, start: rec.start, terminal: terminal,
-		health: p.probes.health(pod, obs)})
+		health: p.probes.health(pod, obs), others: p.otherConditions(pod)})
 	if apiequality.Semantic.DeepEqual(st, pod.Status) {
 		return
 	}

@@ -139,24 +139,33 @@ func TestCurrentSandbox(t *testing.T) {
 
 func TestShouldRestart(t *testing.T) {
 	t.Parallel()
+	always := corev1.ContainerRestartPolicyAlways
 	tests := []struct {
-		policy corev1.RestartPolicy
-		init   bool
-		exit   int32
-		want   bool
+		policy  corev1.RestartPolicy
+		init    bool
+		sidecar bool
+		exit    int32
+		want    bool
 	}{
-		{corev1.RestartPolicyAlways, false, 0, true},
-		{corev1.RestartPolicyAlways, false, 1, true},
-		{corev1.RestartPolicyAlways, true, 0, false},
-		{corev1.RestartPolicyAlways, true, 1, true},
-		{corev1.RestartPolicyOnFailure, false, 0, false},
-		{corev1.RestartPolicyOnFailure, false, 2, true},
-		{corev1.RestartPolicyNever, false, 2, false},
-		{corev1.RestartPolicyNever, true, 2, false},
+		{corev1.RestartPolicyAlways, false, false, 0, true},
+		{corev1.RestartPolicyAlways, false, false, 1, true},
+		{corev1.RestartPolicyAlways, true, false, 0, false},
+		{corev1.RestartPolicyAlways, true, false, 1, true},
+		{corev1.RestartPolicyOnFailure, false, false, 0, false},
+		{corev1.RestartPolicyOnFailure, false, false, 2, true},
+		{corev1.RestartPolicyNever, false, false, 2, false},
+		{corev1.RestartPolicyNever, true, false, 2, false},
+		// A sidecar is restarted whatever the pod's policy and its exit code.
+		{corev1.RestartPolicyNever, true, true, 0, true},
+		{corev1.RestartPolicyOnFailure, true, true, 0, true},
 	}
 	for _, tt := range tests {
-		if got := shouldRestart(tt.policy, tt.init, tt.exit); got != tt.want {
-			t.Errorf("shouldRestart(%s, init=%v, %d) = %v, want %v", tt.policy, tt.init, tt.exit, got, tt.want)
+		c := &corev1.Container{Name: "c"}
+		if tt.sidecar {
+			c.RestartPolicy = &always
+		}
+		if got := shouldRestart(c, tt.policy, tt.init, tt.exit); got != tt.want {
+			t.Errorf("shouldRestart(sidecar=%v, %s, init=%v, %d) = %v, want %v", tt.sidecar, tt.policy, tt.init, tt.exit, got, tt.want)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/virtual-kubelet/virtual-kubelet/log"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,8 +33,10 @@ import (
 // ..data, so a container never sees a half-written update.
 
 // volumeResync is how often configMap, secret, downward API and projected volumes are
-// brought up to date (the kubelet's default sync period is one minute as well).
-const volumeResync = time.Minute
+// brought up to date: with Secrets and ConfigMaps read at most 15 s old (cmd/satellite's
+// object cache), a change reaches a running pod within a minute, as with the kubelet's
+// one-minute sync period.
+const volumeResync = 45 * time.Second
 
 // Secret, configMap and downward API files default to mode 0644, as with the kubelet.
 const defaultVolumeMode = 0o644
@@ -59,16 +62,6 @@ func volumeType(s corev1.VolumeSource) string {
 	return "unknown"
 }
 
-// admissionError says why the pod cannot run on this node at all, or "".
-func admissionError(pod *corev1.Pod) string {
-	for i := range pod.Spec.Volumes {
-		if why := supportedVolume(&pod.Spec.Volumes[i]); why != "" {
-			return why
-		}
-	}
-	return ""
-}
-
 func (p *Provider) podDir(pod *corev1.Pod) string {
 	return path.Join(p.cfg.PodDir, pod.Namespace+"_"+pod.Name+"_"+string(pod.UID))
 }
@@ -91,7 +84,10 @@ func (p *Provider) setupVolumes(ctx context.Context, rec *podRecord, pod *corev1
 		rec.volumeHash = map[string]string{}
 	}
 	if !rec.files.written {
-		p.preparePodFiles(ctx, rec, pod) // hosts and termination message files (podfiles.go)
+		// The hosts and termination message files (podfiles.go) go with the first volume
+		// script, or alone when no volume needs one.
+		p.planPodFiles(rec, pod)
+		defer p.writePlannedPodFiles(ctx, rec)
 	}
 	var gid *int64
 	if sc := pod.Spec.SecurityContext; sc != nil {
@@ -149,11 +145,24 @@ func (p *Provider) setupEmptyDir(ctx context.Context, rec *podRecord, pod *corev
 // 0700 directory, which saves a round trip on the way to the pod's first container (the
 // script that writes the pod's hosts file makes it too: podfiles.go).
 func (p *Provider) volumeCommand(ctx context.Context, rec *podRecord, pod *corev1.Pod, script string, stdin io.Reader) error {
+	plan := rec.filesPlan
+	if plan != nil {
+		rec.filesPlan = nil
+		script = withPodFiles(plan.script, script)
+	}
 	if !rec.podDirMade {
 		dir := remote.Quote(p.podDir(pod))
 		script = fmt.Sprintf("(umask 077 && mkdir -p %[1]s/volumes && chmod 0700 %[1]s) || exit 1; %s", dir, script)
 	}
-	if _, err := p.host.Input(ctx, script, stdin); err != nil {
+	out, err := p.host.Input(ctx, script, stdin)
+	if plan != nil {
+		if ok, why := podFilesWritten(out); ok {
+			rec.files = podFiles{written: true, next: plan.files}
+		} else if err == nil {
+			log.G(ctx).WithField("error", why).Warn("pod files not written; trying again when a container is created")
+		}
+	}
+	if err != nil {
 		return err
 	}
 	rec.podDirMade = true
