@@ -52,6 +52,8 @@ func (s InstanceSelector) String() string {
 // Instance is what Satellite needs of an EC2 instance.
 type Instance struct {
 	ID, State, PrivateIP, PublicIP string
+	// Type is the instance type (p4d.24xlarge), Zone its Availability Zone (us-west-2a).
+	Type, Zone string
 }
 
 // Address is the instance's address of type t, or an error saying why it has none.
@@ -110,7 +112,11 @@ func (c *Client) Instance(ctx context.Context, sel InstanceSelector) (Instance, 
 }
 
 func instanceFrom(i types.Instance) Instance {
-	out := Instance{ID: aws.ToString(i.InstanceId), PrivateIP: aws.ToString(i.PrivateIpAddress), PublicIP: aws.ToString(i.PublicIpAddress)}
+	out := Instance{ID: aws.ToString(i.InstanceId), PrivateIP: aws.ToString(i.PrivateIpAddress), PublicIP: aws.ToString(i.PublicIpAddress),
+		Type: string(i.InstanceType)}
+	if i.Placement != nil {
+		out.Zone = aws.ToString(i.Placement.AvailabilityZone)
+	}
 	if i.State != nil {
 		out.State = string(i.State.Name)
 	}
@@ -131,6 +137,7 @@ type AddressResolver struct {
 	now      func() time.Time
 
 	mu     sync.Mutex
+	inst   Instance // as last described
 	addr   string
 	err    error
 	asked  time.Time
@@ -140,6 +147,13 @@ type AddressResolver struct {
 // AddressResolver resolves sel's address of type typ, with port appended.
 func (c *Client) AddressResolver(sel InstanceSelector, typ AddressType, port string) *AddressResolver {
 	return &AddressResolver{client: c, sel: sel, typ: typ, port: port, interval: 10 * time.Second, now: time.Now}
+}
+
+// Instance is the instance as last described, and whether it ever was.
+func (r *AddressResolver) Instance() (Instance, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inst, r.inst.ID != ""
 }
 
 // Resolve returns host:port to dial now.
@@ -155,6 +169,7 @@ func (r *AddressResolver) Resolve(ctx context.Context) (string, error) {
 	inst, err := r.client.Instance(ctx, r.sel)
 	var ip string
 	if err == nil {
+		r.inst = inst
 		ip, err = inst.Address(r.typ)
 	}
 	if err != nil && ctx.Err() != nil {

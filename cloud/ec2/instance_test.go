@@ -27,7 +27,7 @@ func TestInstanceAddress(t *testing.T) {
 	t.Parallel()
 	s := newStub(t)
 	s.SetInstance(ec2stub.Instance{ID: gpuInstance, State: "running", PrivateIP: "172.31.5.9", PublicIP: "198.51.100.21",
-		Tags: map[string]string{"Name": "a100-1"}})
+		Type: "p4d.24xlarge", Zone: "us-west-2b", Tags: map[string]string{"Name": "a100-1"}})
 	s.SetInstance(ec2stub.Instance{ID: "i-0fedcba9876543210", State: "terminated", Tags: map[string]string{"Name": "a100-1"}})
 	c := testClient(t, s, true)
 	ctx := context.Background()
@@ -41,6 +41,9 @@ func TestInstanceAddress(t *testing.T) {
 		}
 		if priv, _ := i.Address(PrivateAddress); priv != "172.31.5.9" {
 			t.Errorf("%s: private %q", sel, priv)
+		}
+		if i.Type != "p4d.24xlarge" || i.Zone != "us-west-2b" {
+			t.Errorf("%s: type %q zone %q, want p4d.24xlarge in us-west-2b", sel, i.Type, i.Zone)
 		}
 	}
 	f := s.Requests("DescribeInstances")[1].Form

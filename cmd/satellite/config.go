@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,14 @@ type config struct {
 	Labels   map[string]string
 	Taints   []corev1.Taint
 	MaxPods  int64
+	Reserved corev1.ResourceList // --system-reserved plus --kube-reserved
+
+	// Where the host is and what it is, as node labels (placementLabels); filled from EC2
+	// when the host is an instance and the flags leave them empty.
+	InstanceType   string
+	HostProvider   string
+	TopologyRegion string
+	Zone           string
 
 	SSHTarget      string
 	SSHUser        string
@@ -36,6 +45,7 @@ type config struct {
 	TrustOnFirst   bool
 	PinnedSecret   string
 	HostIP         string
+	PodAPIEndpoint string
 	Socket         string
 	ContainerdRoot string
 	LogRoot        string
@@ -67,6 +77,7 @@ type config struct {
 	logMaxBytes int64
 
 	ec2Config // the node's ENI and a host that is an EC2 instance (ec2.go)
+	ecrConfig // image pull credentials from ECR (ecr.go)
 }
 
 // defaultLabels mark the node the way virtual-kubelet nodes and EKS Fargate nodes are marked:
@@ -80,8 +91,17 @@ var defaultLabels = map[string]string{
 const defaultTaint = "virtual-kubelet.io/provider=satellite:NoSchedule"
 
 type flagValues struct {
-	labels, taints []string
+	labels, taints               []string
+	systemReserved, kubeReserved []string
 }
+
+// Labels of the node's placement, as cloud providers set them on their nodes.
+const (
+	LabelInstanceType   = "node.kubernetes.io/instance-type"
+	LabelTopologyRegion = "topology.kubernetes.io/region"
+	LabelTopologyZone   = "topology.kubernetes.io/zone"
+	LabelHostProvider   = "satellite.dev/host-provider"
+)
 
 func bindFlags(fs *pflag.FlagSet, c *config, v *flagValues) {
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig file; empty: the in-cluster service account")
@@ -92,12 +112,19 @@ func bindFlags(fs *pflag.FlagSet, c *config, v *flagValues) {
 	fs.StringSliceVar(&v.labels, "node-labels", nil, "extra node labels, key=value, comma-separated (added to type=virtual-kubelet, kubernetes.io/role=agent, eks.amazonaws.com/compute-type=fargate)")
 	fs.StringSliceVar(&v.taints, "node-taints", []string{defaultTaint}, "node taints, key=value:Effect, comma-separated")
 	fs.Int64Var(&c.MaxPods, "max-pods", 110, "pod capacity of the node")
+	fs.StringSliceVar(&v.systemReserved, "system-reserved", nil, "what the host keeps for its own daemons (sshd, containerd, the NVIDIA persistence daemon), as the kubelet's --system-reserved: cpu=500m,memory=1Gi,ephemeral-storage=10Gi; the node's allocatable is its capacity minus this and --kube-reserved")
+	fs.StringSliceVar(&v.kubeReserved, "kube-reserved", nil, "what is kept for Kubernetes' own use of the host (the containerd shims and pod log writers), as the kubelet's --kube-reserved, same form as --system-reserved")
+	fs.StringVar(&c.InstanceType, "instance-type", "", "the host's machine type, as node label "+LabelInstanceType+" (gpu_1x_a10 on Lambda); empty with --host-instance-id or --host-instance-tag: the EC2 instance's type")
+	fs.StringVar(&c.HostProvider, "host-provider", "", "who rents the host out, as node label "+LabelHostProvider+" (lambda); empty with --host-instance-id or --host-instance-tag: aws")
+	fs.StringVar(&c.TopologyRegion, "topology-region", "", "the host's region, as node label "+LabelTopologyRegion+" (us-east-1 on Lambda); empty with --host-instance-id or --host-instance-tag: the instance's region")
+	fs.StringVar(&c.Zone, "zone", "", "the host's zone, as node label "+LabelTopologyZone+"; empty with --host-instance-id or --host-instance-tag: the instance's Availability Zone")
 	fs.StringVar(&c.SSHTarget, "ssh", "", "the remote host, user@host:port (port 22 if omitted)")
 	fs.StringVar(&c.SSHKey, "ssh-key", "", "private key file for the SSH login (mount it from a Secret)")
 	fs.StringVar(&c.KnownHosts, "known-hosts", "", "OpenSSH known_hosts file holding the host's key; the host key is always verified")
 	fs.BoolVar(&c.TrustOnFirst, "ssh-trust-on-first-use", false, "trust a host that is in no known_hosts line on first connection, and pin its key in --ssh-pinned-key-secret (a changed key is still refused)")
 	fs.StringVar(&c.PinnedSecret, "ssh-pinned-key-secret", "", "namespace/name of the Secret holding the host key pinned on first use")
 	fs.StringVar(&c.HostIP, "host-ip", "", "the host's address as reported in pod status (hostIP, podIP); empty: the --ssh host when it is an IP address")
+	fs.StringVar(&c.PodAPIEndpoint, "pod-api-endpoint", "", "host:port of the Kubernetes API as pods on the host reach it (on EKS, the cluster's endpoint, host only, with :443): KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT, and the kubernetes Service's other link variables, name it instead of the Service's ClusterIP, which the host cannot route to; empty: the ClusterIP, as a kubelet gives")
 	fs.StringVar(&c.Socket, "containerd-socket", "/run/containerd/containerd.sock", "containerd's CRI socket on the host")
 	fs.StringVar(&c.ContainerdRoot, "containerd-root", "/var/lib/containerd", "containerd's root directory on the host (its filesystem is the node's ephemeral storage)")
 	fs.StringVar(&c.LogRoot, "pod-log-dir", "/var/log/pods", "directory on the host for pod logs")
@@ -120,6 +147,7 @@ func bindFlags(fs *pflag.FlagSet, c *config, v *flagValues) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text (key=value) or json")
 	fs.IntVar(&c.Workers, "pod-sync-workers", 10, "virtual-kubelet pod controller workers")
 	bindEC2Flags(fs, &c.ec2Config)
+	bindECRFlags(fs, &c.ecrConfig)
 }
 
 // envName is the environment variable that sets a flag: SATELLITE_ and the flag's name.
@@ -152,11 +180,28 @@ func (c *config) complete(v *flagValues) error {
 	if c.Taints, err = parseTaints(v.taints); err != nil {
 		return err
 	}
+	if c.Reserved, err = parseReserved(v.systemReserved, v.kubeReserved); err != nil {
+		return err
+	}
+	for flag, val := range map[string]string{"--instance-type": c.InstanceType, "--host-provider": c.HostProvider, "--topology-region": c.TopologyRegion, "--zone": c.Zone} {
+		if errs := validation.IsValidLabelValue(val); len(errs) > 0 {
+			return fmt.Errorf("%s %q is not a valid label value: %s", flag, val, errs[0])
+		}
+	}
 	if c.SSHUser, c.SSHAddr, err = parseSSHTarget(c.SSHTarget); err != nil {
 		return err
 	}
 	if err := c.completeEC2(); err != nil {
 		return err
+	}
+	if err := c.completeECR(); err != nil {
+		return err
+	}
+	if c.PodAPIEndpoint != "" {
+		host, port, err := net.SplitHostPort(c.PodAPIEndpoint)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("--pod-api-endpoint %q: want host:port, like 10.0.0.10:443 or the cluster endpoint's host with :443", c.PodAPIEndpoint)
+		}
 	}
 	if c.NodeName == "" && !c.eniLookup() { // else resolveEC2 names it at start
 		if c.ENIIP == "" || c.Region == "" {
@@ -283,6 +328,50 @@ func parseTaints(specs []string) ([]corev1.Taint, error) {
 	return taints, nil
 }
 
+// reservable are the resources --system-reserved and --kube-reserved take.
+var reservable = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage}
+
+// parseReserved adds up --system-reserved and --kube-reserved.
+func parseReserved(system, kube []string) (corev1.ResourceList, error) {
+	sum := corev1.ResourceList{}
+	for flag, kvs := range map[string][]string{"--system-reserved": system, "--kube-reserved": kube} {
+		for _, kv := range kvs {
+			k, v, ok := strings.Cut(kv, "=")
+			name := corev1.ResourceName(strings.TrimSpace(k))
+			if !ok || !slices.Contains(reservable, name) {
+				return nil, fmt.Errorf("%s: %q: want cpu=, memory= or ephemeral-storage=<quantity>", flag, kv)
+			}
+			q, err := resource.ParseQuantity(strings.TrimSpace(v))
+			if err != nil || q.Sign() < 0 {
+				return nil, fmt.Errorf("%s: %q: %s is not a quantity like 500m or 1Gi", flag, kv, v)
+			}
+			total := sum[name]
+			total.Add(q)
+			sum[name] = total
+		}
+	}
+	if len(sum) == 0 {
+		return nil, nil
+	}
+	return sum, nil
+}
+
+// nodeLabels are the node's labels: the placement flags', then --node-labels (and the
+// defaults), which win where both set one.
+func (c *config) nodeLabels() map[string]string {
+	labels := map[string]string{}
+	for k, v := range map[string]string{LabelInstanceType: c.InstanceType, LabelHostProvider: c.HostProvider,
+		LabelTopologyRegion: c.TopologyRegion, LabelTopologyZone: c.Zone} {
+		if v != "" {
+			labels[k] = v
+		}
+	}
+	for k, v := range c.Labels {
+		labels[k] = v
+	}
+	return labels
+}
+
 // providerConfig is the provider's share of the configuration.
 func (c *config) providerConfig(version string) provider.Config {
 	_, port, _ := listenPort(c.Listen)
@@ -291,11 +380,13 @@ func (c *config) providerConfig(version string) provider.Config {
 		NodeIP:         c.NodeIP,
 		KubeletPort:    port,
 		HostIP:         c.HostIP,
+		PodAPIEndpoint: c.PodAPIEndpoint,
 		LogRoot:        c.LogRoot,
 		PodDir:         c.PodDir,
 		ContainerdRoot: c.ContainerdRoot,
 		MaxPods:        c.MaxPods,
-		Labels:         c.Labels,
+		Reserved:       c.Reserved,
+		Labels:         c.nodeLabels(),
 		Taints:         c.Taints,
 		Version:        version,
 		RelistPeriod:   time.Second,

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/satellite-vk/satellite/provider"
 )
@@ -85,8 +86,45 @@ func TestLabelsAndEnv(t *testing.T) {
 	if len(c.Taints) != 1 || c.Taints[0].Key != "virtual-kubelet.io/provider" {
 		t.Errorf("default taint missing: %+v", c.Taints)
 	}
+	if len(c.Reserved) != 0 {
+		t.Errorf("reserved %v by default, want nothing (as the kubelet)", c.Reserved)
+	}
 	if pc := c.providerConfig("v"); pc.GPUMode != provider.GPUModeAuto || pc.NvidiaSMI != "nvidia-smi" || pc.GPURuntimeHandler != "nvidia" {
 		t.Errorf("GPU defaults: mode %q, nvidia-smi %q, runtime handler %q; want auto, nvidia-smi, nvidia", pc.GPUMode, pc.NvidiaSMI, pc.GPURuntimeHandler)
+	}
+}
+
+// --system-reserved and --kube-reserved add up, as the kubelet subtracts both; the placement
+// flags become the labels cloud providers set, and --node-labels wins over them.
+func TestReservedAndPlacement(t *testing.T) {
+	t.Parallel()
+	var c config
+	var v flagValues
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	bindFlags(fs, &c, &v)
+	if err := fs.Parse([]string{"--node-name", "n", "--ssh", "u@192.0.2.1", "--ssh-key", "k", "--known-hosts", "kh", "--node-ip", "10.0.0.1",
+		"--tls-self-signed", "--client-ca-file", "ca",
+		"--system-reserved", "cpu=500m,memory=1Gi", "--kube-reserved", "cpu=250m, memory=512Mi,ephemeral-storage=10Gi",
+		"--instance-type", "gpu_1x_a10", "--host-provider", "lambda", "--topology-region", "us-east-1",
+		"--node-labels", "topology.kubernetes.io/region=us-east-3"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.complete(&v); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[corev1.ResourceName]string{corev1.ResourceCPU: "750m", corev1.ResourceMemory: "1536Mi", corev1.ResourceEphemeralStorage: "10Gi"} {
+		if q := c.Reserved[name]; q.Cmp(resource.MustParse(want)) != 0 {
+			t.Errorf("reserved %s = %s, want %s", name, q.String(), want)
+		}
+	}
+	l := c.providerConfig("v").Labels
+	for k, want := range map[string]string{LabelInstanceType: "gpu_1x_a10", LabelHostProvider: "lambda", LabelTopologyRegion: "us-east-3", "type": "virtual-kubelet"} {
+		if l[k] != want {
+			t.Errorf("label %s = %q, want %q", k, l[k], want)
+		}
+	}
+	if _, ok := l[LabelTopologyZone]; ok {
+		t.Errorf("zone label set without --zone: %v", l)
 	}
 }
 
@@ -107,6 +145,14 @@ func TestCompleteErrors(t *testing.T) {
 		{add: []string{"--gpu-mode", "mig"}, want: `--gpu-mode: GPU mode "mig": want auto, cdi, env or off`},
 		{add: []string{"--gpu-runtime-handler", "Nvidia Runtime"}, want: `--gpu-runtime-handler "Nvidia Runtime": a lowercase RFC 1123 label`},
 		{add: []string{"--nvidia-smi", ""}, want: "--nvidia-smi is required unless --gpu-mode=off"},
+		{add: []string{"--system-reserved", "gpu=1"}, want: `--system-reserved: "gpu=1": want cpu=, memory= or ephemeral-storage=<quantity>`},
+		{add: []string{"--kube-reserved", "memory=lots"}, want: `--kube-reserved: "memory=lots": lots is not a quantity like 500m or 1Gi`},
+		{add: []string{"--system-reserved", "cpu=-1"}, want: `--system-reserved: "cpu=-1"`},
+		{add: []string{"--instance-type", "gpu 1x a10"}, want: `--instance-type "gpu 1x a10" is not a valid label value`},
+		{add: []string{"--pod-api-endpoint", "https://api.example"}, want: `--pod-api-endpoint "https://api.example": want host:port`},
+		{add: []string{"--pod-api-endpoint", "api.example:0"}, want: `--pod-api-endpoint "api.example:0": want host:port`},
+		{add: []string{"--ecr-endpoint", "ecr.example"}, want: `--ecr-endpoint "ecr.example": want an http(s) URL`},
+		{add: []string{"--ecr-credentials=false", "--ecr-endpoint", "http://127.0.0.1:1"}, want: "--ecr-endpoint is set but --ecr-credentials=false"},
 	}
 	for _, tt := range tests {
 		args := dropFlag(base, tt.drop)

@@ -168,14 +168,33 @@ func (c *config) resolveEC2(ctx context.Context) (func(context.Context) (string,
 	}
 	_, port, _ := net.SplitHostPort(c.SSHAddr)
 	r := client.AddressResolver(ec2.InstanceSelector{ID: e.InstanceID, Tags: e.instanceTags}, e.addressType, port)
-	if c.HostIP == "" {
-		addr, err := r.Resolve(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("the host's address, for pods' hostIP (or give --host-ip): %w", err)
-		}
+	addr, err := r.Resolve(ctx)
+	switch {
+	case err != nil && c.HostIP == "":
+		return nil, fmt.Errorf("the host's address, for pods' hostIP (or give --host-ip): %w", err)
+	case err != nil:
+		log.G(ctx).WithError(err).Warn("cannot reach the host's instance yet; retrying with every connection")
+	case c.HostIP == "":
 		c.HostIP, _, _ = net.SplitHostPort(addr)
 	}
+	if inst, ok := r.Instance(); ok {
+		c.placeOn(inst, e.InstanceRegion)
+	} else {
+		log.G(ctx).Warn("the host's instance could not be described at start: the node has no instance-type and zone labels unless --instance-type and --zone give them")
+	}
 	return r.Resolve, nil
+}
+
+// placeOn fills the placement the flags leave empty from the host's instance.
+func (c *config) placeOn(inst ec2.Instance, region string) {
+	for _, f := range []struct {
+		field *string
+		value string
+	}{{&c.InstanceType, inst.Type}, {&c.Zone, inst.Zone}, {&c.TopologyRegion, region}, {&c.HostProvider, "aws"}} {
+		if *f.field == "" {
+			*f.field = f.value
+		}
+	}
 }
 
 // nodeENI finds (or creates) the ENI the flags name, and says which flags to fix when it fails.

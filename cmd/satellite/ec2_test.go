@@ -84,7 +84,8 @@ func stubEnv(t *testing.T) *ec2stub.Server {
 	s.AddENI(ec2stub.ENI{ID: "eni-0a1b2c3d4e5f60718", VPC: "vpc-0aaaaaaaaaaaaaaa0", Subnet: "subnet-0123456789abcdef0", AZ: "us-west-2a",
 		PrivateIP: "10.0.9.178", Instance: "i-0fffffffffffffff0",
 		Tags: map[string]string{"satellite.dev/host": "a100-1", "satellite.dev/managed-by": "satellite", "satellite.dev/created": "2024-05-01T10:00:00.000000000Z"}})
-	s.SetInstance(ec2stub.Instance{ID: "i-0123456789abcdef0", State: "running", PrivateIP: "172.31.5.9", PublicIP: "198.51.100.21"})
+	s.SetInstance(ec2stub.Instance{ID: "i-0123456789abcdef0", State: "running", PrivateIP: "172.31.5.9", PublicIP: "198.51.100.21",
+		Type: "g5.xlarge", Zone: "us-west-2c"})
 	return s
 }
 
@@ -109,6 +110,24 @@ func TestResolveEC2(t *testing.T) {
 	}
 	if auth := s.Requests("DescribeInstances")[0]; auth.Form.Get("InstanceId.1") != "i-0123456789abcdef0" {
 		t.Fatalf("DescribeInstances %v", auth.Form)
+	}
+	// The node's placement labels come from the instance; a flag given wins.
+	labels := c.providerConfig("v").Labels
+	for k, want := range map[string]string{LabelInstanceType: "g5.xlarge", LabelTopologyZone: "us-west-2c", LabelTopologyRegion: "us-west-2", LabelHostProvider: "aws"} {
+		if labels[k] != want {
+			t.Errorf("label %s = %q, want %q", k, labels[k], want)
+		}
+	}
+	c, err = parseMain(t, "--region", "us-west-2", "--ec2-endpoint", s.URL, "--ssh", "root@i-0123456789abcdef0:2222",
+		"--eni-tag", "satellite.dev/host=a100-1", "--host-instance-id", "i-0123456789abcdef0", "--instance-type", "gpu-box", "--zone", "rack-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.resolveEC2(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l := c.providerConfig("v").Labels; l[LabelInstanceType] != "gpu-box" || l[LabelTopologyZone] != "rack-7" || l[LabelTopologyRegion] != "us-west-2" {
+		t.Errorf("flags given: labels %v", l)
 	}
 
 	c, err = parseMain(t, "--region", "us-west-2", "--ec2-endpoint", s.URL, "--eni-id", "eni-0000000000000dead")

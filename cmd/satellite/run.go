@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
@@ -187,6 +188,9 @@ func run(ctx context.Context, c *config) error {
 	}
 	pcfg.Tokens = tokenRequester{client}
 	pcfg.RuntimeClasses = client.NodeV1().RuntimeClasses()
+	if pcfg.Registries, err = c.registryCredentials(ctx); err != nil {
+		return err
+	}
 	p := provider.New(pcfg, host, rt, recorder, nil)
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	nodeSpec := p.Node(startCtx)
@@ -201,21 +205,24 @@ func run(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
+	configMaps, secrets := newConfigMapLister(client), newSecretLister(client)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/runningpods/", p.RunningPods) // more specific than virtual-kubelet's "/"
+	pods := new(atomic.Pointer[corev1listers.PodLister])
 	n, err = nodeutil.NewNode(c.NodeName,
 		func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
 			p.UsePodLister(pc.Pods)
-			p.UseListers(pc.ConfigMaps, pc.Secrets)
+			pods.Store(&pc.Pods)
+			p.UseListers(configMaps, secrets) // not pc's: those would cache the whole cluster's (objects.go)
 			p.UseServiceLister(pc.Services)
 			return p, p.NodeProvider(), nil
 		},
 		func(nc *nodeutil.NodeConfig) error {
-			nc.Client = client
+			nc.Client = inertClient{Interface: client, pods: pods, sent: newSentStatuses()}
 			nc.NodeSpec = *nodeSpec
 			nc.HTTPListenAddr = c.Listen
 			nc.NumWorkers = c.Workers
-			nc.EventRecorder = recorder
+			nc.EventRecorder = podControllerEvents{recorder}
 			nc.StreamIdleTimeout = 4 * time.Hour // the kubelet's streamingConnectionIdleTimeout
 			nc.StreamCreationTimeout = 30 * time.Second
 			// Satellite resolves env itself when it creates a container, as the kubelet does:
