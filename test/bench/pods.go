@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -227,7 +228,9 @@ func uptime() float64 {
 	return f
 }
 
-// deleteAll removes the benchmark's pods and waits until none is left.
+// deleteAll deletes the benchmark's pods and waits until the API has none and no containerd
+// of the environment runs anything: a node still tearing pods down would slow the next
+// figure, whichever node it is taken on.
 func (p *pods) deleteAll(ctx context.Context) error {
 	zero := int64(0)
 	if err := p.client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil {
@@ -238,7 +241,7 @@ func (p *pods) deleteAll(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if len(l.Items) == 0 {
+		if len(l.Items) == 0 && p.quiet(ctx) {
 			return nil
 		}
 		select {
@@ -247,6 +250,18 @@ func (p *pods) deleteAll(ctx context.Context) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// quiet reports whether the host's and the reference node's containerds run no task (the
+// environment runs no pod of its own there).
+func (p *pods) quiet(ctx context.Context) bool {
+	for _, sock := range []string{p.e["HOST_CONTAINERD_SOCKET"], p.e["REFERENCE_CONTAINERD_SOCKET"]} {
+		out, err := exec.CommandContext(ctx, p.e["CTR"], "-a", sock, "-n", "k8s.io", "tasks", "ls").Output()
+		if err != nil || strings.Contains(string(out), "RUNNING") {
+			return false
+		}
+	}
+	return true
 }
 
 // process reads a process's resident memory and CPU time from /proc.

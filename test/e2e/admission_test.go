@@ -40,3 +40,29 @@ func TestIntegrationUnsupportedVolumeRejected(t *testing.T) {
 		e.deletePod(t, ns, pod.Name)
 	})
 }
+
+// A pod that is not hostNetwork may set network sysctls on a kubelet's node, where it has a
+// network namespace of its own; on a Satellite node every pod is in the host's network, so
+// the kubelet's rule for hostNetwork pods applies: the pod fails at admission with the
+// kubelet's reason SysctlForbidden and message, and nothing reaches the host.
+func TestIntegrationNetworkSysctlRejected(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, e *env, tg target) {
+		ns := e.namespace(t)
+		h := e.host(t, tg)
+		pod := tg.pod("sysctl", corev1.RestartPolicyAlways, "sleep 3600")
+		pod.Spec.HostNetwork = false
+		pod.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{{Name: "net.ipv4.tcp_syncookies", Value: "1"}}}
+		pod = e.createPod(t, ns, pod)
+		got := e.waitPod(t, ns, pod.Name, 60*time.Second, "Failed", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+		want := `Pod was rejected: forbidden sysctl: "net.ipv4.tcp_syncookies" not allowed with host net enabled`
+		if got.Status.Reason != "SysctlForbidden" || got.Status.Message != want {
+			t.Errorf("status %s %q, want SysctlForbidden %q", got.Status.Reason, got.Status.Message, want)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if left, err := h.leftovers(ctx, ns, pod.Name, pod.UID); err != nil || len(left) > 0 {
+			t.Errorf("a rejected pod has things on the host: %v %v", left, err)
+		}
+		e.deletePod(t, ns, pod.Name)
+	})
+}

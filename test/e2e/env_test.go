@@ -61,6 +61,9 @@ func loadEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The suites run many pods at once: client-go's default 5 requests a second would make
+	// them wait on themselves.
+	cfg.QPS, cfg.Burst = 50, 100
 	if e.client, err = kubernetes.NewForConfig(cfg); err != nil {
 		t.Fatal(err)
 	}

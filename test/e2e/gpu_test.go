@@ -60,6 +60,9 @@ type gpuLab struct {
 	sat    *exec.Cmd
 	satLog string
 	args   []string // Satellite's flags besides the lab's own
+	env    []string // Satellite's environment besides the test's
+	// eniNamed: the node's name comes from an ENI the flags in args name, not --node-name.
+	eniNamed bool
 }
 
 const gpuListen = "10.213.0.1:10362"
@@ -218,11 +221,7 @@ func newGPULabWith(t *testing.T, e *env, node string, cdi bool, runtimes func(*g
 			t.Fatal(err)
 		}
 	}
-	smi := "#!/bin/sh\n" +
-		`if [ "$*" = "--query-gpu=index,uuid,name,memory.total,driver_version --format=csv,noheader,nounits" ]; then` + "\n" +
-		"cat <<'EOF'\n" + gpuSMIOutput + "EOF\nexit 0\nfi\n" +
-		`echo "fake nvidia-smi: unsupported arguments: $*" >&2` + "\nexit 2\n"
-	l.write("bin/nvidia-smi", smi, 0o755)
+	l.write("bin/nvidia-smi", smiScript(gpuSMIOutput), 0o755)
 	l.write("cdi/nvidia.yaml", gpuCDISpec, 0o644)
 	l.write("cni/99-loopback.conflist", `{"cniVersion":"0.4.0","name":"satellite-loopback","plugins":[{"type":"loopback"}]}`+"\n", 0o644)
 	var more string
@@ -291,13 +290,17 @@ func (l *gpuLab) startSatellite() {
 	e, t := l.e, l.t
 	dev := filepath.Dir(e.get(t, "KUBECONFIG"))
 	l.sat = exec.Command("../../_output/bin/satellite", "--kubeconfig", filepath.Join(dev, "satellite.kubeconfig"),
-		"--node-name", l.node, "--node-ip", "10.213.0.1", "--listen-address", gpuListen,
+		"--node-ip", "10.213.0.1", "--listen-address", gpuListen,
 		"--ssh", e.get(t, "HOST_SSH"), "--ssh-key", e.get(t, "HOST_SSH_KEY"), "--known-hosts", e.get(t, "HOST_KNOWN_HOSTS"),
 		"--containerd-socket", l.socket, "--containerd-root", filepath.Join(l.dir, "root"),
 		"--pod-log-dir", filepath.Join(l.dir, "pods"), "--pod-dir", filepath.Join(l.dir, "volumes"),
 		"--nvidia-smi", filepath.Join(l.dir, "bin", "nvidia-smi"),
 		"--csr-self-approve", "--client-ca-file", filepath.Join(dev, "pki", "ca.crt"), "--log-level", "debug")
+	if !l.eniNamed {
+		l.sat.Args = append(l.sat.Args, "--node-name", l.node)
+	}
 	l.sat.Args = append(l.sat.Args, l.args...)
+	l.sat.Env = append(os.Environ(), l.env...)
 	log, err := os.OpenFile(l.satLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -317,6 +320,31 @@ func (l *gpuLab) killSatellite() {
 	_ = l.sat.Process.Kill()
 	_ = l.sat.Wait()
 	l.sat = nil
+}
+
+// logSize is how much the lab's Satellites have logged so far.
+func (l *gpuLab) logSize() int64 {
+	l.t.Helper()
+	st, err := os.Stat(l.satLog)
+	if os.IsNotExist(err) {
+		return 0
+	}
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return st.Size()
+}
+
+// waitLogged waits for a Satellite of the lab to log text past offset from.
+func (l *gpuLab) waitLogged(from int64, text string, timeout time.Duration) {
+	l.t.Helper()
+	l.e.waitFor(l.t, timeout, "Satellite to log "+text, func(context.Context) (bool, error) {
+		b, err := os.ReadFile(l.satLog)
+		if err != nil || int64(len(b)) < from {
+			return false, err
+		}
+		return strings.Contains(string(b[from:]), text), nil
+	})
 }
 
 func (l *gpuLab) stopSatellite() {

@@ -127,8 +127,23 @@ logLevel: debug
 		t.Errorf("kubelet endpoint port %d, want 10350", got)
 	}
 	e.assertOwnCSRApproved(t, node, "system:serviceaccount:"+ns+":sat-satellite")
+	// Satellite reads the Secrets and ConfigMaps its pods name; it may not list or watch the
+	// cluster's (the Deployment below reads a Secret through env and a volume).
+	sa := "system:serviceaccount:" + ns + ":sat-satellite"
+	for _, q := range []struct{ verb, resource, want string }{
+		{"get", "secrets", "yes"}, {"list", "secrets", "no"}, {"watch", "secrets", "no"},
+		{"get", "configmaps", "yes"}, {"list", "configmaps", "no"}, {"watch", "configmaps", "no"}, {"list", "services", "yes"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, _ := e.kubectl(ctx, t, "", "auth", "can-i", q.verb, q.resource, "--all-namespaces", "--as", sa)
+		cancel()
+		if got := strings.TrimSpace(out); got != q.want {
+			t.Errorf("can the chart's ServiceAccount %s %s in all namespaces: %q, want %q", q.verb, q.resource, got, q.want)
+		}
+	}
 
-	// A user's Deployment, placed the way NOTES.txt says.
+	// A user's Deployment, placed the way NOTES.txt says, reading a Secret.
+	e.mustKubectl(t, "", "-n", ns, "create", "secret", "generic", "web", "--from-literal=greeting=hello from the remote host")
 	e.mustKubectl(t, `
 apiVersion: apps/v1
 kind: Deployment
@@ -145,7 +160,10 @@ spec:
       containers:
       - name: web
         image: `+e.get(t, "TEST_IMAGE")+`
-        command: [sh, -c, 'echo hello from the remote host; exec sleep 3600']
+        command: [sh, -c, 'echo "$GREETING"; cat /etc/web/greeting; echo; exec sleep 3600']
+        env: [{name: GREETING, valueFrom: {secretKeyRef: {name: web, key: greeting}}}]
+        volumeMounts: [{name: web, mountPath: /etc/web}]
+      volumes: [{name: web, secret: {secretName: web}}]
 `, "-n", ns, "apply", "-f", "-")
 	var pod *corev1.Pod
 	e.waitFor(t, 90*time.Second, "the web pod running on "+node, func(ctx context.Context) (bool, error) {
@@ -161,7 +179,7 @@ spec:
 	e.mustHaveOnHost(t, h, pod)
 	e.waitFor(t, 30*time.Second, "kubectl logs through the in-cluster Satellite", func(ctx context.Context) (bool, error) {
 		out, err := e.kubectl(ctx, t, "", "-n", ns, "logs", "deploy/web")
-		return strings.Contains(out, "hello from the remote host"), err
+		return strings.Contains(out, "hello from the remote host\nhello from the remote host"), err
 	})
 	if out := e.mustKubectl(t, "", "-n", ns, "exec", pod.Name, "--", "sh", "-c", "echo exec via $((40+2))"); strings.TrimSpace(out) != "exec via 42" {
 		t.Errorf("kubectl exec through the in-cluster Satellite printed %q", out)
@@ -317,6 +335,9 @@ func TestIntegrationHelmTemplate(t *testing.T) {
 		{"secret mode needs a secret", "kubeletAPI: {servingCertificate: {mode: secret}}", "secretName"},
 		{"typo", "hostz: []", "hostz"},
 		{"log level", "logLevel: verbose", "/logLevel"},
+		{"reserved resource", "node: {reserved: {nvidia.com/gpu: 1}}", "/node/reserved"},
+		{"reserved quantity", "node: {reserved: {memory: 2 GB}}", "/node/reserved/memory"},
+		{"instance type", "hosts: [{name: g, ssh: u@h, nodeName: n, instanceType: gpu 1x a10}]", "/hosts/0/instanceType"},
 	}
 	for _, b := range bad {
 		t.Run("refuses/"+b.name, func(t *testing.T) {

@@ -105,6 +105,18 @@ func (e *env) createPod(t *testing.T, ns string, pod *corev1.Pod) *corev1.Pod {
 func (e *env) waitPod(t *testing.T, ns, name string, timeout time.Duration, what string, cond func(*corev1.Pod) bool) *corev1.Pod {
 	t.Helper()
 	var pod *corev1.Pod
+	// A timeout says what the pod looked like last and what happened to it, since the
+	// environment's logs go with it when CI takes it down.
+	defer func() {
+		if t.Failed() && pod != nil {
+			t.Logf("pod %s/%s last seen: %s", ns, name, describePod(pod))
+			if l, err := e.client.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + name}); err == nil {
+				for _, ev := range l.Items {
+					t.Logf("  event %s %s (%s, x%d): %s", ev.Type, ev.Reason, ev.Source.Component, ev.Count, ev.Message)
+				}
+			}
+		}
+	}()
 	e.waitFor(t, timeout, fmt.Sprintf("pod %s/%s: %s", ns, name, what), func(ctx context.Context) (bool, error) {
 		p, err := e.client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -114,6 +126,27 @@ func (e *env) waitPod(t *testing.T, ns, name string, timeout time.Duration, what
 		return cond(p), nil
 	})
 	return pod
+}
+
+// describePod is a pod's node, phase, conditions and container states on one line.
+func describePod(p *corev1.Pod) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "node %q phase %q reason %q message %q;", p.Spec.NodeName, p.Status.Phase, p.Status.Reason, p.Status.Message)
+	for _, c := range p.Status.Conditions {
+		fmt.Fprintf(&b, " %s=%s(%s)", c.Type, c.Status, c.Reason)
+	}
+	for _, c := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		switch {
+		case c.State.Running != nil:
+			fmt.Fprintf(&b, "; %s running ready=%t", c.Name, c.Ready)
+		case c.State.Terminated != nil:
+			fmt.Fprintf(&b, "; %s terminated %d %s", c.Name, c.State.Terminated.ExitCode, c.State.Terminated.Reason)
+		case c.State.Waiting != nil:
+			fmt.Fprintf(&b, "; %s waiting %s %q", c.Name, c.State.Waiting.Reason, c.State.Waiting.Message)
+		}
+		fmt.Fprintf(&b, " restarts=%d", c.RestartCount)
+	}
+	return b.String()
 }
 
 func running(p *corev1.Pod) bool {

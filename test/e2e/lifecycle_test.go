@@ -220,3 +220,87 @@ func TestIntegrationLifecyclePreStop(t *testing.T) {
 	})
 	compareWithKubelet(t, seen)
 }
+
+// A pod deleted while its init container runs: the init container gets SIGTERM (its trap
+// writes to a host directory) and the pod goes, its regular container never started, and the
+// host keeps nothing of it; as on the kubelet's node.
+func TestIntegrationDeleteDuringInit(t *testing.T) {
+	e := loadEnv(t)
+	var mu sync.Mutex
+	seen := map[string]string{}
+	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+		ns := e.namespace(t)
+		h := e.host(t, tg)
+		dir := t.TempDir()
+		pod := tg.pod("init-deleted", corev1.RestartPolicyAlways, "echo main-started >> /hostdir/log; exec sleep 3600")
+		pod.Spec.TerminationGracePeriodSeconds = ptr.To[int64](10)
+		dirOrCreate := corev1.HostPathDirectoryOrCreate
+		pod.Spec.Volumes = []corev1.Volume{{Name: "hostdir", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir, Type: &dirOrCreate}}}}
+		pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "hostdir", MountPath: "/hostdir"}}
+		pod.Spec.InitContainers = []corev1.Container{{Name: "setup", Image: testImage,
+			Command:      []string{"sh", "-c", "trap 'echo setup-term >> /hostdir/log; exit 0' TERM; echo setup-started >> /hostdir/log; while true; do sleep 0.2; done"},
+			VolumeMounts: []corev1.VolumeMount{{Name: "hostdir", MountPath: "/hostdir"}}}}
+		pod = e.createPod(t, ns, pod)
+		e.waitPod(t, ns, pod.Name, 60*time.Second, "its init container running", func(p *corev1.Pod) bool {
+			return len(p.Status.InitContainerStatuses) == 1 && p.Status.InitContainerStatuses[0].State.Running != nil
+		})
+		e.waitFor(t, 10*time.Second, "the init container's first line", func(context.Context) (bool, error) {
+			b, _ := os.ReadFile(filepath.Join(dir, "log"))
+			return strings.Contains(string(b), "setup-started"), nil
+		})
+		start := time.Now()
+		e.deletePod(t, ns, pod.Name)
+		took := time.Since(start)
+		b, _ := os.ReadFile(filepath.Join(dir, "log"))
+		t.Logf("%s: deleted during init in %s; the containers wrote %q", tg.name, took.Round(100*time.Millisecond), b)
+		mu.Lock()
+		seen[tg.name] = string(b)
+		mu.Unlock()
+		e.assertClean(t, h, ns, pod.Name, pod.UID)
+	})
+	if want := "setup-started\nsetup-term\n"; seen["kubelet"] != want {
+		t.Errorf("on the kubelet's node the containers wrote %q, want %q", seen["kubelet"], want)
+	}
+	compareWithKubelet(t, seen)
+}
+
+// A pod with two sidecars deleted: the regular container gets SIGTERM first, then the sidecars,
+// last declared first, each once the ones after it have stopped (the kubelet's termination
+// ordering); the trap of each writes to a host directory. As on the kubelet's node.
+func TestIntegrationDeleteWithSidecars(t *testing.T) {
+	e := loadEnv(t)
+	var mu sync.Mutex
+	seen := map[string]string{}
+	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+		ns := e.namespace(t)
+		h := e.host(t, tg)
+		dir := t.TempDir()
+		mounts := []corev1.VolumeMount{{Name: "hostdir", MountPath: "/hostdir"}}
+		loop := func(name string) []string {
+			return []string{"sh", "-c", "trap 'sleep 1; echo " + name + "-term >> /hostdir/log; exit 0' TERM; while true; do sleep 0.2; done"}
+		}
+		always := corev1.ContainerRestartPolicyAlways
+		pod := tg.pod("sidecars-deleted", corev1.RestartPolicyAlways, "")
+		pod.Spec.TerminationGracePeriodSeconds = ptr.To[int64](20)
+		dirOrCreate := corev1.HostPathDirectoryOrCreate
+		pod.Spec.Volumes = []corev1.Volume{{Name: "hostdir", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir, Type: &dirOrCreate}}}}
+		pod.Spec.Containers[0].Command, pod.Spec.Containers[0].VolumeMounts = loop("main"), mounts
+		pod.Spec.InitContainers = []corev1.Container{
+			{Name: "first", Image: testImage, Command: loop("first"), VolumeMounts: mounts, RestartPolicy: &always},
+			{Name: "second", Image: testImage, Command: loop("second"), VolumeMounts: mounts, RestartPolicy: &always},
+		}
+		pod = e.createPod(t, ns, pod)
+		e.waitPod(t, ns, pod.Name, 90*time.Second, "running", running)
+		e.deletePod(t, ns, pod.Name)
+		b, _ := os.ReadFile(filepath.Join(dir, "log"))
+		t.Logf("%s: the containers wrote %q", tg.name, b)
+		mu.Lock()
+		seen[tg.name] = string(b)
+		mu.Unlock()
+		e.assertClean(t, h, ns, pod.Name, pod.UID)
+	})
+	if want := "main-term\nsecond-term\nfirst-term\n"; seen["kubelet"] != want {
+		t.Errorf("on the kubelet's node the containers wrote %q, want %q", seen["kubelet"], want)
+	}
+	compareWithKubelet(t, seen)
+}

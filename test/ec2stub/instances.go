@@ -19,7 +19,11 @@ type instanceXML struct {
 	DNSName        string   `xml:"dnsName"`
 	PrivateIP      string   `xml:"privateIpAddress,omitempty"`
 	PublicIP       string   `xml:"ipAddress,omitempty"`
-	Tags           []tagXML `xml:"tagSet>item"`
+	InstanceType   string   `xml:"instanceType,omitempty"`
+	Placement      struct {
+		AvailabilityZone string `xml:"availabilityZone,omitempty"`
+	} `xml:"placement"`
+	Tags []tagXML `xml:"tagSet>item"`
 }
 
 type reservationXML struct {
@@ -70,7 +74,9 @@ func (s *Server) describeInstances(form url.Values) (any, *apiError) {
 			continue
 		}
 		x := instanceXML{InstanceID: i.ID, State: stateXML{stateCodes[i.State], i.State},
-			PrivateIP: i.PrivateIP, PrivateDNSName: s.privateDNS(i.PrivateIP), PublicIP: i.PublicIP, Tags: tagsXML(i.Tags)}
+			PrivateIP: i.PrivateIP, PrivateDNSName: s.privateDNS(i.PrivateIP), PublicIP: i.PublicIP, Tags: tagsXML(i.Tags),
+			InstanceType: i.Type}
+		x.Placement.AvailabilityZone = i.Zone
 		// One reservation per instance, as separate launches give.
 		resp.Reservations = append(resp.Reservations, reservationXML{ReservationID: "r-" + i.ID[2:], OwnerID: Account, Instances: []instanceXML{x}})
 	}

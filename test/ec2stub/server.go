@@ -64,6 +64,7 @@ type ENI struct {
 // terminated; PublicIP is "" when it has none (a stopped instance without an Elastic IP).
 type Instance struct {
 	ID, State, PrivateIP, PublicIP string
+	Type, Zone                     string // instance type and Availability Zone
 	Tags                           map[string]string
 }
 

@@ -1,0 +1,43 @@
+// Command incluster is the in-cluster client of the end-to-end tests: run in a pod, it finds
+// the Kubernetes API as every in-cluster client does (client-go's rest.InClusterConfig:
+// KUBERNETES_SERVICE_HOST and _PORT, the service account's token and CA), asks who it is
+// (a SelfSubjectReview, which every authenticated user may make) and prints the answer.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "incluster:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := client.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("SelfSubjectReview at %s: %w", cfg.Host, err)
+	}
+	fmt.Printf("api %s\nuser %s\n", cfg.Host, r.Status.UserInfo.Username)
+	return nil
+}
