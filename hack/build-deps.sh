@@ -16,13 +16,22 @@ mkdir -p "$SATELLITE_CACHE"
 export GOFLAGS="${GOFLAGS:--buildvcs=false}" CGO_ENABLED=0
 
 # build_module DEST MODULE@VERSION GO_MOD_EXTRA LDFLAGS PKG...
+# In PHASE=fetch it only resolves and downloads the modules (go get, in DEST.work), which is
+# network-bound: the components fetch at once. In PHASE=build it compiles, which is CPU-bound:
+# one component after another.
 build_module() {
   local dest=$1 req=$2 extra=$3 ldflags=$4; shift 4
   [ -d "$dest" ] && return 0
-  local work; work=$(mktemp -d)
-  printf 'module satellite.local/deps\n\ngo 1.25.0\n%s\n' "$extra" >"$work/go.mod"
-  local pkgs=() p; for p in "$@"; do pkgs+=("$p@${req#*@}"); done
-  (cd "$work" && go get "${pkgs[@]}")
+  local work=$dest.work
+  if [ "${PHASE:-build}" = fetch ] || [ ! -f "$work/.fetched" ]; then
+    rm -rf "$work" && mkdir -p "$work"
+    printf 'module satellite.local/deps\n\ngo 1.25.0\n%s\n' "$extra" >"$work/go.mod"
+    local pkgs=() p; for p in "$@"; do pkgs+=("$p@${req#*@}"); done
+    (cd "$work" && go get "${pkgs[@]}" 2>&1 | grep -v '^go: \(downloading\|added\|upgraded\|finding\)' >&2 || true)
+    (cd "$work" && go list -deps "$@" >/dev/null) # fails here, not later, on a bad fetch
+    touch "$work/.fetched"
+    [ "${PHASE:-build}" = fetch ] && return 0
+  fi
   mkdir -p "$dest.tmp"
   (cd "$work" && go build -trimpath -ldflags "$ldflags" -o "$dest.tmp/" "$@")
   rm -rf "$dest" "$work" && mv "$dest.tmp" "$dest"
@@ -54,7 +63,7 @@ etcd() {
     go.etcd.io/etcd/server/v3
   # go names the binary of a .../server/v3 package "server".
   local d="$SATELLITE_CACHE/etcd-$ETCD_VERSION"
-  [ -x "$d/etcd" ] || mv "$d/server" "$d/etcd"
+  if [ -x "$d/server" ] && [ ! -x "$d/etcd" ]; then mv "$d/server" "$d/etcd"; fi
 }
 
 containerd() {
@@ -78,6 +87,16 @@ metrics_server() {
 
 what=${1:-all}
 case $what in
-  all) etcd; containerd; helm; k8s; metrics_server ;;
+  all)
+    start=$SECONDS
+    pids=()
+    for c in etcd containerd helm k8s metrics_server; do
+      PHASE=fetch "$c" & pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid"; done
+    if [ $((SECONDS - start)) -gt 1 ]; then echo "fetched the components' modules in $((SECONDS - start)) s"; fi
+    for c in etcd containerd helm k8s metrics_server; do "$c"; done
+    if [ $((SECONDS - start)) -gt 1 ]; then echo "built the components in $((SECONDS - start)) s"; fi
+    ;;
   *) "$what" ;;
 esac

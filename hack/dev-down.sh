@@ -18,7 +18,7 @@ kill_containers() { # runtime-state-dir
 [ "$(id -u)" = 0 ] || die "run as root"
 stop metrics-server satellite satellite-compat kubelet
 for r in host host-compat ref; do kill_containers "$RUN/$r"; done
-stop host-containerd host-compat-containerd ref-containerd host-sshd
+stop host-containerd host-compat-containerd ref-containerd host-sshd host-registry
 stop kube-scheduler kube-controller-manager kube-apiserver etcd
 # Mounts left by the kubelet and the reference containerd (the host's live in its namespace).
 awk -v a="$DEV/" -v b="$RUN/" 'index($2, a) == 1 || index($2, b) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null

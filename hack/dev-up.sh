@@ -13,7 +13,7 @@ set -euo pipefail
 
 install_packages() {
   local missing=()
-  for b in runc sshd busybox ip openssl; do command -v "$b" >/dev/null || missing+=("$b"); done
+  for b in runc sshd busybox ip openssl docker-registry htpasswd skopeo; do command -v "$b" >/dev/null || missing+=("$b"); done
   [ -x /usr/bin/containerd ] && [ -x /usr/lib/cni/loopback ] || missing+=(containerd)
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing Debian packages: $DEBIAN_PACKAGES"
@@ -22,6 +22,7 @@ install_packages() {
   apt-get install -y -qq --no-install-recommends $DEBIAN_PACKAGES >/dev/null
   # Debian's packages start their daemons where an init system runs; the environment starts its own.
   pkill -x containerd 2>/dev/null || true
+  pkill -x docker-registry 2>/dev/null || true
 }
 
 build() {
@@ -31,6 +32,16 @@ build() {
   mkdir -p "$DEV/images"
   [ -f "$DEV/images/busybox.tar" ] || bash "$HACK/mkimage.sh" "$DEV/images/busybox.tar" "$BUSYBOX_IMAGE"
   [ -f "$DEV/images/pause.tar" ] || bash "$HACK/mkimage.sh" "$DEV/images/pause.tar" "$PAUSE_IMAGE" '["/bin/sleep"]' '["2147483647"]'
+  # The registry's image: busybox with a config of its own, so that it is another image than
+  # the preloaded busybox (an image pulled with a pull secret serves only pods with one).
+  # The in-cluster client of the tests (test/incluster), in an image of its own.
+  (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$DEV/images/incluster.new" ./test/incluster)
+  if ! cmp -s "$DEV/images/incluster.new" "$DEV/images/incluster"; then
+    mv "$DEV/images/incluster.new" "$DEV/images/incluster"
+    EXTRA_BIN=$DEV/images/incluster bash "$HACK/mkimage.sh" "$DEV/images/incluster.tar" "$INCLUSTER_IMAGE" '["/bin/incluster"]'
+  fi
+  rm -f "$DEV/images/incluster.new"
+  [ -f "$DEV/images/private.tar" ] || bash "$HACK/mkimage.sh" "$DEV/images/private.tar" localhost/satellite/private:1.0 '["/bin/sh"]' '["-c","echo private"]'
 }
 
 network() {
@@ -117,6 +128,8 @@ TOML
 [plugins.'io.containerd.cri.v1.runtime'.cni]
   bin_dirs = ["/usr/lib/cni"]
   conf_dir = "$cni"
+[plugins.'io.containerd.cri.v1.images'.registry]
+  config_path = "$DEV/registry/hosts"
 TOML
     else cat <<TOML
 [plugins."io.containerd.grpc.v1.cri"]
@@ -129,6 +142,8 @@ TOML
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$cni"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$DEV/registry/hosts"
 TOML
     fi
   } >"$d/containerd.toml"
@@ -142,9 +157,52 @@ loopback_cni() {
 import_images() { # ctr socket
   local ctr=$1 sock=$2
   wait_for "containerd at $sock" 60 "$ctr" -a "$sock" version
-  for img in busybox pause; do
+  for img in busybox pause incluster; do
     "$ctr" -a "$sock" -n k8s.io images import --all-platforms "$DEV/images/$img.tar" >/dev/null
   done
+}
+
+# registry runs Debian's docker-registry on the host, with TLS from the environment's CA and two
+# htpasswd users: satellite (for pull secrets) and AWS (the user of ECR's tokens, which the
+# tests' stand-in of ECR's API gives out with its password). An image of busybox is pushed to it
+# as $REGISTRY/satellite/private:1.0. Every containerd of the environment trusts it through
+# hosts.toml, and reaches $ECR_REGISTRY there too, as a registry mirror would be set up.
+registry() {
+  local d=$DEV/registry h
+  mkdir -p "$d/data" "$d/certs"
+  cp "$DEV/pki/ca.crt" "$d/certs/ca.crt"
+  for f in password ecr-password; do
+    [ -f "$d/$f" ] || (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$d/$f")
+  done
+  if [ ! -f "$d/htpasswd" ]; then
+    htpasswd -B -b -c "$d/htpasswd.tmp" satellite "$(cat "$d/password")" 2>/dev/null
+    htpasswd -B -b "$d/htpasswd.tmp" AWS "$(cat "$d/ecr-password")" 2>/dev/null
+    mv "$d/htpasswd.tmp" "$d/htpasswd"
+  fi
+  for h in "$REGISTRY" "$ECR_REGISTRY"; do
+    mkdir -p "$d/hosts/$h"
+    cat >"$d/hosts/$h/hosts.toml" <<TOML
+server = "https://$REGISTRY"
+[host."https://$REGISTRY"]
+  capabilities = ["pull", "resolve"]
+  ca = "$d/certs/ca.crt"
+TOML
+  done
+  cat >"$d/config.yml" <<YAML
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $d/data}
+http:
+  addr: $REGISTRY
+  tls: {certificate: $DEV/pki/registry.crt, key: $DEV/pki/registry.key}
+auth:
+  htpasswd: {realm: satellite-dev, path: $d/htpasswd}
+YAML
+  alive host-registry || start_in_host host-registry docker-registry serve "$d/config.yml"
+  wait_for "the registry on the host" 30 bash -c "exec 3<>/dev/tcp/${REGISTRY%:*}/${REGISTRY#*:}"
+  skopeo --insecure-policy copy --quiet --dest-cert-dir "$d/certs" --dest-creds "satellite:$(cat "$d/password")" \
+    "oci-archive:$DEV/images/private.tar" "docker://$REGISTRY/satellite/private:1.0"
 }
 
 remote_host() {
@@ -237,6 +295,7 @@ satellite() {
     --ssh "root@$HOST_IP:22" --ssh-key "$DEV/ssh/id_ed25519" --known-hosts "$DEV/ssh/known_hosts" \
     --containerd-socket "$run/containerd.sock" --containerd-root "$root" \
     --pod-log-dir "$d/pods" --pod-dir "$d/volumes" --debug-address "127.0.0.1:$debug" $extra \
+    --pod-api-endpoint "$CP_IP:6443" \
     "${tls[@]}" --client-ca-file "$DEV/pki/ca.crt" \
     --log-level "${SATELLITE_DEV_LOG_LEVEL:-info}"
 }
@@ -294,6 +353,14 @@ SATELLITE_COMPAT_API=$COMPAT_IP:10250
 SATELLITE_LOG=$DEV/logs/satellite.log
 METRICS_SERVER_LOG=$DEV/logs/metrics-server.log
 TEST_IMAGE=$BUSYBOX_IMAGE
+INCLUSTER_IMAGE=$INCLUSTER_IMAGE
+POD_API_ENDPOINT=$CP_IP:6443
+REGISTRY=$REGISTRY
+REGISTRY_USER=satellite
+REGISTRY_PASSWORD=$(cat "$DEV/registry/password")
+PRIVATE_IMAGE=$REGISTRY/satellite/private:1.0
+ECR_REGISTRY=$ECR_REGISTRY
+ECR_PASSWORD=$(cat "$DEV/registry/ecr-password")
 ENV
 }
 
@@ -306,6 +373,7 @@ main() {
   control_plane
   kubectl_admin apply -f "$HACK/dev/satellite-rbac.yaml" >/dev/null
   remote_host
+  registry
   reference_node
   satellite satellite "$SAT_NODE" "$SAT_IP" "$RUN/host" csr "$DEV/host/root" 10270
   satellite satellite-compat "$COMPAT_NODE" "$COMPAT_IP" "$RUN/host-compat" compat-serving "$DEV/host-compat/root" 10271 \

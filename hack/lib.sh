@@ -20,8 +20,13 @@ K8S_BIN=$SATELLITE_CACHE/kubernetes-$KUBERNETES_VERSION
 ETCD_BIN=$SATELLITE_CACHE/etcd-$ETCD_VERSION
 CTRD_BIN=$SATELLITE_CACHE/containerd-$CONTAINERD_VERSION
 MS_BIN=$SATELLITE_CACHE/metrics-server-$METRICS_SERVER_VERSION
+REGISTRY=$HOST_IP:5000           # an image registry on the remote host (TLS, htpasswd users)
+# A private ECR registry's name: the host's containerd pulls it from $REGISTRY (hosts.toml), and
+# Satellite gets its credentials from a stand-in of ECR's API in the tests.
+ECR_REGISTRY=111122223333.dkr.ecr.$REGION.amazonaws.com
 BUSYBOX_IMAGE=localhost/satellite/busybox:1.36
 PAUSE_IMAGE=localhost/satellite/pause:3.10
+INCLUSTER_IMAGE=localhost/satellite/incluster:1.0
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -67,6 +67,7 @@ make_pki() {
   pki_cert reference-kubelet "system:node:$REF_NODE" system:nodes "" ca client
   pki_cert reference-serving "$REF_NODE" "" "IP:$CP_IP,DNS:$REF_NODE" ca server
   pki_cert compat-serving "$COMPAT_NODE" "" "IP:$COMPAT_IP,DNS:$COMPAT_NODE" ca server
+  pki_cert registry registry "" "IP:$HOST_IP" ca server
   # The aggregation layer: the apiserver's front-proxy client under a CA of its own (as kubeadm
   # makes it), metrics-server's serving certificate for the name the aggregator checks, and
   # its client identity (to the API and to the kubelets).
