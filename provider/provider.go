@@ -12,6 +12,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -197,14 +198,24 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 	}
 	p.pulls = newPullRecords(hostFile{host: host, path: cfg.PullRecords})
 	p.workers = newWorkers(p.syncPod)
+	// On stop, deletions under way are finished, each within what is left of its grace
+	// period, all within finishDeletionsWithin (the chart gives Satellite 30 s to stop).
+	p.workers.finishWithin = finishDeletionsWithin
+	p.workers.finishing = func(uid types.UID) bool {
+		return p.store.shortenDeletion(uid, finishDeletionsWithin/2)
+	}
 	p.probes = newProbeManager(prober{cri: cri, host: host, podIP: cfg.HostIP}, recorder, p.workers.wake, p.apiEnv)
 	p.node = newNodeState(p)
 	p.stats = newStatsCollector(p)
 	return p
 }
 
+// finishDeletionsWithin bounds the deletions Satellite finishes once told to stop.
+const finishDeletionsWithin = 20 * time.Second
+
 // Run serves pods until ctx ends; it returns after every goroutine it started has stopped.
-// Containers on the host are left running: stopping Satellite stops nothing there.
+// Containers on the host are left running: stopping Satellite stops nothing there, except
+// the containers of pods whose deletion is under way, which are removed first.
 func (p *Provider) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, f := range []func(context.Context){p.workers.run, p.probes.run, p.relistLoop, p.eventLoop, p.node.run, p.rotateLoop} {

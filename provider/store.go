@@ -16,6 +16,7 @@ type podRecord struct {
 	pod      *corev1.Pod // spec and metadata as last given, with the last published status
 	deleting bool
 	grace    int64         // seconds, when deleting
+	since    time.Time     // when deleting: since when
 	gone     chan struct{} // closed once deleting
 
 	// worker-private
@@ -84,8 +85,23 @@ func (s *store) markDeleting(uid types.UID, grace int64) bool {
 	}
 	if !rec.deleting {
 		close(rec.gone)
+		rec.since = time.Now()
 	}
 	rec.deleting = true
+	return true
+}
+
+// shortenDeletion lowers the grace period of a pod being deleted to what is left of it, and
+// to at most limit. It reports whether the pod is being deleted.
+func (s *store) shortenDeletion(uid types.UID, limit time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.byUID[uid]
+	if !ok || !rec.deleting {
+		return false
+	}
+	left := time.Duration(rec.grace)*time.Second - time.Since(rec.since)
+	rec.grace = int64(min(max(left, 0), limit) / time.Second)
 	return true
 }
 

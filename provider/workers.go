@@ -14,9 +14,19 @@ type syncFunc func(ctx context.Context, uid types.UID) (again time.Duration, gon
 
 // workers runs one goroutine per pod, so a slow pod (an image pull, a long grace period) never
 // holds up another, and a pod's syncs never overlap. Wakes before start are kept and served
-// once start is called; stop cancels every worker and waits for them.
+// once start is called; stop cancels every worker and waits for them. A worker whose pod is
+// being deleted when stop comes first finishes that deletion (finish), so that a Satellite
+// stopped just after the API let go of a pod does not leave the pod's containers and files
+// on the host: virtual-kubelet removes a pod from the API once its grace period is over, even
+// while its containers are still being stopped, and helm uninstall's drain stops Satellite as
+// soon as the API has no pods of the node.
 type workers struct {
 	sync syncFunc
+	// finishing tells whether the pod's worker must finish its sync before stopping (nil:
+	// never), and readies the pod for it.
+	finishing func(uid types.UID) bool
+	// finishWithin bounds the syncs after stop.
+	finishWithin time.Duration
 
 	mu     sync.Mutex
 	ctx    context.Context
@@ -73,22 +83,49 @@ func (w *workers) loop(ctx context.Context, uid types.UID, c chan struct{}) {
 	for {
 		select {
 		case <-ctx.Done():
+			w.finish(ctx, uid, c)
 			return
 		case <-c:
 		case <-timer.C:
 		}
 		again, gone := w.sync(ctx, uid)
 		if gone {
-			w.mu.Lock()
-			if w.wakeup[uid] == c {
-				delete(w.wakeup, uid)
-			}
-			w.mu.Unlock()
+			w.forget(uid, c)
 			return
 		}
 		timer.Stop()
 		if again > 0 {
 			timer.Reset(again)
 		}
+	}
+}
+
+// finish runs the syncs of a pod being deleted after stop, until the pod is gone from the
+// host or finishWithin has passed.
+func (w *workers) finish(stopped context.Context, uid types.UID, c chan struct{}) {
+	if w.finishing == nil || !w.finishing(uid) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(stopped), w.finishWithin)
+	defer cancel()
+	for {
+		again, gone := w.sync(ctx, uid)
+		if gone {
+			w.forget(uid, c)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(max(again, 100*time.Millisecond)):
+		}
+	}
+}
+
+func (w *workers) forget(uid types.UID, c chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.wakeup[uid] == c {
+		delete(w.wakeup, uid)
 	}
 }

@@ -256,23 +256,24 @@ func (e *env) assertClean(t *testing.T, h *host, ns, name string, uid types.UID)
 	if h == nil {
 		return // the reference node: not Satellite's host
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	var left []string
+	deadline := time.Now().Add(15 * time.Second)
 	for {
-		var err error
-		if left, err = h.leftovers(ctx, ns, name, uid); err != nil {
-			t.Fatalf("inspect host: %v", err)
-		}
-		if len(left) == 0 {
+		// Each look has its own time, so that the last one before the deadline reports what
+		// is left rather than its own cut.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		left, err := h.leftovers(ctx, ns, name, uid)
+		cancel()
+		if err == nil && len(left) == 0 {
 			return
 		}
-		select {
-		case <-ctx.Done():
+		if time.Now().After(deadline) {
+			if err != nil {
+				t.Fatalf("pod %s/%s deleted; the host cannot be inspected: %v", ns, name, err)
+			}
 			t.Errorf("pod %s/%s deleted but the host still has: %s", ns, name, strings.Join(left, ", "))
 			return
-		case <-time.After(200 * time.Millisecond):
 		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
