@@ -89,18 +89,29 @@ func TestIntegrationDifferential(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var compared, differ int
+	var failures []string // the failed cases' problems, repeated at the end where a log's tail shows them
 	for i, c := range cases {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			t.Run(c.name, func(t *testing.T) {
-				n, d := runDiffCase(t, e, targets, c, int32(20000+10*i))
+			var problems []string
+			ok := t.Run(c.name, func(t *testing.T) {
+				var n, d int
+				n, d, problems = runDiffCase(t, e, targets, c, int32(20000+10*i))
 				mu.Lock()
 				compared, differ = compared+n, differ+d
 				mu.Unlock()
 			})
+			if !ok && len(problems) == 0 {
+				problems = []string{"failed (its output says how)"}
+			}
+			mu.Lock()
+			for _, p := range problems {
+				failures = append(failures, c.name+": "+p)
+			}
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
@@ -109,11 +120,15 @@ func TestIntegrationDifferential(t *testing.T) {
 	}
 	t.Logf("differential suite: %d cases, %d items compared with the kubelet's node on %d Satellite nodes, %d items differing by design",
 		len(cases), compared, len(targets)-1, differ)
+	if len(failures) > 0 {
+		sort.Strings(failures)
+		t.Errorf("%d problem(s) in the differential suite:\n%s", len(failures), strings.Join(failures, "\n"))
+	}
 }
 
 // runDiffCase runs one case on every target and compares; it returns how many items were
-// compared and how many were left out by design.
-func runDiffCase(t *testing.T, e *env, targets []diffTarget, c diffCase, portBase int32) (int, int) {
+// compared, how many were left out by design, and the problems found.
+func runDiffCase(t *testing.T, e *env, targets []diffTarget, c diffCase, portBase int32) (compared, byDesign int, problems []string) {
 	if c.policy == "" {
 		c.policy = corev1.RestartPolicyNever
 	}
@@ -152,11 +167,12 @@ func runDiffCase(t *testing.T, e *env, targets []diffTarget, c diffCase, portBas
 	}()
 	for i, err := range errs {
 		if err != nil {
-			t.Errorf("%s: %v", targets[i].tg.name, err)
+			problems = append(problems, fmt.Sprintf("%s: %v", targets[i].tg.name, err))
+			t.Error(problems[len(problems)-1])
 		}
 	}
-	if t.Failed() {
-		return 0, 0
+	if len(problems) > 0 {
+		return 0, 0, problems
 	}
 
 	// Compare until every node shows what the kubelet's shows, for up to 20 s: the nodes
@@ -173,7 +189,8 @@ func runDiffCase(t *testing.T, e *env, targets []diffTarget, c diffCase, portBas
 		}
 		time.Sleep(time.Second)
 	}
-	for _, p := range diffProblems(c, targets, views) {
+	problems = diffProblems(c, targets, views)
+	for _, p := range problems {
 		t.Error(p)
 	}
 	for item, why := range c.differs {
@@ -187,7 +204,7 @@ func runDiffCase(t *testing.T, e *env, targets []diffTarget, c diffCase, portBas
 			}
 		}
 	}
-	return len(views[0]) * (len(targets) - 1), len(c.differs) * (len(targets) - 1)
+	return len(views[0]) * (len(targets) - 1), len(c.differs) * (len(targets) - 1), problems
 }
 
 // startDiffPod creates the case's pod (after its pre pod, if any) and waits for until and for
