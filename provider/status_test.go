@@ -179,3 +179,30 @@ func stateReason(s corev1.ContainerState) string {
 	}
 	return ""
 }
+
+// A finished pod's status waits while its sandbox is still seen ready, for up to
+// terminalHold: virtual-kubelet writes no status after the first finished one.
+func TestHoldTerminal(t *testing.T) {
+	ctx := t.Context()
+	pod := testPod(corev1.RestartPolicyNever, nil, "a")
+	exited := map[string][]*runtimeapi.ContainerStatus{"a": {ctr("a", 0, runtimeapi.ContainerState_CONTAINER_EXITED, 0)}}
+	running := map[string][]*runtimeapi.ContainerStatus{"a": {ctr("a", 0, runtimeapi.ContainerState_CONTAINER_RUNNING, 0)}}
+	stopped := &runtimeapi.PodSandboxStatus{Id: "sb", State: runtimeapi.PodSandboxState_SANDBOX_NOTREADY}
+	rec := &podRecord{}
+	if w := holdTerminal(ctx, rec, pod, observation{sandbox: readySandbox, containers: running}); w != 0 {
+		t.Errorf("running pod held %v", w)
+	}
+	if w := holdTerminal(ctx, rec, pod, observation{sandbox: readySandbox, containers: exited}); w == 0 {
+		t.Error("finished pod with a ready sandbox published at once")
+	}
+	if w := holdTerminal(ctx, rec, pod, observation{sandbox: stopped, containers: exited}); w != 0 {
+		t.Errorf("finished pod with a stopped sandbox held %v", w)
+	}
+	if !rec.terminalHeld.IsZero() {
+		t.Error("hold not reset once the sandbox was seen stopped")
+	}
+	rec.terminalHeld = time.Now().Add(-terminalHold)
+	if w := holdTerminal(ctx, rec, pod, observation{sandbox: readySandbox, containers: exited}); w != 0 {
+		t.Errorf("finished pod held %v past terminalHold", w)
+	}
+}

@@ -26,6 +26,9 @@ type podRecord struct {
 	// waiting message.
 	pullErrors map[string]string
 	exited     map[string]*runtimeapi.ContainerStatus // final statuses of exited containers, by id
+	// terminalHeld is since when a terminal status waits for the pod's sandbox to be seen
+	// stopped (holdTerminal).
+	terminalHeld time.Time
 
 	// volumes
 	podDirMade bool

@@ -59,8 +59,36 @@ func (p *Provider) syncPod(ctx context.Context, uid types.UID) (time.Duration, b
 		}
 	}
 	p.probes.sync(ctx, pod, obs)
+	if wait := holdTerminal(ctx, rec, pod, obs); wait > 0 {
+		return wait, false
+	}
 	p.publishStatus(rec, pod, obs, false)
 	return wakeForDeadline(rec, pod, again), false
+}
+
+// terminalHold bounds how long a finished pod's status waits for its sandbox to be seen
+// stopped.
+const terminalHold = 10 * time.Second
+
+// holdTerminal tells how soon to look again instead of publishing a finished pod (Succeeded,
+// Failed) whose sandbox the host still shows ready: a stop that failed, or a runtime that
+// reports a stop a moment late (0: publish now). virtual-kubelet writes no status once the
+// API has the pod finished, so the first finished status is the last one: published with a
+// ready sandbox, it would keep PodReadyToStartContainers True for good, where the kubelet
+// shows False. After terminalHold the status is published as it is.
+func holdTerminal(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs observation) time.Duration {
+	if obs.sandbox == nil || obs.sandbox.State != runtimeapi.PodSandboxState_SANDBOX_READY || !finished(rec, pod, obs) {
+		rec.terminalHeld = time.Time{}
+		return 0
+	}
+	if rec.terminalHeld.IsZero() {
+		rec.terminalHeld = time.Now()
+	}
+	if time.Since(rec.terminalHeld) >= terminalHold {
+		log.G(ctx).Warnf("the pod finished but its sandbox is still ready after %v; publishing its status as it is", terminalHold)
+		return 0
+	}
+	return 200 * time.Millisecond
 }
 
 func (p *Provider) syncDeleting(ctx context.Context, rec *podRecord, pod *corev1.Pod, grace int64) (time.Duration, bool) {
