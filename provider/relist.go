@@ -21,6 +21,11 @@ import (
 // is removed: long enough for a pod that is being created to show up in the informer.
 const orphanGrace = time.Minute
 
+// podDirsEvery is how many relists apart the pod directories are listed (collectPodDirs): an
+// orphaned one goes between orphanGrace and orphanGrace plus this many periods after it is
+// first seen.
+const podDirsEvery = 15
+
 // relistLoop lists everything this node owns on the host every RelistPeriod (the kubelet's
 // PLEG relist), wakes the worker of every pod whose containers changed, and collects what no
 // pod owns any more. Container events (eventLoop) make most changes known sooner; the relist
@@ -79,7 +84,7 @@ func (r *relister) relist(ctx context.Context) error {
 	r.last = now
 	if p.cfg.PodsSynced() {
 		r.collect(ctx, sbs.Items)
-		if r.n++; r.n%60 == 1 {
+		if r.n++; r.n%podDirsEvery == 1 {
 			r.collectPodDirs(ctx)
 		}
 	}
@@ -124,8 +129,8 @@ func (r *relister) collect(ctx context.Context, sbs []*runtimeapi.PodSandbox) {
 
 // collectPodDirs removes, after orphanGrace, the volume and log directories of pods that
 // neither this Satellite nor Kubernetes has any longer (a pod deleted while Satellite was
-// away, or while its sandbox was being made). Listed once a minute. Only log directories
-// carrying this node's mark are considered: the log root may be shared.
+// away, or while its sandbox was being made). Listed every podDirsEvery relists. Only log
+// directories carrying this node's mark are considered: the log root may be shared.
 func (r *relister) collectPodDirs(ctx context.Context) {
 	p := r.p
 	dirs, err := p.host.Glob(ctx, path.Join(p.cfg.PodDir, "*_*_*"))
