@@ -31,11 +31,11 @@ if grep -qE '^(FAIL|panic)' "$DEV/logs/e2e-test.log" || ! grep -qE '^ok ' "$DEV/
     awk -v n="$name" '$0 ~ "^=== RUN   "n"$" {on=1} on {print} $0 ~ "^--- FAIL: "n" " {on=0}' "$DEV/logs/e2e-test.log" | tail -n 400
   done
   grep -A40 -E '^panic' "$DEV/logs/e2e-test.log" | head -80 || true
-  log "the nodes, and the last errors each Satellite logged"
+  log "the nodes, and the last warnings and errors each Satellite logged"
   kubectl_admin get nodes -o wide || true
   for f in "$DEV"/logs/satellite*.log; do
     echo "== $f"
-    grep -E '^panic|fatal error|level=ERROR' "$f" | grep -v 'Force deleting pod in running state' | tail -n 15 | cut -c1-400 || true
+    grep -E '^panic|fatal error|level=(ERROR|WARN)' "$f" | grep -v 'Force deleting pod in running state' | tail -n 25 | cut -c1-400 || true
   done
   # Where each Satellite's goroutines wait, the largest groups first (a stuck one shows here).
   for port in 10270 10271; do
