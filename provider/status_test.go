@@ -184,25 +184,24 @@ func stateReason(s corev1.ContainerState) string {
 // terminalHold: virtual-kubelet writes no status after the first finished one.
 func TestHoldTerminal(t *testing.T) {
 	ctx := t.Context()
-	pod := testPod(corev1.RestartPolicyNever, nil, "a")
-	exited := map[string][]*runtimeapi.ContainerStatus{"a": {ctr("a", 0, runtimeapi.ContainerState_CONTAINER_EXITED, 0)}}
-	running := map[string][]*runtimeapi.ContainerStatus{"a": {ctr("a", 0, runtimeapi.ContainerState_CONTAINER_RUNNING, 0)}}
-	stopped := &runtimeapi.PodSandboxStatus{Id: "sb", State: runtimeapi.PodSandboxState_SANDBOX_NOTREADY}
 	rec := &podRecord{}
-	if w := holdTerminal(ctx, rec, pod, observation{sandbox: readySandbox, containers: running}); w != 0 {
+	if w := holdTerminal(ctx, rec, corev1.PodRunning, true); w != 0 {
 		t.Errorf("running pod held %v", w)
 	}
-	if w := holdTerminal(ctx, rec, pod, observation{sandbox: readySandbox, containers: exited}); w == 0 {
+	if w := holdTerminal(ctx, rec, corev1.PodSucceeded, true); w == 0 {
 		t.Error("finished pod with a ready sandbox published at once")
 	}
-	if w := holdTerminal(ctx, rec, pod, observation{sandbox: stopped, containers: exited}); w != 0 {
+	if w := holdTerminal(ctx, rec, corev1.PodSucceeded, false); w != 0 {
 		t.Errorf("finished pod with a stopped sandbox held %v", w)
 	}
 	if !rec.terminalHeld.IsZero() {
 		t.Error("hold not reset once the sandbox was seen stopped")
 	}
+	if w := holdTerminal(ctx, rec, corev1.PodFailed, true); w == 0 {
+		t.Error("failed pod with a ready sandbox published at once")
+	}
 	rec.terminalHeld = time.Now().Add(-terminalHold)
-	if w := holdTerminal(ctx, rec, pod, observation{sandbox: readySandbox, containers: exited}); w != 0 {
+	if w := holdTerminal(ctx, rec, corev1.PodSucceeded, true); w != 0 {
 		t.Errorf("finished pod held %v past terminalHold", w)
 	}
 }

@@ -59,10 +59,9 @@ func (p *Provider) syncPod(ctx context.Context, uid types.UID) (time.Duration, b
 		}
 	}
 	p.probes.sync(ctx, pod, obs)
-	if wait := holdTerminal(ctx, rec, pod, obs); wait > 0 {
+	if wait := p.publishStatus(ctx, rec, pod, obs, false); wait > 0 {
 		return wait, false
 	}
-	p.publishStatus(rec, pod, obs, false)
 	return wakeForDeadline(rec, pod, again), false
 }
 
@@ -76,8 +75,8 @@ const terminalHold = 10 * time.Second
 // API has the pod finished, so the first finished status is the last one: published with a
 // ready sandbox, it would keep PodReadyToStartContainers True for good, where the kubelet
 // shows False. After terminalHold the status is published as it is.
-func holdTerminal(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs observation) time.Duration {
-	if obs.sandbox == nil || obs.sandbox.State != runtimeapi.PodSandboxState_SANDBOX_READY || !finished(rec, pod, obs) {
+func holdTerminal(ctx context.Context, rec *podRecord, phase corev1.PodPhase, sandboxReady bool) time.Duration {
+	if !sandboxReady || (phase != corev1.PodSucceeded && phase != corev1.PodFailed) {
 		rec.terminalHeld = time.Time{}
 		return 0
 	}
@@ -98,7 +97,7 @@ func (p *Provider) syncDeleting(ctx context.Context, rec *podRecord, pod *corev1
 		log.G(ctx).WithError(err).Warn("pod not yet removed from the host; will try again")
 		return retryAfterError, false
 	}
-	p.publishStatus(rec, pod, obs, true)
+	p.publishStatus(ctx, rec, pod, obs, true)
 	p.store.remove(pod.UID)
 	p.backoff.forget(string(pod.UID) + "/")
 	return 0, true
@@ -120,14 +119,22 @@ func (p *Provider) reject(rec *podRecord, pod *corev1.Pod, reason, message strin
 	p.publish(p.store.setStatus(pod.UID, st))
 }
 
-// publishStatus computes the pod's status and hands it to virtual-kubelet when it changed.
-func (p *Provider) publishStatus(rec *podRecord, pod *corev1.Pod, obs observation, terminal bool) {
+// publishStatus computes the pod's status and hands it to virtual-kubelet when it changed,
+// unless holdTerminal holds it back: then it returns how soon to look again.
+func (p *Provider) publishStatus(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs observation, terminal bool) time.Duration {
 	st := podStatus(statusInput{pod: pod, obs: obs, waiting: rec.waiting, hostIP: p.cfg.HostIP, start: rec.start, terminal: terminal,
 		health: p.probes.health(pod, obs), others: p.otherConditions(pod)})
+	if !terminal {
+		sandboxReady := obs.sandbox != nil && obs.sandbox.State == runtimeapi.PodSandboxState_SANDBOX_READY
+		if wait := holdTerminal(ctx, rec, st.Phase, sandboxReady); wait > 0 {
+			return wait
+		}
+	}
 	if apiequality.Semantic.DeepEqual(st, pod.Status) {
-		return
+		return 0
 	}
 	p.publish(p.store.setStatus(pod.UID, st))
+	return 0
 }
 
 // observe reads the pod's sandbox and containers from the host. Exited containers are read
