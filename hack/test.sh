@@ -43,6 +43,12 @@ if grep -qE '^(FAIL|panic)' "$DEV/logs/e2e-test.log" || ! grep -qE '^ok ' "$DEV/
     curl -s --max-time 5 "http://127.0.0.1:$port/debug/pprof/goroutine?debug=1" |
       awk '/^goroutine profile/ {print; next} /^[0-9]+ @/ {n=$1; k=0; next} /^#/ && n >= 4 && k < 3 {print n "\t" $3; k++}' | head -n 40 || true
   done
+  # Last, what each failed test reported, since the end of a long output is what is read.
+  log "what the failed tests reported"
+  for name in $(grep -oE '^--- FAIL: Test[A-Za-z0-9_]+' "$DEV/logs/e2e-test.log" | awk '{print $3}'); do
+    awk -v n="$name" '$0 ~ "^=== RUN   "n"$" {on=1} on && /_test.go:[0-9]+:/ {print} $0 ~ "^--- FAIL: "n" " {on=0}' "$DEV/logs/e2e-test.log" | tail -n 15 | cut -c1-400
+    echo "--- FAIL: $name"
+  done
   die "end-to-end tests failed (full output: $DEV/logs/e2e-test.log)"
 fi
 passed=$(grep -cE '^\s*--- PASS' "$DEV/logs/e2e-test.log" || true)

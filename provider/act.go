@@ -236,18 +236,16 @@ func (p *Provider) startSandbox(ctx context.Context, pod *corev1.Pod, obs *obser
 // before creating containers (containerd opens the log file but does not make its directory).
 // The containers' directories are made concurrently, over the one SFTP session.
 func (p *Provider) makeLogDirs(ctx context.Context, pod *corev1.Pod, dir string) error {
+	// The record by which Satellite finds the directory again if the pod vanishes while it is
+	// away (collectPodDirs); a log root shared with anything else is left alone. It is made
+	// before the directory and removed after it, so no moment leaves a directory unrecorded.
+	if err := p.host.MkdirAll(ctx, p.logDirRecord(dir), 0o755); err != nil {
+		return fmt.Errorf("create pod log directory: %w", err)
+	}
 	if err := p.host.MkdirAll(ctx, dir, 0o755); err != nil {
 		return fmt.Errorf("create pod log directory: %w", err)
 	}
 	var g errgroup.Group
-	g.Go(func() error {
-		// The mark by which Satellite finds the directory again if the pod vanishes while it is
-		// away (collectPodDirs); a log root shared with anything else is left alone.
-		if err := p.host.MkdirAll(ctx, dir+"/"+p.logDirMark(), 0o755); err != nil {
-			return fmt.Errorf("create pod log directory: %w", err)
-		}
-		return nil
-	})
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for _, c := range cs {
 			g.Go(func() error {

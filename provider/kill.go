@@ -121,6 +121,9 @@ func (p *Provider) removeLogDir(ctx context.Context, dir string) error {
 	if err := p.host.RemoveAll(ctx, clean); err != nil {
 		return fmt.Errorf("remove pod log directory: %w", err)
 	}
+	if err := p.host.RemoveAll(ctx, p.logDirRecord(clean)); err != nil {
+		return fmt.Errorf("remove pod log directory: %w", err)
+	}
 	return nil
 }
 

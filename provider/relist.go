@@ -138,7 +138,9 @@ func (r *relister) collectPodDirs(ctx context.Context) {
 		log.G(ctx).WithError(err).Debug("cannot list pod directories")
 		return
 	}
-	marked := fmt.Sprintf("cd %s 2>/dev/null || exit 0; for d in *_*_*/%s; do [ -d \"$d\" ] && echo \"${d%%%%/*}\"; done; exit 0",
+	// The log directories this node recorded (logDirRecord), and those marked inside, as
+	// Satellite did before it kept records.
+	marked := fmt.Sprintf("cd %[1]s 2>/dev/null || exit 0; for d in %[2]s/*_*_*; do [ -d \"$d\" ] && echo \"${d#*/}\"; done; for d in *_*_*/%[2]s; do [ -d \"$d\" ] && echo \"${d%%%%/*}\"; done; exit 0",
 		remote.Quote(p.cfg.LogRoot), remote.Quote(p.logDirMark()))
 	out, err := p.host.Output(ctx, marked)
 	if err != nil {
@@ -147,8 +149,11 @@ func (r *relister) collectPodDirs(ctx context.Context) {
 	}
 	logDirs := map[string]bool{}
 	for _, d := range strings.Fields(string(out)) {
-		logDirs[path.Join(p.cfg.LogRoot, d)] = true
-		dirs = append(dirs, path.Join(p.cfg.LogRoot, d))
+		d = path.Join(p.cfg.LogRoot, d)
+		if !logDirs[d] {
+			logDirs[d] = true
+			dirs = append(dirs, d)
+		}
 	}
 	for _, d := range dirs {
 		parts := strings.SplitN(path.Base(d), "_", 3)
@@ -181,8 +186,15 @@ func (r *relister) collectPodDirs(ctx context.Context) {
 	}
 }
 
-// logDirMark is the directory Satellite makes in each pod log directory it creates.
+// logDirMark is the directory of the log root in which Satellite records each pod log
+// directory it creates (logDirRecord). Satellite before 2026-12-02 made it inside each one.
 func (p *Provider) logDirMark() string { return ".satellite-" + p.cfg.NodeName }
+
+// logDirRecord is the record of a pod log directory: a directory of the same name in the log
+// root's logDirMark.
+func (p *Provider) logDirRecord(dir string) string {
+	return path.Join(p.cfg.LogRoot, p.logDirMark(), path.Base(dir))
+}
 
 // inAPI reports whether Kubernetes still has the pod (by name and UID) on this node. When the
 // answer is unknown it says yes: nothing is deleted on a doubt.

@@ -271,6 +271,18 @@ func (f *faultHost) account(ctx context.Context, namespaces ...string) (*ledger,
 			l.add("pod %s is gone from the API but the host still has %d sandbox(es) and %d container(s)", uid, len(hp.sandboxes), len(hp.containers))
 		}
 	}
+	// Satellite records each pod log directory it makes in <log root>/.satellite-<node>.
+	records, err := f.h.Output(ctx, "ls -1 "+remote.Quote(f.tg.logDir)+"/.satellite-*/ 2>/dev/null || true")
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range strings.Fields(string(records)) {
+		for _, ns := range namespaces {
+			if strings.HasPrefix(d, ns+"_") && !dirs[d] {
+				l.add("the record of %s/%s is left on the host without its pod", f.tg.logDir, d)
+			}
+		}
+	}
 	for _, root := range []string{f.tg.logDir, f.tg.podDir} {
 		out, err := f.h.Output(ctx, "ls -1 "+remote.Quote(root)+" 2>/dev/null || true")
 		if err != nil {
@@ -311,7 +323,11 @@ func (f *faultHost) settle(t *testing.T, timeout time.Duration, namespaces ...st
 			if last == nil {
 				t.Fatalf("ledger: %v", err)
 			}
-			t.Fatalf("ledger does not balance %v after the fault (last error: %v):\n  %s", timeout, err, strings.Join(last.problems, "\n  "))
+			// One line each, so that every problem shows where only test lines are kept.
+			for _, p := range last.problems {
+				t.Errorf("ledger: %s", p)
+			}
+			t.Fatalf("ledger does not balance %v after the fault (last error: %v): %d problems, above", timeout, err, len(last.problems))
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
