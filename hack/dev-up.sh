@@ -225,6 +225,11 @@ StrictModes no
 AllowTcpForwarding yes
 AllowStreamLocalForwarding yes
 Subsystem sftp /usr/lib/openssh/sftp-server
+# The host shares this machine's /root, whose .bashrc may run what an interactive shell wants
+# (here pyenv init: 100 ms of processes before every command, which Satellite's volume and
+# file scripts would all pay). A GPU host's stock .bashrc returns at once for a non-interactive
+# shell; with SHLVL=1 bash skips the .bashrc it sources for sshd's commands, as if it did.
+SetEnv SHLVL=1
 CFG
   mkdir -p "$RUN"
   alive host-sshd || start_in_host host-sshd /usr/sbin/sshd -D -e -f "$h/sshd_config"
