@@ -242,47 +242,64 @@ func readGrown(f remote.File, offset *int64, buf *[]byte, w io.Writer) (int64, e
 	return total, nil
 }
 
-// readAhead reads [*offset, end) in chunks, one reader goroutine a chunk ahead of the writer,
-// with two buffers between them.
+// readAheadInFlight is how many chunks are read at once. pkg/sftp keeps up to 64 requests of
+// one ReadAt in flight, but it waits for all of them before the call returns, so one ReadAt at a
+// time drains the SSH channel at each chunk's end: with two, the next chunk's requests fill the
+// window while the last replies of the one before come in. At 50 ms of round trip that is the
+// difference between about 24 and 40 MiB/s (the channel's 2 MiB window a round trip).
+const readAheadInFlight = 2
+
+// readAhead reads [*offset, end) in chunks, readAheadInFlight of them at a time, and writes
+// them out in order; a buffer more than that lets one chunk be written while the next are read.
+// It returns once every read it started is over.
 func readAhead(f remote.File, offset *int64, end int64, w io.Writer) (int64, error) {
 	type piece struct {
 		b   []byte
 		n   int
 		err error
 	}
-	free := make(chan []byte, 2)
-	free <- make([]byte, readChunk)
-	free <- make([]byte, readChunk)
-	full := make(chan piece, 1)
+	free := make(chan []byte, readAheadInFlight+1)
+	for i := 0; i < readAheadInFlight+1; i++ {
+		free <- make([]byte, readChunk)
+	}
+	order := make(chan chan piece, readAheadInFlight+1) // the chunks' results, in file order
 	stop := make(chan struct{})
-	go func() {
-		defer close(full)
-		for off := *offset; off < end; {
+	var reads sync.WaitGroup
+	start := *offset
+	reads.Add(1)
+	go func() { // starts each chunk's read as a buffer comes free
+		defer reads.Done()
+		defer close(order)
+		for off := start; off < end; {
 			var b []byte
 			select {
 			case b = <-free:
 			case <-stop:
 				return
 			}
-			n, err := f.ReadAt(b[:min(int64(len(b)), end-off)], off)
-			off += int64(n)
+			b = b[:min(int64(len(b)), end-off)]
+			res := make(chan piece, 1)
+			reads.Add(1)
+			go func(b []byte, off int64) {
+				defer reads.Done()
+				n, err := f.ReadAt(b, off)
+				res <- piece{b, n, err}
+			}(b, off)
+			off += int64(len(b))
 			select {
-			case full <- piece{b, n, err}:
+			case order <- res:
 			case <-stop:
-				return
-			}
-			if n == 0 || err != nil && !errors.Is(err, io.EOF) {
 				return
 			}
 		}
 	}()
 	defer func() {
 		close(stop)
-		for range full { // wait for the reader: it may be in a read
-		}
+		reads.Wait() // no read outlives the call: the file is closed after it
 	}()
 	var total int64
-	for p := range full {
+	for res := range order {
+		p := <-res
 		if p.n > 0 {
 			if _, err := w.Write(p.b[:p.n]); err != nil {
 				return total, err
@@ -293,10 +310,11 @@ func readAhead(f remote.File, offset *int64, end int64, w io.Writer) (int64, err
 		if p.err != nil && !errors.Is(p.err, io.EOF) {
 			return total, p.err
 		}
-		if p.n == 0 {
-			break
+		if p.n < len(p.b) {
+			// The file ended before the size it had: what follows is not there to read.
+			return total, nil
 		}
-		free <- p.b
+		free <- p.b[:cap(p.b)]
 	}
 	return total, nil
 }

@@ -43,6 +43,9 @@ type Host interface {
 	Glob(ctx context.Context, pattern string) ([]string, error)
 	// Stream serves an exec or attach session at a CRI streaming URL.
 	Stream(ctx context.Context, url string, opts remote.StreamOptions) error
+	// PredialStream starts connecting to the streaming server of the last session, for the
+	// next Stream (nil when there was no session yet).
+	PredialStream(ctx context.Context) *remote.Predialed
 	// DialTCP connects to an address as seen from the host.
 	DialTCP(ctx context.Context, addr string) (net.Conn, error)
 	// Ping checks the SSH link.

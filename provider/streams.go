@@ -75,14 +75,16 @@ func (p *Provider) RunInContainer(ctx context.Context, namespace, podName, conta
 	if err != nil {
 		return err
 	}
+	pre := p.host.PredialStream(ctx)
 	resp, err := p.cri.Exec(ctx, &runtimeapi.ExecRequest{
 		ContainerId: id, Cmd: cmd, Tty: attach.TTY(),
 		Stdin: attach.Stdin() != nil, Stdout: attach.Stdout() != nil, Stderr: attach.Stderr() != nil,
 	})
 	if err != nil {
+		pre.Close()
 		return fmt.Errorf("exec in %s/%s/%s: %w", namespace, podName, containerName, err)
 	}
-	return p.stream(ctx, resp.Url, attach)
+	return p.stream(ctx, resp.Url, attach, pre)
 }
 
 // AttachToContainer attaches to a running container's main process through CRI Attach.
@@ -91,20 +93,24 @@ func (p *Provider) AttachToContainer(ctx context.Context, namespace, podName, co
 	if err != nil {
 		return err
 	}
+	pre := p.host.PredialStream(ctx)
 	resp, err := p.cri.Attach(ctx, &runtimeapi.AttachRequest{
 		ContainerId: id, Tty: attach.TTY(),
 		Stdin: attach.Stdin() != nil, Stdout: attach.Stdout() != nil, Stderr: attach.Stderr() != nil,
 	})
 	if err != nil {
+		pre.Close()
 		return fmt.Errorf("attach to %s/%s/%s: %w", namespace, podName, containerName, err)
 	}
-	return p.stream(ctx, resp.Url, attach)
+	return p.stream(ctx, resp.Url, attach, pre)
 }
 
-func (p *Provider) stream(ctx context.Context, url string, attach api.AttachIO) error {
+// stream relays a session at url; pre (which may be nil) is the connection PredialStream
+// started for it, and is closed unless used.
+func (p *Provider) stream(ctx context.Context, url string, attach api.AttachIO, pre *remote.Predialed) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	opts := remote.StreamOptions{Stdin: attach.Stdin(), TTY: attach.TTY()}
+	opts := remote.StreamOptions{Stdin: attach.Stdin(), TTY: attach.TTY(), Predialed: pre}
 	if w := attach.Stdout(); w != nil {
 		opts.Stdout = w
 	}

@@ -95,6 +95,9 @@ type Host struct {
 	channels atomic.Int64
 	dials    atomic.Int64
 	rtt      atomic.Int64 // nanoseconds, the last keepalive's round trip
+	// streamAddr is the address of the host's streaming server in the last session's URL, to
+	// connect to while the next Exec or Attach is in flight (PredialStream).
+	streamAddr atomic.Pointer[string]
 }
 
 // maxSessions is how many sessions Satellite opens at once on one connection: below

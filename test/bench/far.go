@@ -46,7 +46,10 @@ func farHost(ctx context.Context, e env, p *pods, n node, logMB int, t *table) e
 			args[i] = kh
 		}
 	}
-	args = append(args, "--host-ip", strings.Split(e["HOST_SSH"][strings.Index(e["HOST_SSH"], "@")+1:], ":")[0])
+	args = append(args, "--host-ip", strings.Split(e["HOST_SSH"][strings.Index(e["HOST_SSH"], "@")+1:], ":")[0],
+		// A log of logMB in one file, for the one-log throughput figure: no kubelet is compared
+		// here, so Satellite need not rotate at the kubelet's 10 MiB.
+		"--container-log-max-size", fmt.Sprintf("%dMi", 2*logMB+16))
 	sat, err := restartSatellite(e, args)
 	if err != nil {
 		return err
@@ -68,7 +71,43 @@ func farHost(ctx context.Context, e env, p *pods, n node, logMB int, t *table) e
 	if err := p.startupFigure(ctx, t, "at 50 ms RTT: startup, 30 at once", n, "rttburst", 30, true); err != nil {
 		return err
 	}
-	return streams(ctx, e, n, "at 50 ms RTT: ", 10, 10, logMB, t)
+	if err := streams(ctx, e, n, "at 50 ms RTT: ", 10, 10, logMB, t); err != nil {
+		return err
+	}
+	return oneLog(ctx, e, n, "at 50 ms RTT: ", logMB, t)
+}
+
+// oneLog measures the throughput of one `kubectl logs` reading a log of logMB whole, where
+// streams' figure reads it as many requests of 8 MB, each paying its own round trips to the
+// host before its first byte.
+func oneLog(ctx context.Context, e env, n node, prefix string, logMB int, t *table) error {
+	lines := logMB * 10000 // 100-byte lines
+	script := fmt.Sprintf(`awk 'BEGIN { for (i = 0; i < %d; i++) printf "%%08d %%s\n", i, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" }'; touch /tmp/written; sleep 100000`, lines)
+	name := "onelog-" + strings.ToLower(n.label)
+	if _, err := e.kubectl(ctx, podManifest(name, n, script), "apply", "-f", "-"); err != nil {
+		return err
+	}
+	defer func() { _, _ = e.kubectl(context.Background(), "", "delete", "pod", "-n", ns, name, "--wait=false") }()
+	if _, err := e.kubectl(ctx, "", "wait", "-n", ns, "--for=condition=Ready", "--timeout=120s", "pod/"+name); err != nil {
+		return err
+	}
+	for {
+		if _, err := e.kubectl(ctx, "", "exec", "-n", ns, name, "--", "test", "-e", "/tmp/written"); err == nil {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	start := time.Now()
+	size, err := countLogBytes(ctx, e, name)
+	if err != nil {
+		return err
+	}
+	if want := int64(lines) * 100; size != want {
+		return fmt.Errorf("one log: read %d bytes, want %d (rotated?)", size, want)
+	}
+	secs := time.Since(start).Seconds()
+	t.set(prefix+"log throughput, one log (MiB/s)", n.label, fmt.Sprintf("%.1f (%d MB in %.1f s)", float64(size)/secs/(1<<20), size/1000000, secs))
+	return nil
 }
 
 func satelliteArgs(pid string) ([]string, error) {

@@ -527,6 +527,12 @@ func TestIntegrationFaultContainerdKilled(t *testing.T) {
 	f.exitPod(t, ns, "exits", 10*time.Second, 3)
 	before := f.snapshot(t, ns)
 	delete(before, "exits")
+	// An exec before the kill: Satellite keeps the streaming server's address of its last
+	// session and connects to it while the next exec's CRI call is in flight. The restarted
+	// containerd listens on another port, so the exec after it must not be sent to the old one.
+	if got := e.mustKubectl(t, "", "exec", "-n", ns, "idle-0", "--", "echo", "before"); strings.TrimSpace(got) != "before" {
+		t.Fatalf("exec before the kill printed %q", got)
+	}
 	ctrd := filepath.Join(filepath.Dir(f.e.get(t, "KUBECONFIG")), "host", "containerd.toml")
 	pids := f.hostPids(t, "containerd", "-c", ctrd)
 	if len(pids) != 1 {
@@ -552,6 +558,11 @@ func TestIntegrationFaultContainerdKilled(t *testing.T) {
 	}
 	e.createPod(t, ns, f.tg.pod("after", corev1.RestartPolicyAlways, "exec sleep 3600"))
 	e.waitPod(t, ns, "after", time.Minute, "a new pod running", running)
+	for _, pod := range []string{"idle-0", "after"} {
+		if got := e.mustKubectl(t, "", "exec", "-n", ns, pod, "--", "echo", "after"); strings.TrimSpace(got) != "after" {
+			t.Errorf("exec in %s after containerd came back printed %q", pod, got)
+		}
+	}
 	f.settle(t, 60*time.Second, ns)
 	unchanged(t, before, f.snapshot(t, ns), "after containerd was killed")
 }
