@@ -84,18 +84,9 @@ func oneLog(ctx context.Context, e env, n node, prefix string, logMB int, t *tab
 	lines := logMB * 10000 // 100-byte lines
 	script := fmt.Sprintf(`awk 'BEGIN { for (i = 0; i < %d; i++) printf "%%08d %%s\n", i, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" }'; touch /tmp/written; sleep 100000`, lines)
 	name := "onelog-" + strings.ToLower(n.label)
-	if _, err := e.kubectl(ctx, podManifest(name, n, script), "apply", "-f", "-"); err != nil {
-		return err
-	}
 	defer func() { _, _ = e.kubectl(context.Background(), "", "delete", "pod", "-n", ns, name, "--wait=false") }()
-	if _, err := e.kubectl(ctx, "", "wait", "-n", ns, "--for=condition=Ready", "--timeout=120s", "pod/"+name); err != nil {
+	if err := logWriter(ctx, e, n, name, script); err != nil {
 		return err
-	}
-	for {
-		if _, err := e.kubectl(ctx, "", "exec", "-n", ns, name, "--", "test", "-e", "/tmp/written"); err == nil {
-			break
-		}
-		time.Sleep(time.Second)
 	}
 	start := time.Now()
 	size, err := countLogBytes(ctx, e, name)

@@ -232,18 +232,9 @@ func streams(ctx context.Context, e env, n node, prefix string, execN, firstN, l
 	reads := (logMB*1000000 + chunk - 1) / chunk
 	script := fmt.Sprintf(`awk 'BEGIN { for (i = 0; i < %d; i++) printf "%%08d %%s\n", i, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" }'; touch /tmp/written; while true; do echo tick; sleep 0.1; done`, chunk/100)
 	name := "streams-" + strings.ToLower(n.label)
-	if _, err := e.kubectl(ctx, podManifest(name, n, script), "apply", "-f", "-"); err != nil {
-		return err
-	}
 	defer func() { _, _ = e.kubectl(context.Background(), "", "delete", "pod", "-n", ns, name, "--wait=false") }()
-	if _, err := e.kubectl(ctx, "", "wait", "-n", ns, "--for=condition=Ready", "--timeout=120s", "pod/"+name); err != nil {
+	if err := logWriter(ctx, e, n, name, script); err != nil {
 		return err
-	}
-	for {
-		if _, err := e.kubectl(ctx, "", "exec", "-n", ns, name, "--", "test", "-e", "/tmp/written"); err == nil {
-			break
-		}
-		time.Sleep(time.Second)
 	}
 	rtts, err := measure(execN, func() error {
 		_, err := e.kubectl(ctx, "", "exec", "-n", ns, name, "--", "true")
@@ -273,6 +264,27 @@ func streams(ctx context.Context, e env, n node, prefix string, execN, firstN, l
 		return fiftyStreams(ctx, e, name, t)
 	}
 	return nil
+}
+
+// logWriter starts a pod running script, which writes its log and then touches /tmp/written,
+// and waits for that file.
+func logWriter(ctx context.Context, e env, n node, name, script string) error {
+	if _, err := e.kubectl(ctx, podManifest(name, n, script), "apply", "-f", "-"); err != nil {
+		return err
+	}
+	if _, err := e.kubectl(ctx, "", "wait", "-n", ns, "--for=condition=Ready", "--timeout=120s", "pod/"+name); err != nil {
+		return err
+	}
+	for {
+		if _, err := e.kubectl(ctx, "", "exec", "-n", ns, name, "--", "test", "-e", "/tmp/written"); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // fiftyStreams opens 25 `logs -f` and 25 `exec -i cat` at once and reports how many SSH
