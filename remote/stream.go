@@ -39,8 +39,7 @@ type Predialed struct {
 	addr string
 	done chan struct{}
 	mu   sync.Mutex
-	conn net.Conn // nil once taken or closed
-	err  error
+	conn net.Conn // nil when the dial failed, and once taken or closed
 }
 
 // PredialStream starts connecting to the streaming server of the last session, if there was
@@ -54,8 +53,11 @@ func (h *Host) PredialStream(ctx context.Context) *Predialed {
 	go func() {
 		defer close(p.done)
 		c, err := h.DialTCP(ctx, p.addr)
+		if err != nil {
+			return // Stream dials again: the server may have moved
+		}
 		p.mu.Lock()
-		p.conn, p.err = c, err
+		p.conn = c
 		p.mu.Unlock()
 	}()
 	return p
