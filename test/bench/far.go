@@ -82,7 +82,7 @@ func farHost(ctx context.Context, e env, p *pods, n node, logMB int, t *table) e
 // host before its first byte.
 func oneLog(ctx context.Context, e env, n node, prefix string, logMB int, t *table) error {
 	lines := logMB * 10000 // 100-byte lines
-	script := fmt.Sprintf(`awk 'BEGIN { for (i = 0; i < %d; i++) printf "%%08d %%s\n", i, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" }'; touch /tmp/written; sleep 100000`, lines)
+	script := logLines(lines) + "; touch /tmp/written; sleep 100000"
 	name := "onelog-" + strings.ToLower(n.label)
 	defer func() { _, _ = e.kubectl(context.Background(), "", "delete", "pod", "-n", ns, name, "--wait=false") }()
 	if err := logWriter(ctx, e, n, name, script); err != nil {

@@ -230,7 +230,7 @@ func streams(ctx context.Context, e env, n node, prefix string, execN, firstN, l
 	// only. After it, a tick every 100 ms keeps `logs -f --tail=1` answering.
 	const chunk = 6000000 // about 8 MB once in the CRI log format
 	reads := (logMB*1000000 + chunk - 1) / chunk
-	script := fmt.Sprintf(`awk 'BEGIN { for (i = 0; i < %d; i++) printf "%%08d %%s\n", i, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" }'; touch /tmp/written; while true; do echo tick; sleep 0.1; done`, chunk/100)
+	script := logLines(chunk/100) + "; touch /tmp/written; while true; do echo tick; sleep 0.1; done"
 	name := "streams-" + strings.ToLower(n.label)
 	defer func() { _, _ = e.kubectl(context.Background(), "", "delete", "pod", "-n", ns, name, "--wait=false") }()
 	if err := logWriter(ctx, e, n, name, script); err != nil {
@@ -264,6 +264,11 @@ func streams(ctx context.Context, e env, n node, prefix string, execN, firstN, l
 		return fiftyStreams(ctx, e, name, t)
 	}
 	return nil
+}
+
+// logLines is a shell command that writes n numbered lines of 100 bytes to standard output.
+func logLines(n int) string {
+	return fmt.Sprintf(`awk 'BEGIN { for (i = 0; i < %d; i++) printf "%%08d %%s\n", i, "%s" }'`, n, strings.Repeat("x", 90))
 }
 
 // logWriter starts a pod running script, which writes its log and then touches /tmp/written,
