@@ -1,15 +1,14 @@
 # Satellite. `make dev` runs it end to end locally; `make test` runs every test.
 SHELL := /bin/bash
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-GO_LDFLAGS := -s -w -X main.version=$(VERSION)
 IMAGE ?= satellite:$(VERSION)
 
 .PHONY: all bench build test test-unit test-e2e dev dev-restart dev-down deps image image-oci lint clean
 
 all: build
 
-build: ## the satellite binary, static, in _output/bin
-	CGO_ENABLED=0 go build -trimpath -ldflags "$(GO_LDFLAGS)" -o _output/bin/satellite ./cmd/satellite
+build: ## the satellite binary, static, and its subPath helpers for the hosts, in _output/bin
+	LDFLAGS="-s -w" VERSION=$(VERSION) bash hack/build.sh
 
 deps: ## build and cache the pinned Kubernetes, etcd and containerd binaries
 	bash hack/build-deps.sh

@@ -28,7 +28,7 @@ install_packages() {
 build() {
   bash "$HACK/build-deps.sh"
   log "building satellite"
-  (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo dev)" -o _output/bin/satellite ./cmd/satellite)
+  bash "$HACK/build.sh"
   mkdir -p "$DEV/images"
   [ -f "$DEV/images/busybox.tar" ] || bash "$HACK/mkimage.sh" "$DEV/images/busybox.tar" "$BUSYBOX_IMAGE"
   [ -f "$DEV/images/pause.tar" ] || bash "$HACK/mkimage.sh" "$DEV/images/pause.tar" "$PAUSE_IMAGE" '["/bin/sleep"]' '["2147483647"]'
@@ -345,6 +345,7 @@ HOST_COMPAT_POD_LOG_DIR=$DEV/satellite-compat/pods
 HOST_POD_DIR=$DEV/satellite/volumes
 HOST_COMPAT_POD_DIR=$DEV/satellite-compat/volumes
 REFERENCE_CONTAINERD_SOCKET=$RUN/ref/containerd.sock
+REFERENCE_ROOT_DIR=$DEV/ref/kubelet
 CTR=$CTRD_BIN/ctr
 KUBECTL=$K8S_BIN/kubectl
 HELM=$SATELLITE_CACHE/helm-$HELM_VERSION/helm

@@ -357,12 +357,7 @@ func (p *Provider) createAndStart(ctx context.Context, rec *podRecord, pod *core
 		return wait, false
 	}
 	cfg := containerConfig(p.cfg.NodeName, pod, c, init, attempt)
-	mounts, err := p.containerMounts(pod, c)
-	if err == nil {
-		cfg.Mounts = mounts
-		err = p.prepareContainer(ctx, rec, pod, c, cfg)
-	}
-	if err != nil {
+	if err := p.prepareContainer(ctx, rec, pod, c, cfg); err != nil {
 		p.setWaiting(rec, pod, c.Name, "CreateContainerConfigError", err.Error(), corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		return 10 * time.Second, false
 	}

@@ -9,11 +9,15 @@ import (
 )
 
 // admission is why the pod cannot run on this node, as the kubelet's admission handlers
-// decide it before anything is created: a reason and a message ("" when it may run).
-func admission(pod *corev1.Pod) (reason, message string) {
+// decide it before anything is created: a reason and a message ("" when it may run). With
+// denyHostAccess, pods that reach the host (hostAccess) are refused as well.
+func admission(pod *corev1.Pod, denyHostAccess bool) (reason, message string) {
 	if pod.Spec.OS != nil && pod.Spec.OS.Name != corev1.Linux {
 		// lifecycle.PodOSNotSupported (pkg/kubelet/lifecycle/predicate.go)
 		return "PodOSNotSupported", "Failed to admit pod as the OS field doesn't match node OS"
+	}
+	if what := hostAccess(pod); denyHostAccess && what != "" {
+		return "HostAccessDenied", "Pod was rejected: it asks for " + what + ", which reaches the remote host, and this Satellite node refuses host access (--deny-host-access)"
 	}
 	if err := checkSysctls(pod); err != nil {
 		return "SysctlForbidden", "forbidden sysctl: " + err.Error()
@@ -24,6 +28,31 @@ func admission(pod *corev1.Pod) (reason, message string) {
 		}
 	}
 	return "", ""
+}
+
+// hostAccess names the first thing the pod asks for that reaches the host outside its
+// containers, "" when there is none: a privileged container, a hostPath volume, the host's
+// PID or IPC namespace. Pod Security's baseline level refuses each of them.
+func hostAccess(pod *corev1.Pod) string {
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range list {
+			if sc := c.SecurityContext; sc != nil && sc.Privileged != nil && *sc.Privileged {
+				return fmt.Sprintf("a privileged container (%q)", c.Name)
+			}
+		}
+	}
+	for _, v := range pod.Spec.Volumes {
+		if v.HostPath != nil {
+			return fmt.Sprintf("a hostPath volume (%q: %s)", v.Name, v.HostPath.Path)
+		}
+	}
+	switch {
+	case pod.Spec.HostPID:
+		return "the host's PID namespace (hostPID)"
+	case pod.Spec.HostIPC:
+		return "the host's IPC namespace (hostIPC)"
+	}
+	return ""
 }
 
 // safeSysctls are the kubelet's safe sysctls (pkg/kubelet/sysctl/safe_sysctls.go), by the

@@ -106,7 +106,32 @@ func securityContext(pod *corev1.Pod, c *corev1.Container) *runtimeapi.LinuxCont
 		}
 	}
 	sc.Seccomp = seccompProfile(seccomp, sc.Privileged)
+	sc.Capabilities = withoutNetRaw(sc.Capabilities)
 	return sc
+}
+
+// withoutNetRaw drops NET_RAW, which containerd grants by default, unless the container adds
+// it. Every pod on a Satellite node shares the host's network namespace, where a raw or
+// packet socket reads and forges the host's traffic, its loopback included: the reason Pod
+// Security's baseline level forbids hostNetwork, and why it lets no pod add NET_RAW. A pod
+// that needs it (ping, tcpdump) adds it, as only a privileged-level namespace allows.
+// docs/pod-spec.md says so.
+func withoutNetRaw(caps *runtimeapi.Capability) *runtimeapi.Capability {
+	if caps == nil {
+		caps = &runtimeapi.Capability{}
+	}
+	for _, c := range caps.AddCapabilities {
+		if c == "NET_RAW" || c == "CAP_NET_RAW" || c == "ALL" {
+			return caps
+		}
+	}
+	for _, c := range caps.DropCapabilities {
+		if c == "NET_RAW" || c == "CAP_NET_RAW" || c == "ALL" {
+			return caps
+		}
+	}
+	caps.DropCapabilities = append(caps.DropCapabilities, "NET_RAW")
+	return caps
 }
 
 // seccompProfile maps the API's seccomp profile; unset is unconfined, as with the kubelet

@@ -8,9 +8,10 @@ import (
 )
 
 // prepareContainer completes a container's CRI config with what the kubelet adds when it
-// creates a container (kuberuntime generateContainerConfig): the resolved environment (env.go),
-// the runAsNonRoot check (nonroot.go), and the mounts of the pod's hosts file and of a fresh
-// termination message file (podfiles.go). An error leaves the container waiting in
+// creates a container (kuberuntime generateContainerConfig), in its order: the resolved
+// environment (env.go), the volume mounts with their subPaths bound on the host
+// (subpaths.go), the runAsNonRoot check (nonroot.go), and the mounts of the pod's hosts file
+// and of a fresh termination message file (podfiles.go). An error leaves the container waiting in
 // CreateContainerConfigError with the error as its message, as with the kubelet.
 func (p *Provider) prepareContainer(ctx context.Context, rec *podRecord, pod *corev1.Pod, c *corev1.Container, cfg *runtimeapi.ContainerConfig) error {
 	envs, err := containerEnv(pod, c, p.envSources())
@@ -18,15 +19,23 @@ func (p *Provider) prepareContainer(ctx context.Context, rec *podRecord, pod *co
 		return err
 	}
 	cfg.Envs = envs
+	mounts, binds, err := p.containerMounts(pod, c, envs)
+	if err != nil {
+		return err
+	}
+	if err := p.bindSubPaths(ctx, c, binds); err != nil {
+		return err
+	}
+	cfg.Mounts = mounts
 	cfg.Command, cfg.Args = expandCommandAndArgs(c, envs)
 	if err := p.checkRunAsNonRoot(ctx, pod, c); err != nil {
 		return err
 	}
-	mounts, err := p.podFileMounts(ctx, rec, pod, c)
+	files, err := p.podFileMounts(ctx, rec, pod, c)
 	if err != nil {
 		return err
 	}
-	cfg.Mounts = append(cfg.Mounts, mounts...)
+	cfg.Mounts = append(cfg.Mounts, files...)
 	return nil
 }
 

@@ -35,6 +35,8 @@ type Host interface {
 	Rename(ctx context.Context, from, to string) error
 	// Remove removes a file on the host.
 	Remove(ctx context.Context, path string) error
+	// WriteFile writes a file on the host with the given mode.
+	WriteFile(ctx context.Context, path string, data []byte, mode os.FileMode) error
 	// MkdirAll creates a directory on the host, with its parents.
 	MkdirAll(ctx context.Context, path string, mode os.FileMode) error
 	// RemoveAll removes a path on the host and everything below it.
@@ -121,6 +123,12 @@ type Config struct {
 	// Registries gives credentials for images of registries that have a credential provider
 	// (ECR), tried after those of the pod's image pull secrets; nil: none.
 	Registries RegistryCredentials
+	// DenyHostAccess refuses, at admission, pods with a privileged container, a hostPath
+	// volume, hostPID or hostIPC: for clusters without Pod Security admission.
+	DenyHostAccess bool
+	// SubPathHelper gives the satellite-subpath helper for the host's architecture, which
+	// subPath mounts need (subpaths.go); nil: containers with a subPath cannot be created.
+	SubPathHelper HelperSource
 }
 
 // RegistryCredentials is a registry credential provider, as the kubelet's
@@ -157,6 +165,8 @@ type Provider struct {
 	resolv hostResolv
 	// pulls records who pulled the host's images with which credentials (pullrecords.go).
 	pulls *pullRecords
+	// subpaths puts the subPath helper on the host (subpaths.go).
+	subpaths *subPathHelper
 }
 
 // New makes a provider; Run starts it.
@@ -200,6 +210,9 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 		rotations: newRotations(),
 	}
 	p.pulls = newPullRecords(hostFile{host: host, path: cfg.PullRecords})
+	// Beside the pod directories, as the pull records are, in a directory only root can
+	// change: what is run there as root must not be replaceable by a pod.
+	p.subpaths = &subPathHelper{host: host, dir: path.Join(path.Dir(cfg.PodDir), "bin"), source: cfg.SubPathHelper}
 	p.workers = newWorkers(p.syncPod)
 	// On stop, deletions under way are finished, each within what is left of its grace
 	// period, all within finishDeletionsWithin (the chart gives Satellite 30 s to stop).

@@ -28,7 +28,7 @@ func (p *Provider) syncPod(ctx context.Context, uid types.UID) (time.Duration, b
 	if deleting {
 		return p.syncDeleting(ctx, rec, pod, grace)
 	}
-	if reason, why := admission(pod); why != "" {
+	if reason, why := admission(pod, p.cfg.DenyHostAccess); why != "" {
 		p.reject(rec, pod, reason, why)
 		return 0, false
 	}

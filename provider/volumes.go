@@ -537,17 +537,19 @@ func validPath(fp string) error {
 	return nil
 }
 
-// containerMounts are the CRI mounts of a container's volumeMounts.
-func (p *Provider) containerMounts(pod *corev1.Pod, c *corev1.Container) ([]*runtimeapi.Mount, error) {
+// containerMounts are the CRI mounts of a container's volumeMounts, and the subPaths to bind
+// on the host first (subpaths.go): a subPath's mount takes its source from the bind.
+func (p *Provider) containerMounts(pod *corev1.Pod, c *corev1.Container, envs []*runtimeapi.KeyValue) ([]*runtimeapi.Mount, []subPathBind, error) {
 	vols := map[string]*corev1.Volume{}
 	for i := range pod.Spec.Volumes {
 		vols[pod.Spec.Volumes[i].Name] = &pod.Spec.Volumes[i]
 	}
 	var mounts []*runtimeapi.Mount
-	for _, vm := range c.VolumeMounts {
+	var binds []subPathBind
+	for i, vm := range c.VolumeMounts {
 		v, ok := vols[vm.Name]
 		if !ok {
-			return nil, fmt.Errorf("volumeMount %q: no such volume", vm.Name)
+			return nil, nil, fmt.Errorf("volumeMount %q: no such volume", vm.Name)
 		}
 		src := p.volumeDir(pod, v.Name)
 		readOnly := vm.ReadOnly
@@ -557,11 +559,14 @@ func (p *Provider) containerMounts(pod *corev1.Pod, c *corev1.Container) ([]*run
 		case v.EmptyDir == nil:
 			readOnly = true // secret, configMap, downward API and projected volumes are read-only
 		}
-		if vm.SubPath != "" {
-			if err := validPath(vm.SubPath); err != nil {
-				return nil, fmt.Errorf("volumeMount %q: subPath: %w", vm.Name, err)
-			}
-			src = path.Join(src, vm.SubPath)
+		sub, err := subPathOf(vm, envs)
+		if err != nil {
+			return nil, nil, err
+		}
+		if sub != "" {
+			target := path.Join(p.podDir(pod), "volume-subpaths", v.Name, c.Name, strconv.Itoa(i))
+			binds = append(binds, subPathBind{mount: vm.Name, volume: src, sub: sub, target: target})
+			src = target
 		}
 		m := &runtimeapi.Mount{ContainerPath: vm.MountPath, HostPath: src, Readonly: readOnly}
 		if vm.MountPropagation != nil {
@@ -574,7 +579,7 @@ func (p *Provider) containerMounts(pod *corev1.Pod, c *corev1.Container) ([]*run
 		}
 		mounts = append(mounts, m)
 	}
-	return mounts, nil
+	return mounts, binds, nil
 }
 
 // removePodDir unmounts and deletes a pod's directory on the host, refusing any path outside

@@ -166,3 +166,28 @@ func (h *Host) RemoveAll(ctx context.Context, path string) error {
 	}
 	return nil
 }
+
+// WriteFile writes data to a new file on the host and gives it mode; an existing file at
+// path is truncated.
+func (h *Host) WriteFile(ctx context.Context, path string, data []byte, mode os.FileMode) error {
+	fc, err := h.files(ctx)
+	if err != nil {
+		return err
+	}
+	f, err := fc.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		return fileError("create", path, err)
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return fileError("chmod", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fileError("write", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fileError("write", path, err)
+	}
+	return nil
+}

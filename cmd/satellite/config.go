@@ -50,6 +50,8 @@ type config struct {
 	ContainerdRoot string
 	LogRoot        string
 	PodDir         string
+	HelperDir      string
+	DenyHostAccess bool
 	GPUMode        string
 	NvidiaSMI      string
 	gpuMode        provider.GPUMode
@@ -129,6 +131,8 @@ func bindFlags(fs *pflag.FlagSet, c *config, v *flagValues) {
 	fs.StringVar(&c.ContainerdRoot, "containerd-root", "/var/lib/containerd", "containerd's root directory on the host (its filesystem is the node's ephemeral storage)")
 	fs.StringVar(&c.LogRoot, "pod-log-dir", "/var/log/pods", "directory on the host for pod logs")
 	fs.StringVar(&c.PodDir, "pod-dir", "/var/lib/satellite/pods", "directory on the host for pods' volumes (a 0700 directory per pod, secrets on tmpfs, removed with the pod)")
+	fs.BoolVar(&c.DenyHostAccess, "deny-host-access", false, "refuse, at admission, pods with a privileged container, a hostPath volume, hostPID or hostIPC, each of which reaches the remote host (for clusters without Pod Security admission; the pod fails with reason HostAccessDenied)")
+	fs.StringVar(&c.HelperDir, "subpath-helper-dir", "", "directory holding satellite-subpath-linux-<arch>, the helpers Satellite copies to the host to mount volumeMounts' subPaths safely (make build puts them beside the binary, the image at /); empty: the directory of the satellite binary")
 	fs.StringVar(&c.GPUMode, "gpu-mode", string(provider.GPUModeAuto), "how the host's NVIDIA GPUs are advertised (nvidia.com/gpu) and given to containers: cdi (CDI devices nvidia.com/gpu=<index>, from the spec `nvidia-ctk cdi generate` writes), env (NVIDIA_VISIBLE_DEVICES=<uuids>, read by nvidia-container-runtime under --gpu-runtime-handler), auto (cdi when the host's containerd has CDI on and a CDI spec for nvidia.com/gpu, else env) or off")
 	fs.StringVar(&c.GPURuntimeHandler, "gpu-runtime-handler", "nvidia", "with --gpu-mode env: the containerd runtime (CRI runtime handler) for the sandboxes of pods asking for nvidia.com/gpu, the one `nvidia-ctk runtime configure --runtime=containerd` adds; empty: containerd's default runtime. A pod's runtimeClassName takes precedence")
 	fs.StringVar(&c.NvidiaSMI, "nvidia-smi", "nvidia-smi", "nvidia-smi on the host, by name in its PATH or by path; a host without it has no GPUs")
@@ -396,5 +400,7 @@ func (c *config) providerConfig(version string) provider.Config {
 		GPUMode:              c.gpuMode,
 		NvidiaSMI:            c.NvidiaSMI,
 		GPURuntimeHandler:    c.GPURuntimeHandler,
+		SubPathHelper:        subPathHelper(c.HelperDir),
+		DenyHostAccess:       c.DenyHostAccess,
 	}
 }

@@ -45,6 +45,8 @@ type diffCase struct {
 	// once until holds and compares its output.
 	logs bool
 	exec []string
+	// waiting compares the message of every waiting container too (the reason always is).
+	waiting bool
 	// differs names the items Satellite shows otherwise by design, with why: an item ("events",
 	// "container main"), an item on one target ("containerd1.6/message main"), or one event
 	// ("event Warning Unhealthy"), which is then left out of the events compared.
@@ -69,13 +71,18 @@ type diffTarget struct {
 
 func TestIntegrationDifferential(t *testing.T) {
 	e := loadEnv(t)
+	runDiffSuite(t, e, "differential suite", diffCases(e, t))
+}
+
+// runDiffSuite runs cases on the reference kubelet's node and on both Satellite nodes, each
+// in a namespace of its own with the suite's objects, and reports every item that differs.
+func runDiffSuite(t *testing.T, e *env, suite string, cases []diffCase) {
 	var targets []diffTarget
 	for _, tg := range e.streamTargets(t) {
 		dt := diffTarget{tg: tg, ns: e.namespace(t), h: e.host(t, tg)}
 		e.diffObjects(t, dt.ns)
 		targets = append(targets, dt)
 	}
-	cases := diffCases(e, t)
 	names := map[string]bool{}
 	for _, c := range cases {
 		if names[c.name] {
@@ -118,11 +125,11 @@ func TestIntegrationDifferential(t *testing.T) {
 	for _, dt := range targets {
 		e.assertNamespaceClean(t, dt)
 	}
-	t.Logf("differential suite: %d cases, %d items compared with the kubelet's node on %d Satellite nodes, %d items differing by design",
-		len(cases), compared, len(targets)-1, differ)
+	t.Logf("%s: %d cases, %d items compared with the kubelet's node on %d Satellite nodes, %d items differing by design",
+		suite, len(cases), compared, len(targets)-1, differ)
 	if len(failures) > 0 {
 		sort.Strings(failures)
-		t.Errorf("%d problem(s) in the differential suite:\n%s", len(failures), strings.Join(failures, "\n"))
+		t.Errorf("%d problem(s) in the %s:\n%s", len(failures), suite, strings.Join(failures, "\n"))
 	}
 }
 
@@ -411,6 +418,9 @@ func (e *env) diffView(t *testing.T, c diffCase, dt diffTarget, pod *corev1.Pod)
 			v["restarts "+s.Name] = strconv.Itoa(int(s.RestartCount))
 			if term := s.State.Terminated; term != nil && term.Message != "" {
 				v["message "+s.Name] = norm(term.Message)
+			}
+			if w := s.State.Waiting; c.waiting && w != nil {
+				v["waiting "+s.Name] = norm(w.Message)
 			}
 		}
 	}

@@ -2,6 +2,7 @@
 // the Kubernetes API as every in-cluster client does (client-go's rest.InClusterConfig:
 // KUBERNETES_SERVICE_HOST and _PORT, the service account's token and CA), asks who it is
 // (a SelfSubjectReview, which every authenticated user may make) and prints the answer.
+// `incluster sockets` instead prints whether the container may open raw and packet sockets.
 package main
 
 import (
@@ -17,6 +18,10 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "sockets" {
+		sockets()
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "incluster:", err)
 		os.Exit(1)
