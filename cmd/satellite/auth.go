@@ -1,36 +1,93 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/virtual-kubelet/virtual-kubelet/log"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
+	"k8s.io/apiserver/pkg/authentication/group"
+	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
+	"k8s.io/apiserver/pkg/authentication/request/union"
+	"k8s.io/apiserver/pkg/authentication/request/websocket"
+	"k8s.io/apiserver/pkg/authentication/request/x509"
+	tokencache "k8s.io/apiserver/pkg/authentication/token/cache"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apiserver/pkg/server/options"
+	webhooktoken "k8s.io/apiserver/plugin/pkg/authenticator/token/webhook"
+	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
+	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
 )
+
+// Review cache lifetimes: the kubelet's defaults (authentication.webhook.cacheTTL,
+// authorization.webhook.cacheAuthorizedTTL and cacheUnauthorizedTTL), except that a token
+// found invalid is remembered only briefly: the apiserver's delegating authenticator keeps
+// those as long as valid ones, so a flood of random tokens would fill the cache for minutes.
+const (
+	tokenTTL           = 2 * time.Minute
+	invalidTokenTTL    = 10 * time.Second
+	allowedTTL         = 5 * time.Minute
+	deniedTTL          = 30 * time.Second
+	tokenReviewTimeout = 10 * time.Second // one TokenReview, once it has a slot
+)
+
+// reviewClients are the apiserver clients the kubelet API's reviews go through, each behind a
+// gate of its own (authbudget.go): tokens in front of TokenReview, under its cache; authz's in
+// its transport. Neither is the node's heartbeat client.
+type reviewClients struct {
+	authn  authenticationv1client.AuthenticationV1Interface
+	tokens *gate
+	authz  authorizationv1client.AuthorizationV1Interface
+}
 
 // kubeletAuth authenticates kubelet API callers like the kubelet does (x509 client
 // certificates against the client CA, bearer tokens with TokenReview, anonymous requests
-// refused) and authorizes them with SubjectAccessReview, caching decisions as the kubelet does
-// (authentication 2 min, allowed 5 min, denied 30 s).
-func kubeletAuth(client kubernetes.Interface, c *config) (nodeutil.Auth, error) {
+// refused) and authorizes them with SubjectAccessReview, with the kubelet's caches
+// (authenticatorfactory.DelegatingAuthenticatorConfig.New, built here for the shorter
+// invalidTokenTTL and for the token gate under the cache).
+func kubeletAuth(clients reviewClients, c *config) (nodeutil.Auth, error) {
 	ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", c.ClientCA)
 	if err != nil {
 		return nil, fmt.Errorf("--client-ca-file: %w", err)
 	}
-	auth, err := nodeutil.WebhookAuth(client, c.NodeName, func(cfg *nodeutil.WebhookAuthConfig) error {
-		cfg.AuthnConfig.ClientCertificateCAContentProvider = ca
-		cfg.AuthnConfig.Anonymous = nil // no anonymous access, whatever the library's default
-		return nil
+	backoff := options.DefaultAuthWebhookRetryBackoff()
+	review, err := webhooktoken.NewFromInterface(clients.authn, nil, *backoff, tokenReviewTimeout, webhooktoken.AuthenticatorMetrics{
+		RecordRequestTotal:   authenticatorfactory.RecordRequestTotal,
+		RecordRequestLatency: authenticatorfactory.RecordRequestLatency,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kubelet API authentication: %w", err)
 	}
-	return auth, nil
+	cached := tokencache.New(gatedTokens{Token: review, gate: clients.tokens}, false, tokenTTL, invalidTokenTTL)
+	authn := group.NewAuthenticatedGroupAdder(union.New(
+		x509.NewDynamic(ca.VerifyOptions, x509.CommonNameUserConversion),
+		bearertoken.New(cached),
+		websocket.NewProtocolAuthenticator(cached),
+	))
+	authz, err := authorizerfactory.DelegatingAuthorizerConfig{
+		SubjectAccessReviewClient: clients.authz,
+		AllowCacheTTL:             allowedTTL,
+		DenyCacheTTL:              deniedTTL,
+		WebhookRetryBackoff:       backoff,
+	}.New()
+	if err != nil {
+		return nil, fmt.Errorf("kubelet API authorization: %w", err)
+	}
+	return nodeAuth{Request: authn, NodeRequestAttr: nodeutil.NodeRequestAttr{NodeName: c.NodeName}, Authorizer: authz}, nil
+}
+
+type nodeAuth struct {
+	authenticator.Request
+	nodeutil.NodeRequestAttr
+	authorizer.Authorizer
 }
 
 // streamingPaths run commands or open connections in containers. The kubelet requires the
@@ -52,11 +109,18 @@ func requestAttributes(nodeName string, u user.Info, r *http.Request) authorizer
 }
 
 // withKubeletAuth serves next to authenticated and authorized callers only: 401 without valid
-// credentials, 403 with the kubelet's message naming what was denied.
+// credentials, 403 with the kubelet's message naming what was denied, 429 when the review
+// budget is spent (authbudget.go). Refusals are logged at debug level, as the kubelet logs
+// them at V(2): anyone on the pod network can cause them by the hundred a second.
 func withKubeletAuth(auth nodeutil.Auth, nodeName string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		info, ok, err := auth.AuthenticateRequest(r)
+		if errors.Is(err, errBusy) {
+			log.G(ctx).WithField("remote", r.RemoteAddr).Debug("kubelet API: no budget to authenticate, request refused")
+			tooManyRequests(w)
+			return
+		}
 		if err != nil || !ok {
 			log.G(ctx).WithError(err).WithField("remote", r.RemoteAddr).Debug("kubelet API: unauthenticated request refused")
 			http.Error(w, "Unauthorized", http.StatusUnauthorized)
@@ -64,6 +128,11 @@ func withKubeletAuth(auth nodeutil.Auth, nodeName string, next http.Handler) htt
 		}
 		a := requestAttributes(nodeName, info.User, r)
 		decision, reason, err := auth.Authorize(ctx, a)
+		if errors.Is(err, errBusy) {
+			log.G(ctx).WithField("user", info.User.GetName()).Debug("kubelet API: no budget to authorize, request refused")
+			tooManyRequests(w)
+			return
+		}
 		if err != nil {
 			log.G(ctx).WithError(err).WithField("user", info.User.GetName()).Warn("kubelet API: authorization failed")
 			http.Error(w, "Authorization error (user="+info.User.GetName()+", verb="+a.Verb+", resource=nodes, subresource="+a.Subresource+")", http.StatusInternalServerError)
@@ -71,10 +140,17 @@ func withKubeletAuth(auth nodeutil.Auth, nodeName string, next http.Handler) htt
 		}
 		if decision != authorizer.DecisionAllow {
 			log.G(ctx).WithField("user", info.User.GetName()).WithField("verb", a.Verb).WithField("subresource", a.Subresource).
-				WithField("reason", reason).Info("kubelet API: forbidden")
+				WithField("reason", reason).Debug("kubelet API: forbidden")
 			http.Error(w, "Forbidden (user="+info.User.GetName()+", verb="+a.Verb+", resource=nodes, subresource="+a.Subresource+")", http.StatusForbidden)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(log.WithLogger(ctx, log.G(ctx).WithField("user", info.User.GetName()))))
 	})
+}
+
+// tooManyRequests is the answer to a request whose review found no budget, as the
+// apiserver's max-in-flight filter gives it (filters.tooManyRequests).
+func tooManyRequests(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, "Too many requests, please try again later.", http.StatusTooManyRequests)
 }

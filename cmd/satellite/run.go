@@ -25,8 +25,6 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	corev1listers "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/satellite-vk/satellite/provider"
@@ -107,23 +105,6 @@ func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.next.RoundTrip(r)
 }
 
-func kubeClient(kubeconfig string, calls *atomic.Int64) (kubernetes.Interface, error) {
-	var cfg *rest.Config
-	var err error
-	if kubeconfig == "" {
-		cfg, err = rest.InClusterConfig()
-	} else {
-		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client config: %w", err)
-	}
-	cfg.UserAgent = "satellite/" + version
-	cfg.QPS, cfg.Burst = 50, 100
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{next: rt, calls: calls} })
-	return kubernetes.NewForConfig(cfg)
-}
-
 // run wires the SSH link, the CRI client, the provider and virtual-kubelet's node, and serves
 // until ctx ends. Containers on the host keep running after it returns.
 func run(ctx context.Context, c *config) error {
@@ -140,10 +121,11 @@ func run(ctx context.Context, c *config) error {
 	log.L = logger
 
 	apiCalls := new(atomic.Int64)
-	client, err := kubeClient(c.Kubeconfig, apiCalls)
+	clients, err := newAPIClients(c.Kubeconfig, apiCalls)
 	if err != nil {
 		return err
 	}
+	client := clients.main
 	signer, err := remote.LoadSigner(c.SSHKey)
 	if err != nil {
 		return err
@@ -197,7 +179,7 @@ func run(ctx context.Context, c *config) error {
 	cancel()
 	logger.WithField("ready", nodeReady(nodeSpec)).WithField("ssh", c.SSHAddr).Info("registering node")
 
-	auth, err := kubeletAuth(client, c)
+	auth, err := kubeletAuth(clients.reviews, c)
 	if err != nil {
 		return err
 	}
@@ -218,7 +200,7 @@ func run(ctx context.Context, c *config) error {
 			return p, p.NodeProvider(), nil
 		},
 		func(nc *nodeutil.NodeConfig) error {
-			nc.Client = inertClient{Interface: client, pods: pods, sent: newSentStatuses()}
+			nc.Client = inertClient{Interface: withHeartbeat{Interface: client, heartbeat: clients.heartbeat}, pods: pods, sent: newSentStatuses()}
 			nc.NodeSpec = *nodeSpec
 			nc.HTTPListenAddr = c.Listen
 			nc.NumWorkers = c.Workers
