@@ -86,6 +86,7 @@ kubernetesAPI: {host: 10.213.0.1, port: "6443"}
 nodeSelector: {kubernetes.io/hostname: %s}
 tolerations: [{key: reference, operator: Exists}]
 logLevel: debug
+denyHostAccess: true
 `, region, e.get(t, "HOST_SSH"), eniIP, e.get(t, "HOST_CONTAINERD_SOCKET"), e.get(t, "HOST_CONTAINERD_ROOT"), logDir, podDir, e.get(t, "REFERENCE_NODE"))
 	valuesFile := filepath.Join(t.TempDir(), "values.yaml")
 	if err := os.WriteFile(valuesFile, []byte(values), 0o600); err != nil {
@@ -184,6 +185,8 @@ spec:
 	if out := e.mustKubectl(t, "", "-n", ns, "exec", pod.Name, "--", "sh", "-c", "echo exec via $((40+2))"); strings.TrimSpace(out) != "exec via 42" {
 		t.Errorf("kubectl exec through the in-cluster Satellite printed %q", out)
 	}
+	e.assertNodeRestriction(t, ns, "sat-satellite", node, pod)
+	e.assertChartNodeGuards(t, ns, node)
 
 	// helm uninstall: the node goes, and so does everything of it on the host.
 	start = time.Now()
@@ -314,7 +317,8 @@ func TestIntegrationHelmTemplate(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			out, err := e.kubectl(ctx, t, manifest, "-n", ns, "apply", "--dry-run=server", "-f", "-")
+			// No -n: every object names its namespace (the lease Role's is kube-node-lease).
+			out, err := e.kubectl(ctx, t, manifest, "apply", "--dry-run=server", "-f", "-")
 			if err != nil {
 				t.Fatalf("server-side dry run refused the chart: %v", err)
 			}
