@@ -222,14 +222,14 @@ func TestExpandCommandAndArgs(t *testing.T) {
 	t.Parallel()
 	c := &corev1.Container{Command: []string{"sh", "-c", "kill -9 $$; echo $(PORT)"}, Args: []string{"--port=$(PORT)", "$(MISSING)", "$$(PORT)", "$PORT"}}
 	envs := []*runtimeapi.KeyValue{{Key: "PORT", Value: "8080"}}
-	cmd, args := expandCommandAndArgs(c, envs)
+	cmd, args := expandCommandAndArgs(c, envVars(envs))
 	if want := []string{"sh", "-c", "kill -9 $; echo 8080"}; !reflect.DeepEqual(cmd, want) {
 		t.Errorf("command %q, want %q", cmd, want)
 	}
 	if want := []string{"--port=8080", "$(MISSING)", "$(PORT)", "$PORT"}; !reflect.DeepEqual(args, want) {
 		t.Errorf("args %q, want %q", args, want)
 	}
-	if cmd, args := expandCommandAndArgs(&corev1.Container{}, envs); cmd != nil || args != nil {
+	if cmd, args := expandCommandAndArgs(&corev1.Container{}, envVars(envs)); cmd != nil || args != nil {
 		t.Errorf("no command or args: got %q %q, want none (the image's entrypoint)", cmd, args)
 	}
 }

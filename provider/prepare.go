@@ -19,7 +19,8 @@ func (p *Provider) prepareContainer(ctx context.Context, rec *podRecord, pod *co
 		return err
 	}
 	cfg.Envs = envs
-	mounts, binds, err := p.containerMounts(pod, c, envs)
+	vars := envVars(envs)
+	mounts, binds, err := p.containerMounts(pod, c, vars)
 	if err != nil {
 		return err
 	}
@@ -27,7 +28,7 @@ func (p *Provider) prepareContainer(ctx context.Context, rec *podRecord, pod *co
 		return err
 	}
 	cfg.Mounts = mounts
-	cfg.Command, cfg.Args = expandCommandAndArgs(c, envs)
+	cfg.Command, cfg.Args = expandCommandAndArgs(c, vars)
 	if err := p.checkRunAsNonRoot(ctx, pod, c); err != nil {
 		return err
 	}
@@ -39,14 +40,19 @@ func (p *Provider) prepareContainer(ctx context.Context, rec *podRecord, pod *co
 	return nil
 }
 
-// expandCommandAndArgs expands $(VAR) in the container's command and args with its environment,
-// as the kubelet does (kubecontainer.ExpandContainerCommandAndArgs): `$(PORT)` is the value of
-// PORT, `$$` is a `$`, and an undefined reference is left as written.
-func expandCommandAndArgs(c *corev1.Container, envs []*runtimeapi.KeyValue) (command, args []string) {
+// envVars is the container's resolved environment by name, for $(VAR) expansions.
+func envVars(envs []*runtimeapi.KeyValue) map[string]string {
 	vars := make(map[string]string, len(envs))
 	for _, kv := range envs {
 		vars[kv.Key] = kv.Value
 	}
+	return vars
+}
+
+// expandCommandAndArgs expands $(VAR) in the container's command and args with its environment,
+// as the kubelet does (kubecontainer.ExpandContainerCommandAndArgs): `$(PORT)` is the value of
+// PORT, `$$` is a `$`, and an undefined reference is left as written.
+func expandCommandAndArgs(c *corev1.Container, vars map[string]string) (command, args []string) {
 	for _, s := range c.Command {
 		command = append(command, expandEnv(s, lookup(vars)))
 	}

@@ -10,14 +10,12 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/virtual-kubelet/virtual-kubelet/log"
 	corev1 "k8s.io/api/core/v1"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/satellite-vk/satellite/remote"
 )
@@ -42,13 +40,9 @@ type subPathBind struct {
 
 // subPathOf is the volumeMount's subPath, subPathExpr expanded with the container's
 // environment, checked as the kubelet checks it (kubelet_pods.go makeMounts).
-func subPathOf(vm corev1.VolumeMount, envs []*runtimeapi.KeyValue) (string, error) {
+func subPathOf(vm corev1.VolumeMount, vars map[string]string) (string, error) {
 	sub := vm.SubPath
 	if vm.SubPathExpr != "" {
-		vars := make(map[string]string, len(envs))
-		for _, kv := range envs {
-			vars[kv.Key] = kv.Value
-		}
 		missing := map[string]bool{}
 		sub = expandEnv(vm.SubPathExpr, func(k string) (string, bool) {
 			if v := vars[k]; v != "" {
@@ -58,12 +52,7 @@ func subPathOf(vm corev1.VolumeMount, envs []*runtimeapi.KeyValue) (string, erro
 			return "", true
 		})
 		if len(missing) > 0 {
-			keys := make([]string, 0, len(missing))
-			for k := range missing {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			return "", fmt.Errorf("missing value for %s", strings.Join(keys, ", "))
+			return "", fmt.Errorf("missing value for %s", strings.Join(sortedKeys(missing), ", "))
 		}
 	}
 	if sub == "" {
@@ -93,19 +82,9 @@ func (p *Provider) bindSubPaths(ctx context.Context, c *corev1.Container, binds 
 			args.WriteString(" " + remote.Quote(a))
 		}
 	}
-	var err error
-	for try := 0; try < 2; try++ {
-		var helper string
-		helper, err = p.subpaths.installed(ctx)
-		if err != nil {
-			return fmt.Errorf("failed to prepare subPath for volumeMount %q of container %q: %w", binds[0].mount, c.Name, err)
-		}
-		_, err = p.host.Output(ctx, remote.Quote(helper)+args.String())
-		var exit *remote.ExitError
-		if !errors.As(err, &exit) || (exit.Code != 126 && exit.Code != 127) {
-			break
-		}
-		p.subpaths.forget() // removed or not executable on the host: install it again
+	installErr, err := p.runHelper(ctx, args.String())
+	if installErr != nil {
+		return fmt.Errorf("failed to prepare subPath for volumeMount %q of container %q: %w", binds[0].mount, c.Name, installErr)
 	}
 	var exit *remote.ExitError
 	if err == nil || !errors.As(err, &exit) || exit.Code != 1 {
@@ -120,6 +99,24 @@ func (p *Provider) bindSubPaths(ctx context.Context, c *corev1.Container, binds 
 		return fmt.Errorf("failed to create subPath directory for volumeMount %q of container %q", binds[i].mount, c.Name)
 	}
 	return fmt.Errorf("failed to prepare subPath for volumeMount %q of container %q", binds[i].mount, c.Name)
+}
+
+// runHelper runs the helper on the host with args, installing it first, and once more when
+// the host says it is gone or not executable (exit 126 or 127). It returns why the helper
+// could not be installed, or else how its run ended.
+func (p *Provider) runHelper(ctx context.Context, args string) (installErr, runErr error) {
+	for try := 0; ; try++ {
+		helper, err := p.subpaths.installed(ctx)
+		if err != nil {
+			return err, nil
+		}
+		_, err = p.host.Output(ctx, remote.Quote(helper)+args)
+		var exit *remote.ExitError
+		if try > 0 || !errors.As(err, &exit) || (exit.Code != 126 && exit.Code != 127) {
+			return nil, err
+		}
+		p.subpaths.forget()
+	}
 }
 
 // parseHelperError reads the helper's "<index> <kind> <detail>" line.

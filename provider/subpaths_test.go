@@ -33,7 +33,7 @@ func TestSubPathOf(t *testing.T) {
 		{vm: corev1.VolumeMount{SubPathExpr: "$(POD)/../.."}, wantErr: "unable to provision SubPath `web-0/../..`: must not contain '..'"},
 		{vm: corev1.VolumeMount{SubPath: "..x/y"}, want: "..x/y"}, // a name that starts with dots is a name
 	} {
-		got, err := subPathOf(tc.vm, envs)
+		got, err := subPathOf(tc.vm, envVars(envs))
 		if tc.wantErr != "" {
 			if err == nil || err.Error() != tc.wantErr {
 				t.Errorf("%+v: got %q, %v; want error %q", tc.vm, got, err, tc.wantErr)

@@ -539,7 +539,7 @@ func validPath(fp string) error {
 
 // containerMounts are the CRI mounts of a container's volumeMounts, and the subPaths to bind
 // on the host first (subpaths.go): a subPath's mount takes its source from the bind.
-func (p *Provider) containerMounts(pod *corev1.Pod, c *corev1.Container, envs []*runtimeapi.KeyValue) ([]*runtimeapi.Mount, []subPathBind, error) {
+func (p *Provider) containerMounts(pod *corev1.Pod, c *corev1.Container, vars map[string]string) ([]*runtimeapi.Mount, []subPathBind, error) {
 	vols := map[string]*corev1.Volume{}
 	for i := range pod.Spec.Volumes {
 		vols[pod.Spec.Volumes[i].Name] = &pod.Spec.Volumes[i]
@@ -559,7 +559,7 @@ func (p *Provider) containerMounts(pod *corev1.Pod, c *corev1.Container, envs []
 		case v.EmptyDir == nil:
 			readOnly = true // secret, configMap, downward API and projected volumes are read-only
 		}
-		sub, err := subPathOf(vm, envs)
+		sub, err := subPathOf(vm, vars)
 		if err != nil {
 			return nil, nil, err
 		}
