@@ -166,10 +166,10 @@ func subPathCases(e *env, t *testing.T) []diffCase {
 }
 
 // TestIntegrationSubPathSwapLoop: another container swaps the subPath between a directory and
-// a symlink to "/" as fast as it can while the main container restarts: no run of it ever
-// sees the host's files. The kubelet's crash-loop back-off (10 s doubling to 5 min) allows a
-// few restarts in the test's time; TestIntegrationSubPathHelperRace drives the same helper a
-// hundred times on the host under the same race.
+// a symlink to "/" in a loop while the main container restarts: no run of it ever sees the
+// host's files. The kubelet's crash-loop back-off (10 s doubling to 5 min) allows a few
+// restarts in the test's time; TestIntegrationSubPathHelperRace drives the same helper a
+// hundred times on the host under a tighter race, which refuses about half the binds.
 func TestIntegrationSubPathSwapLoop(t *testing.T) {
 	e := loadEnv(t)
 	for _, tg := range e.targets(t) { // the Satellite nodes
@@ -177,10 +177,13 @@ func TestIntegrationSubPathSwapLoop(t *testing.T) {
 			t.Parallel()
 			ns := e.namespace(t)
 			pod := tg.pod("swap", corev1.RestartPolicyAlways, `if [ -e /sub/etc/passwd ] || [ -e /sub/run ]; then echo ESCAPED; else echo inside; fi; exit 1`)
-			swap := "while true; do rm -rf /d/x; mkdir /d/x; rm -rf /d/x; ln -s / /d/x; done"
+			// The symlink stands for a moment in each round and the directory for 10 ms: the
+			// race is run at every restart, yet most tries find the directory, so the container
+			// does restart (every refused try also advances the back-off).
+			swap := "while true; do rm -rf /d/x; ln -s / /d/x; rm -f /d/x; mkdir /d/x; sleep 0.01; done"
 			subPathPod("mkdir /d/x", corev1.VolumeMount{SubPath: "x"}, swap)(pod, diffFixture{tg: tg, e: e})
 			pod = e.createPod(t, ns, pod)
-			deadline := time.Now().Add(120 * time.Second)
+			deadline := time.Now().Add(240 * time.Second)
 			runs, refusals := 0, 0
 			for time.Now().Before(deadline) {
 				p, err := e.client.CoreV1().Pods(ns).Get(context.Background(), pod.Name, metav1.GetOptions{})
@@ -211,7 +214,7 @@ func TestIntegrationSubPathSwapLoop(t *testing.T) {
 			}
 			t.Logf("%s: main restarted %d times under the swapping symlink (%d looks saw a refusal); no run saw the host's files", tg.name, runs, refusals)
 			if runs < 2 {
-				t.Errorf("main restarted %d times in 120 s, want at least 2", runs)
+				t.Errorf("main restarted %d times in 240 s, want at least 2", runs)
 			}
 			e.deletePod(t, ns, pod.Name)
 			e.assertClean(t, e.host(t, tg), ns, pod.Name, pod.UID)
@@ -229,9 +232,20 @@ func TestIntegrationSubPathHelperRace(t *testing.T) {
 			h := e.host(t, tg)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			helpers, err := h.Glob(ctx, filepath.Join(filepath.Dir(tg.podDir), "bin", "satellite-subpath-*"))
+			pattern := filepath.Join(filepath.Dir(tg.podDir), "bin", "satellite-subpath-*")
+			helpers, err := h.Glob(ctx, pattern)
+			if err == nil && len(helpers) == 0 {
+				// Not installed yet: Satellite installs it for the first subPath it mounts.
+				ns := e.namespace(t)
+				pod := tg.pod("install", corev1.RestartPolicyNever, "true")
+				subPathPod("mkdir /d/x", corev1.VolumeMount{SubPath: "x"}, "")(pod, diffFixture{tg: tg, e: e})
+				pod = e.createPod(t, ns, pod)
+				e.waitPod(t, ns, pod.Name, 90*time.Second, "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+				e.deletePod(t, ns, pod.Name)
+				helpers, err = h.Glob(ctx, pattern)
+			}
 			if err != nil || len(helpers) == 0 {
-				t.Fatalf("no subPath helper installed on the host under %s (%v): a subPath pod installs it (run TestIntegrationSubPath first)", filepath.Dir(tg.podDir), err)
+				t.Fatalf("no subPath helper installed on the host as %s after a subPath pod ran: %v", pattern, err)
 			}
 			dir := filepath.Join(tg.podDir, "race-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 			q := remote.Quote
