@@ -152,7 +152,8 @@ func subPathCases(e *env, t *testing.T) []diffCase {
 		// Items of the other volume kinds, through their atomic writer's symlinks, and a
 		// missing one, made as a directory as the kubelet makes it.
 		{name: "subpath-configmap-item", script: "cat /sub", logs: true, until: mainEnded, edit: withVolume(configMap, sub("dir/greeting"))},
-		{name: "subpath-configmap-missing-item", script: "ls -a /sub | wc -l", logs: true, until: mainEnded, edit: withVolume(configMap, sub("absent"))},
+		{name: "subpath-configmap-missing-item", script: "ls -a /sub | wc -l", logs: true, until: mainEnded, edit: withVolume(configMap, sub("absent")),
+			differs: map[string]string{"event Warning FailedMount": "the kubelet now and then reports a FailedMount for a configMap volume it mounts a moment later (seen once in CI on this case, with the same logs and states); Satellite writes the volume before the first container"}},
 		{name: "subpath-secret-item", script: "cat /sub", logs: true, until: mainEnded, edit: withVolume(secret, sub("user"))},
 		{name: "subpath-downward-item", script: "cat /sub", logs: true, until: mainEnded, edit: withVolume(downward, sub("name"))},
 		{name: "subpath-projected-item", script: "cat /sub", logs: true, until: mainEnded, edit: withVolume(projected, sub("token"))},
