@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -80,7 +81,7 @@ func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs
 	if volErr != nil && rec.volumesAt.IsZero() {
 		return 5 * time.Second, acted // nothing starts before its volumes are there
 	}
-	sb := sandboxConfig(p.cfg.NodeName, p.cfg.LogRoot, pod, obs.sandbox.GetMetadata().GetAttempt())
+	sb := kuberuntime.SandboxConfig(p.cfg.NodeName, p.cfg.LogRoot, pod, obs.sandbox.GetMetadata().GetAttempt())
 	if p.regularDone(pod, rec, *obs) {
 		// The regular containers are done for good: the sidecars are stopped, in reverse
 		// order, and the pod finishes (the kubelet's termination ordering, KEP-753).
@@ -197,7 +198,7 @@ func (p *Provider) startSandbox(ctx context.Context, pod *corev1.Pod, obs *obser
 			return fmt.Errorf("stop the pod's old sandbox: %w", err)
 		}
 	}
-	cfg := sandboxConfig(p.cfg.NodeName, p.cfg.LogRoot, pod, attempt)
+	cfg := kuberuntime.SandboxConfig(p.cfg.NodeName, p.cfg.LogRoot, pod, attempt)
 	handler, err := p.runtimeHandler(ctx, pod)
 	if err != nil {
 		p.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
@@ -207,7 +208,7 @@ func (p *Provider) startSandbox(ctx context.Context, pod *corev1.Pod, obs *obser
 	// sandbox: the directories are made while the sandbox starts.
 	dirs := make(chan error, 1)
 	go func() { dirs <- p.makeLogDirs(ctx, pod, cfg.LogDirectory) }()
-	dns, err := p.podDNS(ctx, pod) // the host's resolv.conf, merged with the pod's dnsConfig
+	dns, err := p.dns.config(ctx, pod) // the host's resolv.conf, merged with the pod's dnsConfig
 	if err != nil {
 		<-dirs
 		return err
@@ -356,7 +357,7 @@ func (p *Provider) createAndStart(ctx context.Context, rec *podRecord, pod *core
 		log.G(ctx).WithError(err).WithField("container", c.Name).Warn("image not available")
 		return wait, false
 	}
-	cfg := containerConfig(p.cfg.NodeName, pod, c, init, attempt)
+	cfg := kuberuntime.ContainerConfig(p.cfg.NodeName, pod, c, init, attempt)
 	if err := p.prepareContainer(ctx, rec, pod, c, cfg); err != nil {
 		p.setWaiting(rec, pod, c.Name, "CreateContainerConfigError", err.Error(), corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		return 10 * time.Second, false

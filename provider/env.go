@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -150,10 +151,10 @@ func envValueFrom(pod *corev1.Pod, c *corev1.Container, e *corev1.EnvVar, objs *
 	vf := e.ValueFrom
 	switch {
 	case vf.FieldRef != nil:
-		val, err = envField(pod, vf.FieldRef, objs.src.hostIP)
+		val, err = kuberuntime.EnvField(pod, vf.FieldRef, objs.src.hostIP)
 		return val, false, err
 	case vf.ResourceFieldRef != nil:
-		val, err = containerResource(pod, c, vf.ResourceFieldRef, objs.src.allocatable)
+		val, err = kuberuntime.ContainerResource(pod, c, vf.ResourceFieldRef, objs.src.allocatable)
 		return val, false, err
 	case vf.ConfigMapKeyRef != nil:
 		ref := vf.ConfigMapKeyRef

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -127,7 +128,7 @@ func (p *Provider) assignGPUs(ctx context.Context, c *corev1.Container, cfg *run
 	}
 	p.gpuMu.Lock()
 	resp, err := p.cri.ListContainers(ctx, &runtimeapi.ListContainersRequest{
-		Filter: &runtimeapi.ContainerFilter{LabelSelector: map[string]string{labelNode: p.cfg.NodeName}}})
+		Filter: &runtimeapi.ContainerFilter{LabelSelector: map[string]string{kuberuntime.LabelNode: p.cfg.NodeName}}})
 	if err != nil {
 		p.gpuMu.Unlock()
 		return noop, fmt.Errorf("list the containers holding GPUs: %w", err)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"google.golang.org/grpc"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -128,7 +129,7 @@ func TestApplyGPUs(t *testing.T) {
 	} {
 		pod := samplePod()
 		pod.Spec.Containers[0].Env = append(pod.Spec.Containers[0].Env, corev1.EnvVar{Name: envVisibleDevices, Value: "all"})
-		cfg := containerConfig("node-a", pod, &pod.Spec.Containers[0], false, 0)
+		cfg := kuberuntime.ContainerConfig("node-a", pod, &pod.Spec.Containers[0], false, 0)
 		applyGPUs(cfg, tt.mode, tt.devs)
 		var cdi []string
 		for _, d := range cfg.CDIDevices {
@@ -163,7 +164,7 @@ func (f *fakeCRI) ListContainers(_ context.Context, r *runtimeapi.ListContainers
 	defer f.mu.Unlock()
 	var out []*runtimeapi.Container
 	for _, c := range f.ctrs {
-		if c.Labels[labelNode] == r.GetFilter().GetLabelSelector()[labelNode] {
+		if c.Labels[kuberuntime.LabelNode] == r.GetFilter().GetLabelSelector()[kuberuntime.LabelNode] {
 			out = append(out, c)
 		}
 	}
@@ -196,7 +197,7 @@ func TestAssignGPUs(t *testing.T) {
 	cri := &fakeCRI{}
 	// Another node's container on the same host holds GPU 0 of its own: not ours to count.
 	cri.ctrs = append(cri.ctrs, &runtimeapi.Container{State: runtimeapi.ContainerState_CONTAINER_RUNNING,
-		Labels: map[string]string{labelNode: "other"}, Annotations: map[string]string{annotationGPUs: "0"}})
+		Labels: map[string]string{kuberuntime.LabelNode: "other"}, Annotations: map[string]string{annotationGPUs: "0"}})
 	newProvider := func() *Provider {
 		p := New(Config{NodeName: "node-a", GPUMode: GPUModeCDI}, nil, cri, nil, nil)
 		p.node.facts = &hostFacts{GPUs: fourGPUs()}
@@ -204,7 +205,7 @@ func TestAssignGPUs(t *testing.T) {
 	}
 	create := func(p *Provider, name string, n int64) (string, error) {
 		pod, c := gpuPod(name, n)
-		cfg := containerConfig("node-a", pod, c, false, 0)
+		cfg := kuberuntime.ContainerConfig("node-a", pod, c, false, 0)
 		release, err := p.assignGPUs(context.Background(), c, cfg)
 		if err != nil {
 			return "", err
@@ -242,7 +243,7 @@ func TestAssignGPUs(t *testing.T) {
 		t.Errorf("2 GPUs with 1 free: %v", err)
 	}
 	nonePod, none := gpuPod("none", 0)
-	cfg := containerConfig("node-a", nonePod, none, false, 0)
+	cfg := kuberuntime.ContainerConfig("node-a", nonePod, none, false, 0)
 	if _, err := p.assignGPUs(context.Background(), none, cfg); err != nil || fmt.Sprint(envOf(cfg, envVisibleDevices)) != "[void]" || len(cfg.CDIDevices) != 0 {
 		t.Errorf("a container without GPUs: %v, env %q, CDI %v", err, envOf(cfg, envVisibleDevices), cfg.CDIDevices)
 	}
@@ -253,7 +254,7 @@ func TestAssignGPUs(t *testing.T) {
 	// The first pod's container exits: its device is free again.
 	cri.mu.Lock()
 	for _, c := range cri.ctrs {
-		if c.Annotations[annotationGPUs] == got[0] && c.Labels[labelNode] == "node-a" {
+		if c.Annotations[annotationGPUs] == got[0] && c.Labels[kuberuntime.LabelNode] == "node-a" {
 			c.State = runtimeapi.ContainerState_CONTAINER_EXITED
 		}
 	}

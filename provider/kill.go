@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -22,7 +23,7 @@ import (
 // sandboxes, containers and log directory from the host. It is safe to call again after a
 // partial failure.
 func (p *Provider) killPod(ctx context.Context, rec *podRecord, pod *corev1.Pod, grace int64) (observation, error) {
-	sel := map[string]string{labelPodUID: string(pod.UID), labelNode: p.cfg.NodeName}
+	sel := map[string]string{kuberuntime.LabelPodUID: string(pod.UID), kuberuntime.LabelNode: p.cfg.NodeName}
 	ctrs, err := p.cri.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{LabelSelector: sel}})
 	if err != nil {
 		return observation{}, err
@@ -85,7 +86,7 @@ func (p *Provider) killPod(ctx context.Context, rec *podRecord, pod *corev1.Pod,
 	if err := p.removePodDir(ctx, p.podDir(pod)); err != nil {
 		return obs, err
 	}
-	return obs, p.removeLogDir(ctx, podLogDir(p.cfg.LogRoot, pod.Namespace, pod.Name, string(pod.UID)))
+	return obs, p.removeLogDir(ctx, kuberuntime.PodLogDir(p.cfg.LogRoot, pod.Namespace, pod.Name, string(pod.UID)))
 }
 
 // removeSandbox stops and removes a sandbox with its containers, and its log directory. A
@@ -106,7 +107,7 @@ func (p *Provider) removeSandbox(ctx context.Context, id string) error {
 	}
 	// CRI does not report the log directory; it is named from the sandbox's pod identity.
 	if md := st.GetStatus().GetMetadata(); md != nil {
-		return p.removeLogDir(ctx, podLogDir(p.cfg.LogRoot, md.Namespace, md.Name, md.Uid))
+		return p.removeLogDir(ctx, kuberuntime.PodLogDir(p.cfg.LogRoot, md.Namespace, md.Name, md.Uid))
 	}
 	return nil
 }

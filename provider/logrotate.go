@@ -9,6 +9,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/log"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -31,7 +32,7 @@ func (p *Provider) rotateLoop(ctx context.Context) {
 func (p *Provider) rotateLogs(ctx context.Context) error {
 	ctrs, err := p.cri.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{
 		State:         &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_RUNNING},
-		LabelSelector: map[string]string{labelNode: p.cfg.NodeName},
+		LabelSelector: map[string]string{kuberuntime.LabelNode: p.cfg.NodeName},
 	}})
 	if err != nil {
 		return err
@@ -47,8 +48,8 @@ func (p *Provider) rotateLogs(ctx context.Context) error {
 // containerLogFile is where Satellite told the runtime to write a container's log.
 func (p *Provider) containerLogFile(c *runtimeapi.Container) string {
 	l := c.Labels
-	return podLogDir(p.cfg.LogRoot, l[labelPodNamespace], l[labelPodName], l[labelPodUID]) + "/" +
-		containerLogPath(c.GetMetadata().GetName(), c.GetMetadata().GetAttempt())
+	return kuberuntime.PodLogDir(p.cfg.LogRoot, l[kuberuntime.LabelPodNamespace], l[kuberuntime.LabelPodName], l[kuberuntime.LabelPodUID]) + "/" +
+		kuberuntime.ContainerLogPath(c.GetMetadata().GetName(), c.GetMetadata().GetAttempt())
 }
 
 func (p *Provider) rotateLog(ctx context.Context, c *runtimeapi.Container) error {

@@ -10,7 +10,7 @@ import (
 // prepareContainer completes a container's CRI config with what the kubelet adds when it
 // creates a container (kuberuntime generateContainerConfig), in its order: the resolved
 // environment (env.go), the volume mounts with their subPaths bound on the host
-// (subpaths.go), the runAsNonRoot check (nonroot.go), and the mounts of the pod's hosts file
+// (subpaths.go), the runAsNonRoot check (podconfig.go), and the mounts of the pod's hosts file
 // and of a fresh termination message file (podfiles.go). An error leaves the container waiting in
 // CreateContainerConfigError with the error as its message, as with the kubelet.
 func (p *Provider) prepareContainer(ctx context.Context, rec *podRecord, pod *corev1.Pod, c *corev1.Container, cfg *runtimeapi.ContainerConfig) error {
@@ -29,7 +29,7 @@ func (p *Provider) prepareContainer(ctx context.Context, rec *podRecord, pod *co
 	}
 	cfg.Mounts = mounts
 	cfg.Command, cfg.Args = expandCommandAndArgs(c, vars)
-	if err := p.checkRunAsNonRoot(ctx, pod, c); err != nil {
+	if err := checkRunAsNonRoot(ctx, p.cri, pod, c); err != nil {
 		return err
 	}
 	files, err := p.podFileMounts(ctx, rec, pod, c)

@@ -161,8 +161,8 @@ type Provider struct {
 	// gpuMu serialises GPU allocation on the node: from reading which devices containers
 	// hold to creating the container that takes new ones (pod workers run concurrently).
 	gpuMu sync.Mutex
-	// resolv is the host's resolv.conf, read for new sandboxes' DNS (dns.go).
-	resolv hostResolv
+	// dns forms new sandboxes' DNS from the host's resolv.conf (podconfig.go).
+	dns *sandboxDNS
 	// pulls records who pulled the host's images with which credentials (pullrecords.go).
 	pulls *pullRecords
 	// subpaths puts the subPath helper on the host (subpaths.go).
@@ -209,6 +209,7 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 		backoff:   newBackoff(10*time.Second, 5*time.Minute),
 		rotations: newRotations(),
 	}
+	p.dns = &sandboxDNS{files: host, recorder: recorder, nodeName: cfg.NodeName}
 	p.pulls = newPullRecords(hostFile{host: host, path: cfg.PullRecords})
 	// Beside the pod directories, as the pull records are, in a directory only root can
 	// change: what is run there as root must not be replaceable by a pod.

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -48,7 +49,7 @@ type relister struct {
 
 func (r *relister) relist(ctx context.Context) error {
 	p := r.p
-	sel := map[string]string{labelNode: p.cfg.NodeName}
+	sel := map[string]string{kuberuntime.LabelNode: p.cfg.NodeName}
 	sbs, err := p.cri.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{LabelSelector: sel}})
 	if err != nil {
 		return err
@@ -59,11 +60,11 @@ func (r *relister) relist(ctx context.Context) error {
 	}
 	parts := map[types.UID][]string{}
 	for _, sb := range sbs.Items {
-		uid := types.UID(sb.Labels[labelPodUID])
+		uid := types.UID(sb.Labels[kuberuntime.LabelPodUID])
 		parts[uid] = append(parts[uid], sb.Id+"="+sb.State.String())
 	}
 	for _, c := range ctrs.Containers {
-		uid := types.UID(c.Labels[labelPodUID])
+		uid := types.UID(c.Labels[kuberuntime.LabelPodUID])
 		parts[uid] = append(parts[uid], c.Id+"="+c.State.String())
 	}
 	now := map[types.UID]string{}
@@ -102,8 +103,8 @@ func (r *relister) collect(ctx context.Context, sbs []*runtimeapi.PodSandbox) {
 	}
 	seen := map[string]bool{}
 	for _, sb := range sbs {
-		uid := types.UID(sb.Labels[labelPodUID])
-		if p.store.has(uid) || p.inAPI(sb.Labels[labelPodNamespace], sb.Labels[labelPodName], uid) {
+		uid := types.UID(sb.Labels[kuberuntime.LabelPodUID])
+		if p.store.has(uid) || p.inAPI(sb.Labels[kuberuntime.LabelPodNamespace], sb.Labels[kuberuntime.LabelPodName], uid) {
 			continue
 		}
 		seen[sb.Id] = true
@@ -115,7 +116,7 @@ func (r *relister) collect(ctx context.Context, sbs []*runtimeapi.PodSandbox) {
 		if time.Since(first) < orphanGrace {
 			continue
 		}
-		log.G(ctx).WithField("sandbox", sb.Id).WithField("pod", sb.Labels[labelPodNamespace]+"/"+sb.Labels[labelPodName]).Info("removing sandbox of a pod that no longer exists")
+		log.G(ctx).WithField("sandbox", sb.Id).WithField("pod", sb.Labels[kuberuntime.LabelPodNamespace]+"/"+sb.Labels[kuberuntime.LabelPodName]).Info("removing sandbox of a pod that no longer exists")
 		if err := p.removeSandbox(ctx, sb.Id); err != nil {
 			log.G(ctx).WithError(err).Warn("cannot remove orphaned sandbox")
 		}

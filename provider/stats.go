@@ -7,6 +7,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/virtual-kubelet/virtual-kubelet/log"
 	"golang.org/x/sync/errgroup"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -98,7 +99,7 @@ func (s *statsCollector) read(ctx context.Context) (*statsapi.Summary, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, statsTimeout)
 	defer cancel()
-	sel := map[string]string{labelNode: p.cfg.NodeName}
+	sel := map[string]string{kuberuntime.LabelNode: p.cfg.NodeName}
 	var (
 		node nodeSample
 		sbs  *runtimeapi.ListPodSandboxResponse

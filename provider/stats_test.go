@@ -18,6 +18,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -27,12 +28,12 @@ var t0 = time.Unix(1795334299, 0)
 func sandbox(id, ns, name, uid string, state runtimeapi.PodSandboxState, created time.Time) *runtimeapi.PodSandbox {
 	return &runtimeapi.PodSandbox{Id: id, State: state, CreatedAt: created.UnixNano(),
 		Metadata: &runtimeapi.PodSandboxMetadata{Name: name, Namespace: ns, Uid: uid},
-		Labels:   map[string]string{labelPodName: name, labelPodNamespace: ns, labelPodUID: uid, labelNode: "n"}}
+		Labels:   map[string]string{kuberuntime.LabelPodName: name, kuberuntime.LabelPodNamespace: ns, kuberuntime.LabelPodUID: uid, kuberuntime.LabelNode: "n"}}
 }
 
 func container(id, sandboxID, name string, state runtimeapi.ContainerState, created time.Time) *runtimeapi.Container {
 	return &runtimeapi.Container{Id: id, PodSandboxId: sandboxID, State: state, CreatedAt: created.UnixNano(),
-		Metadata: &runtimeapi.ContainerMetadata{Name: name}, Labels: map[string]string{labelContainerName: name, labelNode: "n"}}
+		Metadata: &runtimeapi.ContainerMetadata{Name: name}, Labels: map[string]string{kuberuntime.LabelContainerName: name, kuberuntime.LabelNode: "n"}}
 }
 
 // cstats is a container's stats as containerd 1.6 gives them: cumulative CPU, no rate.
@@ -370,7 +371,7 @@ func (f *fakeStatsCRI) ListContainers(context.Context, *runtimeapi.ListContainer
 
 func (f *fakeStatsCRI) ListPodSandboxStats(_ context.Context, r *runtimeapi.ListPodSandboxStatsRequest, _ ...grpc.CallOption) (*runtimeapi.ListPodSandboxStatsResponse, error) {
 	f.sandboxCalls.Add(1)
-	if r.GetFilter().GetLabelSelector()[labelNode] != "n" {
+	if r.GetFilter().GetLabelSelector()[kuberuntime.LabelNode] != "n" {
 		return nil, errors.New("not filtered by the node's label")
 	}
 	if f.sandboxErr != nil {
@@ -381,7 +382,7 @@ func (f *fakeStatsCRI) ListPodSandboxStats(_ context.Context, r *runtimeapi.List
 
 func (f *fakeStatsCRI) ListContainerStats(_ context.Context, r *runtimeapi.ListContainerStatsRequest, _ ...grpc.CallOption) (*runtimeapi.ListContainerStatsResponse, error) {
 	f.statsCalls.Add(1)
-	if r.GetFilter().GetLabelSelector()[labelNode] != "n" {
+	if r.GetFilter().GetLabelSelector()[kuberuntime.LabelNode] != "n" {
 		return nil, errors.New("not filtered by the node's label")
 	}
 	return &runtimeapi.ListContainerStatsResponse{Stats: f.sample.ContainerStats}, nil

@@ -14,6 +14,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	utilexec "k8s.io/utils/exec"
 
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -24,7 +25,7 @@ func (p *Provider) latestContainer(ctx context.Context, namespace, podName, cont
 	if pod == nil {
 		return nil, errdefs.NotFoundf("pod %q not found on node %s", namespace+"/"+podName, p.cfg.NodeName)
 	}
-	sel := map[string]string{labelPodUID: string(pod.UID), labelNode: p.cfg.NodeName, labelContainerName: container}
+	sel := map[string]string{kuberuntime.LabelPodUID: string(pod.UID), kuberuntime.LabelNode: p.cfg.NodeName, kuberuntime.LabelContainerName: container}
 	list, err := p.cri.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{LabelSelector: sel}})
 	if err != nil {
 		return nil, fmt.Errorf("list containers of pod %s/%s: %w", namespace, podName, err)

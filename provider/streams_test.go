@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -34,7 +35,7 @@ func TestExecLooksUpOnce(t *testing.T) {
 	cri := &countingCRI{fakeCRI: &fakeCRI{}}
 	p := New(Config{NodeName: "n"}, nil, cri, nil, nil)
 	p.store.put(pod)
-	labels := map[string]string{labelNode: "n", labelPodUID: string(pod.UID), labelContainerName: c}
+	labels := map[string]string{kuberuntime.LabelNode: "n", kuberuntime.LabelPodUID: string(pod.UID), kuberuntime.LabelContainerName: c}
 	cri.ctrs = append(cri.ctrs,
 		&runtimeapi.Container{Id: "old", State: runtimeapi.ContainerState_CONTAINER_EXITED, Labels: labels, CreatedAt: 1, Metadata: &runtimeapi.ContainerMetadata{Name: c, Attempt: 0}},
 		&runtimeapi.Container{Id: "new", State: runtimeapi.ContainerState_CONTAINER_RUNNING, Labels: labels, CreatedAt: 2, Metadata: &runtimeapi.ContainerMetadata{Name: c, Attempt: 1}})

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -28,7 +29,7 @@ func (p *Provider) syncPod(ctx context.Context, uid types.UID) (time.Duration, b
 	if deleting {
 		return p.syncDeleting(ctx, rec, pod, grace)
 	}
-	if reason, why := admission(pod, p.cfg.DenyHostAccess); why != "" {
+	if reason, why := kuberuntime.Admit(pod, p.cfg.DenyHostAccess); why != "" {
 		p.reject(rec, pod, reason, why)
 		return 0, false
 	}
@@ -141,7 +142,7 @@ func (p *Provider) publishStatus(ctx context.Context, rec *podRecord, pod *corev
 // once: their status no longer changes.
 func (p *Provider) observe(ctx context.Context, rec *podRecord, pod *corev1.Pod) (observation, error) {
 	obs := observation{containers: map[string][]*runtimeapi.ContainerStatus{}, inCurrent: map[string]bool{}}
-	sel := map[string]string{labelPodUID: string(pod.UID), labelNode: p.cfg.NodeName}
+	sel := map[string]string{kuberuntime.LabelPodUID: string(pod.UID), kuberuntime.LabelNode: p.cfg.NodeName}
 	sbs, err := p.cri.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{LabelSelector: sel}})
 	if err != nil {
 		return obs, err

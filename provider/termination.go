@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -54,9 +55,9 @@ func capTerminationMessages(pod *corev1.Pod, st *corev1.PodStatus) {
 // terminationSource says where an exited container's message is to be read: the host path of
 // its termination message file ("" when none is mounted), and whether to fall back to its log.
 func terminationSource(st *runtimeapi.ContainerStatus) (file string, fallback bool) {
-	fallback = st.Annotations[annotationTerminationPolicy] == string(corev1.TerminationMessageFallbackToLogsOnError) &&
+	fallback = st.Annotations[kuberuntime.AnnotationTerminationPolicy] == string(corev1.TerminationMessageFallbackToLogsOnError) &&
 		st.ExitCode != 0 && st.Reason != "ContainerCannotRun"
-	want := st.Annotations[annotationTerminationPath]
+	want := st.Annotations[kuberuntime.AnnotationTerminationPath]
 	if want == "" {
 		return "", fallback
 	}

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -44,7 +45,7 @@ func exited(code int32, reason, policy, message string) *runtimeapi.ContainerSta
 	return &runtimeapi.ContainerStatus{
 		Metadata: &runtimeapi.ContainerMetadata{Name: "main"}, State: runtimeapi.ContainerState_CONTAINER_EXITED,
 		ExitCode: code, Reason: reason, Message: message, LogPath: "/logs/main/0.log",
-		Annotations: map[string]string{annotationTerminationPath: "/dev/termination-log", annotationTerminationPolicy: policy},
+		Annotations: map[string]string{kuberuntime.AnnotationTerminationPath: "/dev/termination-log", kuberuntime.AnnotationTerminationPolicy: policy},
 		Mounts: []*runtimeapi.Mount{
 			{ContainerPath: "/etc/hosts", HostPath: "/pods/x/etc-hosts"},
 			{ContainerPath: "/dev/termination-log", HostPath: "/pods/x/containers/main/0a1b2c3d"},
@@ -106,11 +107,11 @@ func TestTerminationMessage(t *testing.T) {
 func TestTerminationSource(t *testing.T) {
 	t.Parallel()
 	st := exited(1, "Error", string(corev1.TerminationMessageFallbackToLogsOnError), "")
-	st.Annotations[annotationTerminationPath] = "/tmp/msg" // not mounted: an older container
+	st.Annotations[kuberuntime.AnnotationTerminationPath] = "/tmp/msg" // not mounted: an older container
 	if f, fb := terminationSource(st); f != "" || !fb {
 		t.Errorf("unmounted path: file %q fallback %v", f, fb)
 	}
-	st.Annotations[annotationTerminationPath] = ""
+	st.Annotations[kuberuntime.AnnotationTerminationPath] = ""
 	if f, _ := terminationSource(st); f != "" {
 		t.Errorf("no path: file %q", f)
 	}

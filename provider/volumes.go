@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -40,27 +40,6 @@ const volumeResync = 45 * time.Second
 
 // Secret, configMap and downward API files default to mode 0644, as with the kubelet.
 const defaultVolumeMode = 0o644
-
-// supportedVolume says why a volume cannot be served on a Satellite node, or "".
-func supportedVolume(v *corev1.Volume) string {
-	s := v.VolumeSource
-	switch {
-	case s.EmptyDir != nil, s.Secret != nil, s.ConfigMap != nil, s.DownwardAPI != nil, s.Projected != nil, s.HostPath != nil:
-		return ""
-	}
-	return fmt.Sprintf("volume %q: %s volumes are not supported on Satellite nodes (the remote host is outside the cluster and cannot attach its storage); use emptyDir, hostPath, configMap, secret, downwardAPI or projected", v.Name, volumeType(s))
-}
-
-// volumeType is the pod spec's name of the volume's source, like persistentVolumeClaim.
-func volumeType(s corev1.VolumeSource) string {
-	rv := reflect.ValueOf(s)
-	for i := 0; i < rv.NumField(); i++ {
-		if f := rv.Field(i); f.Kind() == reflect.Pointer && !f.IsNil() {
-			return strings.Split(rv.Type().Field(i).Tag.Get("json"), ",")[0]
-		}
-	}
-	return "unknown"
-}
 
 func (p *Provider) podDir(pod *corev1.Pod) string {
 	return path.Join(p.cfg.PodDir, pod.Namespace+"_"+pod.Name+"_"+string(pod.UID))
@@ -330,13 +309,13 @@ func downwardFiles(files map[string]volumeFile, pod *corev1.Pod, items []corev1.
 		var val string
 		switch {
 		case it.FieldRef != nil:
-			v, err := podField(pod, it.FieldRef.FieldPath)
+			v, err := kuberuntime.PodField(pod, it.FieldRef.FieldPath)
 			if err != nil {
 				return err
 			}
 			val = v
 		case it.ResourceFieldRef != nil:
-			v, err := containerResource(pod, nil, it.ResourceFieldRef, allocatable)
+			v, err := kuberuntime.ContainerResource(pod, nil, it.ResourceFieldRef, allocatable)
 			if err != nil {
 				return err
 			}
@@ -349,44 +328,6 @@ func downwardFiles(files map[string]volumeFile, pod *corev1.Pod, items []corev1.
 		files[it.Path] = volumeFile{data: []byte(val), mode: mode}
 	}
 	return nil
-}
-
-// podField is the kubelet's fieldpath.ExtractFieldPathAsString for the fields a downward API
-// volume may name.
-func podField(pod *corev1.Pod, fp string) (string, error) {
-	if strings.HasPrefix(fp, "metadata.labels['") && strings.HasSuffix(fp, "']") {
-		return pod.Labels[strings.TrimSuffix(strings.TrimPrefix(fp, "metadata.labels['"), "']")], nil
-	}
-	if strings.HasPrefix(fp, "metadata.annotations['") && strings.HasSuffix(fp, "']") {
-		return pod.Annotations[strings.TrimSuffix(strings.TrimPrefix(fp, "metadata.annotations['"), "']")], nil
-	}
-	switch fp {
-	case "metadata.name":
-		return pod.Name, nil
-	case "metadata.namespace":
-		return pod.Namespace, nil
-	case "metadata.uid":
-		return string(pod.UID), nil
-	case "metadata.labels":
-		return formatMap(pod.Labels), nil
-	case "metadata.annotations":
-		return formatMap(pod.Annotations), nil
-	}
-	return "", fmt.Errorf("unsupported fieldPath: %s", fp)
-}
-
-// formatMap renders labels or annotations as the kubelet does: sorted key="value" lines.
-func formatMap(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%q\n", k, m[k])
-	}
-	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // token returns a service account token for the projection, from the TokenRequest API, bound

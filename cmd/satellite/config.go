@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/satellite-vk/satellite/provider"
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 )
 
 // config is everything the command line and environment say, parsed once.
@@ -211,7 +212,7 @@ func (c *config) complete(v *flagValues) error {
 		if c.ENIIP == "" || c.Region == "" {
 			return errors.New("--node-name, or --eni-ip and --region to derive it (or --eni-id, --eni-tag or --eni-subnet), is required")
 		}
-		if c.NodeName, err = provider.FargateNodeName(c.ENIIP, c.Region); err != nil {
+		if c.NodeName, err = kuberuntime.FargateNodeName(c.ENIIP, c.Region); err != nil {
 			return err
 		}
 	}

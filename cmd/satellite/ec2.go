@@ -13,7 +13,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/log"
 
 	"github.com/satellite-vk/satellite/cloud/ec2"
-	"github.com/satellite-vk/satellite/provider"
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 )
 
 // ec2Config is what the command line says of the node's ENI and of a host that is an EC2
@@ -153,7 +153,7 @@ func (c *config) resolveEC2(ctx context.Context) (func(context.Context) (string,
 		if err != nil {
 			return nil, err
 		}
-		if c.NodeName, err = provider.FargateNodeName(eni.PrivateIP, c.Region); err != nil {
+		if c.NodeName, err = kuberuntime.FargateNodeName(eni.PrivateIP, c.Region); err != nil {
 			return nil, err
 		}
 		c.ENIIP = eni.PrivateIP

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/satellite-vk/satellite/cloud/ec2"
-	"github.com/satellite-vk/satellite/provider"
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 )
 
 // eniOptions are the flags of `satellite eni show` and `satellite eni delete`: the main
@@ -131,7 +131,7 @@ func showENIs(ctx context.Context, client *ec2.Client, o *eniOptions, out io.Wri
 		if err != nil {
 			return err
 		}
-		name, err := provider.FargateNodeName(e.PrivateIP, o.region)
+		name, err := kuberuntime.FargateNodeName(e.PrivateIP, o.region)
 		if err != nil {
 			return err
 		}

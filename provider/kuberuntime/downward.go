@@ -1,9 +1,10 @@
-package provider
+package kuberuntime
 
 import (
 	"fmt"
 	"math"
 	"math/big"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -15,10 +16,10 @@ import (
 // fieldRef paths (pkg/kubelet/kubelet_pods.go podFieldSelectorRuntimeValue) and
 // resourceFieldRef values (pkg/api/v1/resource/helpers.go).
 
-// envField is the value of an env fieldRef. status.podIP and status.hostIP are the host's
+// EnvField is the value of an env fieldRef. status.podIP and status.hostIP are the host's
 // address: every pod on a Satellite node is in the host's network namespace, which is what
 // the kubelet reports for a hostNetwork pod. The API server admits only the paths below.
-func envField(pod *corev1.Pod, fs *corev1.ObjectFieldSelector, hostIP string) (string, error) {
+func EnvField(pod *corev1.Pod, fs *corev1.ObjectFieldSelector, hostIP string) (string, error) {
 	if fs.APIVersion != "" && fs.APIVersion != "v1" {
 		return "", fmt.Errorf("unsupported pod version: %s", fs.APIVersion)
 	}
@@ -30,14 +31,14 @@ func envField(pod *corev1.Pod, fs *corev1.ObjectFieldSelector, hostIP string) (s
 	case "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs":
 		return hostIP, nil
 	}
-	return podField(pod, fs.FieldPath)
+	return PodField(pod, fs.FieldPath)
 }
 
-// containerResource resolves a resourceFieldRef as the kubelet does: the named container's
+// ContainerResource resolves a resourceFieldRef as the kubelet does: the named container's
 // request or limit (the container itself when the name is empty, as env allows), an unset or
 // zero limit of CPU, memory or ephemeral storage reading as the pod-level limit, else as the
 // node's allocatable (defaultPodLimitsForDownwardAPI); divided by the divisor and rounded up.
-func containerResource(pod *corev1.Pod, self *corev1.Container, ref *corev1.ResourceFieldSelector, allocatable corev1.ResourceList) (string, error) {
+func ContainerResource(pod *corev1.Pod, self *corev1.Container, ref *corev1.ResourceFieldSelector, allocatable corev1.ResourceList) (string, error) {
 	c := self
 	if ref.ContainerName != "" {
 		c = findContainer(pod, ref.ContainerName)
@@ -127,13 +128,40 @@ func ceilRatio(q, divisor resource.Quantity) string {
 	return n.String()
 }
 
-// allocatable is the node's allocatable as last reported (nil before the host was first read),
-// which unset limits read as.
-func (n *nodeState) allocatable() corev1.ResourceList {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.node == nil {
-		return nil
+// PodField is the kubelet's fieldpath.ExtractFieldPathAsString for the fields a downward API
+// volume may name.
+func PodField(pod *corev1.Pod, fp string) (string, error) {
+	if strings.HasPrefix(fp, "metadata.labels['") && strings.HasSuffix(fp, "']") {
+		return pod.Labels[strings.TrimSuffix(strings.TrimPrefix(fp, "metadata.labels['"), "']")], nil
 	}
-	return n.node.Status.Allocatable.DeepCopy()
+	if strings.HasPrefix(fp, "metadata.annotations['") && strings.HasSuffix(fp, "']") {
+		return pod.Annotations[strings.TrimSuffix(strings.TrimPrefix(fp, "metadata.annotations['"), "']")], nil
+	}
+	switch fp {
+	case "metadata.name":
+		return pod.Name, nil
+	case "metadata.namespace":
+		return pod.Namespace, nil
+	case "metadata.uid":
+		return string(pod.UID), nil
+	case "metadata.labels":
+		return formatMap(pod.Labels), nil
+	case "metadata.annotations":
+		return formatMap(pod.Annotations), nil
+	}
+	return "", fmt.Errorf("unsupported fieldPath: %s", fp)
+}
+
+// formatMap renders labels or annotations as the kubelet does: sorted key="value" lines.
+func formatMap(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%q\n", k, m[k])
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }

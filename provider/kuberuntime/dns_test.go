@@ -1,4 +1,4 @@
-package provider
+package kuberuntime
 
 import (
 	"fmt"
@@ -23,13 +23,13 @@ search corp.example. example.com
 options ndots:2 timeout:1
 ; a comment the kubelet does not know
 `
-	got := parseResolvConf([]byte(in))
+	got := ParseResolvConf([]byte(in))
 	want := &runtimeapi.DNSConfig{Servers: []string{"10.0.0.2", "10.0.0.3"}, Searches: []string{"corp.example", "example.com"},
 		Options: []string{"ndots:2", "timeout:1"}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	if e := parseResolvConf(nil); len(e.Servers)+len(e.Searches)+len(e.Options) != 0 {
+	if e := ParseResolvConf(nil); len(e.Servers)+len(e.Searches)+len(e.Options) != 0 {
 		t.Errorf("empty file: %v", e)
 	}
 }
@@ -63,15 +63,15 @@ func TestPodDNSConfig(t *testing.T) {
 	for _, tt := range tests {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-0", Namespace: "shop", UID: "u-1"},
 			Spec: corev1.PodSpec{DNSPolicy: tt.policy, HostNetwork: tt.hostNetwork, DNSConfig: tt.config}}
-		cfg, warnings := podDNSConfig(pod, host)
+		cfg, warnings := PodDNSConfig(pod, host)
 		got := fmt.Sprintf("servers=%s searches=%s options=%s", strings.Join(cfg.Servers, ","), strings.Join(cfg.Searches, ","), strings.Join(cfg.Options, ","))
 		if got != tt.want {
 			t.Errorf("%s hostNetwork=%v dnsConfig=%v:\n got %s\nwant %s", tt.policy, tt.hostNetwork, tt.config != nil, got, tt.want)
 		}
 		var gotWarning string
 		for _, w := range warnings {
-			gotWarning = w.message
-			if w.reason != "MissingClusterDNS" || !strings.HasSuffix(w.message, w.nodeMessage) || !strings.HasPrefix(w.nodeMessage, "kubelet does not") {
+			gotWarning = w.Message
+			if w.Reason != "MissingClusterDNS" || !strings.HasSuffix(w.Message, w.NodeMessage) || !strings.HasPrefix(w.NodeMessage, "kubelet does not") {
 				t.Errorf("%s: warning %+v", tt.policy, w)
 			}
 		}
@@ -116,7 +116,7 @@ func TestPodDNSConfigLimits(t *testing.T) {
 	for _, tt := range tests {
 		pod := &corev1.Pod{Spec: corev1.PodSpec{DNSPolicy: corev1.DNSNone,
 			DNSConfig: &corev1.PodDNSConfig{Nameservers: tt.servers, Searches: tt.searches}}}
-		cfg, warnings := podDNSConfig(pod, &runtimeapi.DNSConfig{})
+		cfg, warnings := PodDNSConfig(pod, &runtimeapi.DNSConfig{})
 		if len(cfg.Servers) != tt.wantServers || strings.Join(cfg.Searches, " ") != strings.Join(tt.wantSearches, " ") {
 			t.Errorf("%s: servers %v searches %v", tt.name, cfg.Servers, cfg.Searches)
 		}
@@ -128,7 +128,7 @@ func TestPodDNSConfigLimits(t *testing.T) {
 			continue
 		}
 		for i, w := range warnings {
-			if w.reason != "DNSConfigForming" || !strings.HasPrefix(w.message, tt.wantWarningPrefix[i]) || w.nodeMessage != "" {
+			if w.Reason != "DNSConfigForming" || !strings.HasPrefix(w.Message, tt.wantWarningPrefix[i]) || w.NodeMessage != "" {
 				t.Errorf("%s: warning %+v, want DNSConfigForming %q...", tt.name, w, tt.wantWarningPrefix[i])
 			}
 		}

@@ -1,7 +1,8 @@
-package provider
+package kuberuntime
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,7 +12,7 @@ import (
 // admission is why the pod cannot run on this node, as the kubelet's admission handlers
 // decide it before anything is created: a reason and a message ("" when it may run). With
 // denyHostAccess, pods that reach the host (hostAccess) are refused as well.
-func admission(pod *corev1.Pod, denyHostAccess bool) (reason, message string) {
+func Admit(pod *corev1.Pod, denyHostAccess bool) (reason, message string) {
 	if pod.Spec.OS != nil && pod.Spec.OS.Name != corev1.Linux {
 		// lifecycle.PodOSNotSupported (pkg/kubelet/lifecycle/predicate.go)
 		return "PodOSNotSupported", "Failed to admit pod as the OS field doesn't match node OS"
@@ -135,4 +136,25 @@ func ipcMode(pod *corev1.Pod) runtimeapi.NamespaceMode {
 		return runtimeapi.NamespaceMode_NODE
 	}
 	return runtimeapi.NamespaceMode_POD
+}
+
+// supportedVolume says why a volume cannot be served on a Satellite node, or "".
+func supportedVolume(v *corev1.Volume) string {
+	s := v.VolumeSource
+	switch {
+	case s.EmptyDir != nil, s.Secret != nil, s.ConfigMap != nil, s.DownwardAPI != nil, s.Projected != nil, s.HostPath != nil:
+		return ""
+	}
+	return fmt.Sprintf("volume %q: %s volumes are not supported on Satellite nodes (the remote host is outside the cluster and cannot attach its storage); use emptyDir, hostPath, configMap, secret, downwardAPI or projected", v.Name, volumeType(s))
+}
+
+// volumeType is the pod spec's name of the volume's source, like persistentVolumeClaim.
+func volumeType(s corev1.VolumeSource) string {
+	rv := reflect.ValueOf(s)
+	for i := 0; i < rv.NumField(); i++ {
+		if f := rv.Field(i); f.Kind() == reflect.Pointer && !f.IsNil() {
+			return strings.Split(rv.Type().Field(i).Tag.Get("json"), ",")[0]
+		}
+	}
+	return "unknown"
 }

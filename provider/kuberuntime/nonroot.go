@@ -1,7 +1,6 @@
-package provider
+package kuberuntime
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -12,7 +11,7 @@ import (
 )
 
 // runAsNonRoot is checked as the kubelet checks it before creating a container
-// (kuberuntime/security_context_others.go verifyRunAsNonRoot): against runAsUser when one is
+// (kuberuntime/security_context_others.go VerifyRunAsNonRoot): against runAsUser when one is
 // set, else against the user the image runs as, from the runtime's ImageStatus.
 
 // effectiveRunAs is the container's runAsNonRoot and runAsUser, the container's winning over
@@ -33,15 +32,15 @@ func effectiveRunAs(pod *corev1.Pod, c *corev1.Container) (nonRoot bool, user *i
 	return nr != nil && *nr, user
 }
 
-// needsImageUser reports whether the check has to ask the runtime for the image's user.
-func needsImageUser(pod *corev1.Pod, c *corev1.Container) bool {
+// NeedsImageUser reports whether the check has to ask the runtime for the image's user.
+func NeedsImageUser(pod *corev1.Pod, c *corev1.Container) bool {
 	nonRoot, user := effectiveRunAs(pod, c)
 	return nonRoot && user == nil
 }
 
-// imageUser is the user an image runs as, the kubelet's way (getImageUser): its numeric UID,
+// ImageUser is the user an image runs as, the kubelet's way (getImageUser): its numeric UID,
 // else its user name, else root.
-func imageUser(img *runtimeapi.Image) (uid *int64, username string) {
+func ImageUser(img *runtimeapi.Image) (uid *int64, username string) {
 	switch {
 	case img != nil && img.Uid != nil:
 		v := img.Uid.Value
@@ -52,9 +51,9 @@ func imageUser(img *runtimeapi.Image) (uid *int64, username string) {
 	return new(int64), ""
 }
 
-// verifyRunAsNonRoot refuses a container that would run as root under runAsNonRoot, with the
+// VerifyRunAsNonRoot refuses a container that would run as root under runAsNonRoot, with the
 // kubelet's messages.
-func verifyRunAsNonRoot(pod *corev1.Pod, c *corev1.Container, uid *int64, username string) error {
+func VerifyRunAsNonRoot(pod *corev1.Pod, c *corev1.Container, uid *int64, username string) error {
 	nonRoot, user := effectiveRunAs(pod, c)
 	switch {
 	case !nonRoot:
@@ -74,21 +73,6 @@ func verifyRunAsNonRoot(pod *corev1.Pod, c *corev1.Container, uid *int64, userna
 		}
 	}
 	return nil
-}
-
-// checkRunAsNonRoot runs the check, reading the image's user from the host only when the
-// check needs it.
-func (p *Provider) checkRunAsNonRoot(ctx context.Context, pod *corev1.Pod, c *corev1.Container) error {
-	var uid *int64
-	var username string
-	if needsImageUser(pod, c) {
-		resp, err := p.cri.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: c.Image, UserSpecifiedImage: c.Image}})
-		if err != nil {
-			return fmt.Errorf("image status %q: %w", c.Image, err)
-		}
-		uid, username = imageUser(resp.GetImage())
-	}
-	return verifyRunAsNonRoot(pod, c, uid, username)
 }
 
 // formatPod is the kubelet's format.Pod: name_namespace(uid).

@@ -1,4 +1,4 @@
-package provider
+package kuberuntime
 
 import (
 	"fmt"
@@ -8,24 +8,24 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// containerLogPath is the container's log file relative to the sandbox's log directory, as the
+// ContainerLogPath is the container's log file relative to the sandbox's log directory, as the
 // kubelet names it: <container>/<restartCount>.log.
-func containerLogPath(name string, attempt uint32) string {
+func ContainerLogPath(name string, attempt uint32) string {
 	return fmt.Sprintf("%s/%d.log", name, attempt)
 }
 
-// containerConfig is the CRI container for one of the pod's containers. Its env holds the
+// ContainerConfig is the CRI container for one of the pod's containers. Its env holds the
 // literal values; prepareContainer replaces it with the resolved environment.
-func containerConfig(nodeName string, pod *corev1.Pod, c *corev1.Container, init bool, attempt uint32) *runtimeapi.ContainerConfig {
+func ContainerConfig(nodeName string, pod *corev1.Pod, c *corev1.Container, init bool, attempt uint32) *runtimeapi.ContainerConfig {
 	labels := podIdentity(nodeName, pod)
-	labels[labelContainerName] = c.Name
+	labels[LabelContainerName] = c.Name
 	if init {
-		labels[labelInit] = "true"
+		labels[LabelInit] = "true"
 	}
 	annotations := map[string]string{
-		annotationRestartCount:      strconv.FormatUint(uint64(attempt), 10),
-		annotationTerminationPath:   c.TerminationMessagePath,
-		annotationTerminationPolicy: string(c.TerminationMessagePolicy),
+		AnnotationRestartCount:      strconv.FormatUint(uint64(attempt), 10),
+		AnnotationTerminationPath:   c.TerminationMessagePath,
+		AnnotationTerminationPolicy: string(c.TerminationMessagePolicy),
 	}
 	envs := make([]*runtimeapi.KeyValue, 0, len(c.Env))
 	for _, e := range c.Env {
@@ -40,7 +40,7 @@ func containerConfig(nodeName string, pod *corev1.Pod, c *corev1.Container, init
 		Envs:        envs,
 		Labels:      labels,
 		Annotations: annotations,
-		LogPath:     containerLogPath(c.Name, attempt),
+		LogPath:     ContainerLogPath(c.Name, attempt),
 		Stdin:       c.Stdin,
 		StdinOnce:   c.StdinOnce,
 		Tty:         c.TTY,

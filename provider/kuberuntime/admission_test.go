@@ -1,4 +1,4 @@
-package provider
+package kuberuntime
 
 import (
 	"testing"
@@ -34,7 +34,7 @@ func TestAdmission(t *testing.T) {
 		{"windows", windows, "PodOSNotSupported", "Failed to admit pod as the OS field doesn't match node OS"},
 		{"an NFS volume", nfs, "UnsupportedVolume", `volume "data": nfs volumes are not supported on Satellite nodes`},
 	} {
-		reason, msg := admission(tt.pod, false)
+		reason, msg := Admit(tt.pod, false)
 		if reason != tt.reason || len(msg) < len(tt.prefix) || msg[:len(tt.prefix)] != tt.prefix {
 			t.Errorf("%s: %s %q, want %s %q", tt.name, reason, msg, tt.reason, tt.prefix)
 		}
@@ -52,10 +52,10 @@ func TestAdmission(t *testing.T) {
 		{"hostPID", &corev1.Pod{Spec: corev1.PodSpec{HostPID: true}}, "Pod was rejected: it asks for the host's PID namespace (hostPID), which reaches the remote host, and this Satellite node refuses host access (--deny-host-access)"},
 		{"hostIPC", &corev1.Pod{Spec: corev1.PodSpec{HostIPC: true}}, "Pod was rejected: it asks for the host's IPC namespace (hostIPC), which reaches the remote host, and this Satellite node refuses host access (--deny-host-access)"},
 	} {
-		if reason, msg := admission(tt.pod, true); msg != tt.want || (msg != "") != (reason == "HostAccessDenied") {
+		if reason, msg := Admit(tt.pod, true); msg != tt.want || (msg != "") != (reason == "HostAccessDenied") {
 			t.Errorf("%s with --deny-host-access: %s %q, want %q", tt.name, reason, msg, tt.want)
 		}
-		if reason, _ := admission(tt.pod, false); reason != "" {
+		if reason, _ := Admit(tt.pod, false); reason != "" {
 			t.Errorf("%s without --deny-host-access: refused (%s)", tt.name, reason)
 		}
 	}

@@ -1,4 +1,4 @@
-package provider
+package kuberuntime
 
 import (
 	"path"
@@ -8,16 +8,16 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// podLogDir is the pod's log directory on the host, named as the kubelet names it
+// PodLogDir is the pod's log directory on the host, named as the kubelet names it
 // (/var/log/pods/<namespace>_<name>_<uid>).
-func podLogDir(root, namespace, name, uid string) string {
+func PodLogDir(root, namespace, name, uid string) string {
 	return path.Join(root, namespace+"_"+name+"_"+uid)
 }
 
-// sandboxConfig is the CRI sandbox for a pod. Satellite runs every pod in the host's network
+// SandboxConfig is the CRI sandbox for a pod. Satellite runs every pod in the host's network
 // namespace (the host is not on the cluster's pod network), so the sandbox asks for the
 // NODE network mode whatever spec.hostNetwork says, and the pod's IP is the host's.
-func sandboxConfig(nodeName, logRoot string, pod *corev1.Pod, attempt uint32) *runtimeapi.PodSandboxConfig {
+func SandboxConfig(nodeName, logRoot string, pod *corev1.Pod, attempt uint32) *runtimeapi.PodSandboxConfig {
 	labels := map[string]string{}
 	for k, v := range pod.Labels {
 		labels[k] = v
@@ -30,7 +30,7 @@ func sandboxConfig(nodeName, logRoot string, pod *corev1.Pod, attempt uint32) *r
 		annotations[k] = v
 	}
 	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
-		annotations[annotationGracePeriod] = strconv.FormatInt(*g, 10)
+		annotations[AnnotationGracePeriod] = strconv.FormatInt(*g, 10)
 	}
 	return &runtimeapi.PodSandboxConfig{
 		Metadata: &runtimeapi.PodSandboxMetadata{
@@ -39,7 +39,7 @@ func sandboxConfig(nodeName, logRoot string, pod *corev1.Pod, attempt uint32) *r
 			Uid:       string(pod.UID),
 			Attempt:   attempt,
 		},
-		LogDirectory: podLogDir(logRoot, pod.Namespace, pod.Name, string(pod.UID)),
+		LogDirectory: PodLogDir(logRoot, pod.Namespace, pod.Name, string(pod.UID)),
 		Labels:       labels,
 		Annotations:  annotations,
 		Linux: &runtimeapi.LinuxPodSandboxConfig{
@@ -60,10 +60,10 @@ func sandboxConfig(nodeName, logRoot string, pod *corev1.Pod, attempt uint32) *r
 // podIdentity are the labels that tie a CRI object to its pod and to this node.
 func podIdentity(nodeName string, pod *corev1.Pod) map[string]string {
 	return map[string]string{
-		labelPodName:      pod.Name,
-		labelPodNamespace: pod.Namespace,
-		labelPodUID:       string(pod.UID),
-		labelNode:         nodeName,
+		LabelPodName:      pod.Name,
+		LabelPodNamespace: pod.Namespace,
+		LabelPodUID:       string(pod.UID),
+		LabelNode:         nodeName,
 	}
 }
 

@@ -1,15 +1,10 @@
-package provider
+package kuberuntime
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"strings"
-	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -26,27 +21,24 @@ import (
 // MissingClusterDNS warning.
 
 const (
-	hostResolvConf = "/etc/resolv.conf"
 	// The resolver's limits the kubelet enforces (pkg/apis/core/validation: MaxDNSNameservers,
 	// MaxDNSSearchPathsExpanded, MaxDNSSearchListCharsExpanded; DNS1123SubdomainMaxLength).
 	maxDNSNameservers     = 3
 	maxDNSSearchPaths     = 32
 	maxDNSSearchListChars = 2048
 	maxDNSSearchLength    = 253
-	// resolvConfMaxAge is how long the host's resolv.conf is reused for new sandboxes.
-	resolvConfMaxAge = 30 * time.Second
 )
 
-// dnsWarning is an event the kubelet records while forming a pod's DNS configuration.
-type dnsWarning struct {
-	reason, message string
-	nodeMessage     string // recorded on the node as well, when set
+// DNSWarning is an event the kubelet records while forming a pod's DNS configuration.
+type DNSWarning struct {
+	Reason, Message string
+	NodeMessage     string // recorded on the node as well, when set
 }
 
-// podDNSConfig is the pod's DNS configuration given the host's, with the warnings the kubelet
+// PodDNSConfig is the pod's DNS configuration given the host's, with the warnings the kubelet
 // would record (GetPodDNS).
-func podDNSConfig(pod *corev1.Pod, host *runtimeapi.DNSConfig) (*runtimeapi.DNSConfig, []dnsWarning) {
-	var warnings []dnsWarning
+func PodDNSConfig(pod *corev1.Pod, host *runtimeapi.DNSConfig) (*runtimeapi.DNSConfig, []DNSWarning) {
+	var warnings []DNSWarning
 	cfg := &runtimeapi.DNSConfig{
 		Servers:  append([]string(nil), host.Servers...),
 		Searches: append([]string(nil), host.Searches...),
@@ -63,8 +55,8 @@ func podDNSConfig(pod *corev1.Pod, host *runtimeapi.DNSConfig) (*runtimeapi.DNSC
 		fallthrough
 	default: // ClusterFirstWithHostNet, and what the API server would have refused
 		msg := fmt.Sprintf("kubelet does not have ClusterDNS IP configured and cannot create Pod using %q policy. Falling back to %q policy.", corev1.DNSClusterFirst, corev1.DNSDefault)
-		warnings = append(warnings, dnsWarning{reason: "MissingClusterDNS", nodeMessage: msg,
-			message: fmt.Sprintf("pod: %q. %s", formatPod(pod), msg)})
+		warnings = append(warnings, DNSWarning{Reason: "MissingClusterDNS", NodeMessage: msg,
+			Message: fmt.Sprintf("pod: %q. %s", formatPod(pod), msg)})
 	}
 	if dc := pod.Spec.DNSConfig; dc != nil {
 		cfg.Servers = omitDuplicates(append(cfg.Servers, dc.Nameservers...))
@@ -73,13 +65,13 @@ func podDNSConfig(pod *corev1.Pod, host *runtimeapi.DNSConfig) (*runtimeapi.DNSC
 	}
 	if len(cfg.Servers) > maxDNSNameservers {
 		cfg.Servers = cfg.Servers[:maxDNSNameservers]
-		warnings = append(warnings, dnsWarning{reason: "DNSConfigForming",
-			message: "Nameserver limits were exceeded, some nameservers have been omitted, the applied nameserver line is: " + strings.Join(cfg.Servers, " ")})
+		warnings = append(warnings, DNSWarning{Reason: "DNSConfigForming",
+			Message: "Nameserver limits were exceeded, some nameservers have been omitted, the applied nameserver line is: " + strings.Join(cfg.Servers, " ")})
 	}
 	var cut bool
 	if cfg.Searches, cut = fitSearches(cfg.Searches); cut {
-		warnings = append(warnings, dnsWarning{reason: "DNSConfigForming",
-			message: "Search Line limits were exceeded, some search paths have been omitted, the applied search line is: " + strings.Join(cfg.Searches, " ")})
+		warnings = append(warnings, DNSWarning{Reason: "DNSConfigForming",
+			Message: "Search Line limits were exceeded, some search paths have been omitted, the applied search line is: " + strings.Join(cfg.Searches, " ")})
 	}
 	return cfg, warnings
 }
@@ -153,10 +145,10 @@ func mergeDNSOptions(base []string, pod []corev1.PodDNSConfigOption) []string {
 	return out
 }
 
-// parseResolvConf reads nameservers, search domains and options as the kubelet does:
+// ParseResolvConf reads nameservers, search domains and options as the kubelet does:
 // nameservers accumulate, the last search and options lines win, a search domain's trailing
 // dot is dropped, comments are skipped.
-func parseResolvConf(data []byte) *runtimeapi.DNSConfig {
+func ParseResolvConf(data []byte) *runtimeapi.DNSConfig {
 	cfg := &runtimeapi.DNSConfig{Servers: []string{}, Searches: []string{}, Options: []string{}}
 	for _, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSpace(line)
@@ -182,53 +174,4 @@ func parseResolvConf(data []byte) *runtimeapi.DNSConfig {
 		}
 	}
 	return cfg
-}
-
-// hostResolv caches the host's resolv.conf for a short while, so that a burst of new pods
-// costs one read of it.
-type hostResolv struct {
-	mu     sync.Mutex
-	data   []byte
-	readAt time.Time
-}
-
-// podDNS is the DNS configuration of the pod's sandbox, with the kubelet's warnings recorded.
-func (p *Provider) podDNS(ctx context.Context, pod *corev1.Pod) (*runtimeapi.DNSConfig, error) {
-	host := &runtimeapi.DNSConfig{}
-	if pod.Spec.DNSPolicy != corev1.DNSNone {
-		data, err := p.hostResolvConf(ctx)
-		if err != nil {
-			return nil, err
-		}
-		host = parseResolvConf(data)
-	}
-	cfg, warnings := podDNSConfig(pod, host)
-	for _, w := range warnings {
-		p.recorder.Event(pod, corev1.EventTypeWarning, w.reason, w.message)
-		if w.nodeMessage != "" {
-			ref := &corev1.ObjectReference{Kind: "Node", Name: p.cfg.NodeName, UID: types.UID(p.cfg.NodeName)}
-			p.recorder.Event(ref, corev1.EventTypeWarning, w.reason, w.nodeMessage)
-		}
-	}
-	return cfg, nil
-}
-
-func (p *Provider) hostResolvConf(ctx context.Context) ([]byte, error) {
-	c := &p.resolv
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.data != nil && time.Since(c.readAt) < resolvConfMaxAge {
-		return c.data, nil
-	}
-	f, err := p.host.Open(ctx, hostResolvConf)
-	if err != nil {
-		return nil, fmt.Errorf("read the host's resolv.conf: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, 0, 10<<20), 10<<20))
-	if err != nil {
-		return nil, fmt.Errorf("read the host's resolv.conf: %w", err)
-	}
-	c.data, c.readAt = data, time.Now()
-	return data, nil
 }

@@ -1,4 +1,4 @@
-package provider
+package kuberuntime
 
 import (
 	"strconv"
@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestCeilRatio(t *testing.T) {
@@ -71,7 +72,7 @@ func TestContainerResourceDefaults(t *testing.T) {
 		if tt.div != "" {
 			ref.Divisor = resource.MustParse(tt.div)
 		}
-		got, err := containerResource(p, nil, ref, alloc)
+		got, err := ContainerResource(p, nil, ref, alloc)
 		if tt.wantErr != "" {
 			if err == nil || err.Error() != tt.wantErr {
 				t.Errorf("%s %s: err = %v, want %q", tt.container, tt.res, err, tt.wantErr)
@@ -83,18 +84,18 @@ func TestContainerResourceDefaults(t *testing.T) {
 		}
 	}
 	// Before the host was first read there is no allocatable: an unset limit reads as 0.
-	if got, _ := containerResource(pod, &pod.Spec.Containers[1], &corev1.ResourceFieldSelector{Resource: "limits.cpu"}, nil); got != "0" {
+	if got, _ := ContainerResource(pod, &pod.Spec.Containers[1], &corev1.ResourceFieldSelector{Resource: "limits.cpu"}, nil); got != "0" {
 		t.Errorf("without allocatable: %q, want 0", got)
 	}
 }
 
 func TestEnvFieldVersion(t *testing.T) {
 	t.Parallel()
-	pod := envPod(false)
-	if _, err := envField(pod, &corev1.ObjectFieldSelector{APIVersion: "v2", FieldPath: "metadata.name"}, "1.2.3.4"); err == nil {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-0"}, Spec: corev1.PodSpec{NodeName: "sat-node"}}
+	if _, err := EnvField(pod, &corev1.ObjectFieldSelector{APIVersion: "v2", FieldPath: "metadata.name"}, "1.2.3.4"); err == nil {
 		t.Error("an unknown API version was accepted")
 	}
-	if v, err := envField(pod, &corev1.ObjectFieldSelector{FieldPath: "spec.host"}, "1.2.3.4"); err != nil || v != "sat-node" {
+	if v, err := EnvField(pod, &corev1.ObjectFieldSelector{FieldPath: "spec.host"}, "1.2.3.4"); err != nil || v != "sat-node" {
 		t.Errorf("spec.host = %q, %v; want the node name", v, err)
 	}
 }

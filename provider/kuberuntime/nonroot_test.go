@@ -1,4 +1,4 @@
-package provider
+package kuberuntime
 
 import (
 	"testing"
@@ -22,9 +22,9 @@ func TestImageUser(t *testing.T) {
 		{img: &runtimeapi.Image{}, uid: ptr.To[int64](0)}, // no user: root
 		{img: nil, uid: ptr.To[int64](0)},
 	} {
-		uid, name := imageUser(tt.img)
+		uid, name := ImageUser(tt.img)
 		if name != tt.username || (uid == nil) != (tt.uid == nil) || uid != nil && *uid != *tt.uid {
-			t.Errorf("imageUser(%v) = %v %q, want %v %q", tt.img, uid, name, tt.uid, tt.username)
+			t.Errorf("ImageUser(%v) = %v %q, want %v %q", tt.img, uid, name, tt.uid, tt.username)
 		}
 	}
 }
@@ -64,10 +64,10 @@ func TestVerifyRunAsNonRoot(t *testing.T) {
 			pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: tt.pod.RunAsNonRoot, RunAsUser: tt.pod.RunAsUser}
 		}
 		c := &pod.Spec.Containers[0]
-		if got := needsImageUser(pod, c); got != tt.wantImageUser {
+		if got := NeedsImageUser(pod, c); got != tt.wantImageUser {
 			t.Errorf("%s: needs the image's user = %v", tt.name, got)
 		}
-		err := verifyRunAsNonRoot(pod, c, tt.uid, tt.username)
+		err := VerifyRunAsNonRoot(pod, c, tt.uid, tt.username)
 		if got := errString(err); got != tt.want {
 			t.Errorf("%s:\n got %q\nwant %q", tt.name, got, tt.want)
 		}
