@@ -6,25 +6,34 @@ import (
 	"fmt"
 	"testing"
 
-	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/internal/fake"
 	"github.com/satellite-vk/satellite/remote"
 )
 
-// removeCRI records the containers it removes; those in fail give that error.
-type removeCRI struct {
-	Runtime
-	removed []string
-	fail    map[string]error
-}
-
-func (f *removeCRI) RemoveContainer(_ context.Context, r *runtimeapi.RemoveContainerRequest, _ ...grpc.CallOption) (*runtimeapi.RemoveContainerResponse, error) {
-	if err := f.fail[r.ContainerId]; err != nil {
-		return nil, err
+// removeRuntime is a fake runtime that holds history's containers; removing those in fail
+// gives that error. removed returns the ids it removed.
+func removeRuntime(history []*runtimeapi.ContainerStatus, fail map[string]error) (cri *fake.Runtime, removed func() []string) {
+	cri = fake.NewRuntime()
+	for _, s := range history {
+		cri.AddContainer("sb", s)
 	}
-	f.removed = append(f.removed, r.ContainerId)
-	return &runtimeapi.RemoveContainerResponse{}, nil
+	cri.Hooks.RemoveContainer = func(_ context.Context, r *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error) {
+		if err := fail[r.ContainerId]; err != nil {
+			return nil, err
+		}
+		return nil, fake.Pass
+	}
+	return cri, func() []string {
+		var ids []string
+		for _, id := range cri.CallsOf("RemoveContainer") {
+			if fail[id] == nil {
+				ids = append(ids, id)
+			}
+		}
+		return ids
+	}
 }
 
 // Each container keeps its newest dead instance only, as the kubelet's podContainerDeletor
@@ -59,7 +68,7 @@ func TestRemoveDeadInstances(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cri := &removeCRI{fail: tt.fail}
+			cri, removed := removeRuntime(tt.history, tt.fail)
 			p := &Provider{cri: cri}
 			rec := &podRecord{exited: map[string]*runtimeapi.ContainerStatus{}}
 			for _, s := range tt.history {
@@ -74,7 +83,7 @@ func TestRemoveDeadInstances(t *testing.T) {
 					t.Errorf("%s is left but no longer cached", s.Id)
 				}
 			}
-			if got := fmt.Sprint(cri.removed); got != tt.removed || fmt.Sprint(left) != tt.left || acted != tt.acted {
+			if got := fmt.Sprint(removed()); got != tt.removed || fmt.Sprint(left) != tt.left || acted != tt.acted {
 				t.Errorf("removed %s, left %v, acted %v; want %s, %s, %v", got, left, acted, tt.removed, tt.left, tt.acted)
 			}
 			if len(rec.exited) != len(left) {

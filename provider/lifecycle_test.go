@@ -16,20 +16,39 @@ import (
 	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/satellite-vk/satellite/provider/internal/fake"
 )
 
-// dialHost is a Host whose TCP connections go where the test says.
-type dialHost struct {
-	Host
-	dial func(ctx context.Context, addr string) (net.Conn, error)
+// hookRuntime is a fake runtime whose ExecSync, which must carry a deadline, answers with
+// exec (none expected when nil).
+func hookRuntime(exec func(ctx context.Context) (*runtimeapi.ExecSyncResponse, error)) *fake.Runtime {
+	cri := fake.NewRuntime()
+	cri.Hooks.ExecSync = func(ctx context.Context, _ *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
+		if _, ok := ctx.Deadline(); !ok {
+			return nil, errors.New("ExecSync without a deadline")
+		}
+		if exec == nil {
+			return nil, errors.New("no ExecSync expected")
+		}
+		return exec(ctx)
+	}
+	return cri
 }
 
-func (h dialHost) DialTCP(ctx context.Context, addr string) (net.Conn, error) {
-	return h.dial(ctx, addr)
+func stops(cri *fake.Runtime) []*runtimeapi.StopContainerRequest {
+	return fake.Requests[runtimeapi.StopContainerRequest](cri, "StopContainer")
 }
 
-func newHookProvider(cri *hookCRI, host Host) (*Provider, *record.FakeRecorder) {
+func execs(cri *fake.Runtime) []*runtimeapi.ExecSyncRequest {
+	return fake.Requests[runtimeapi.ExecSyncRequest](cri, "ExecSync")
+}
+
+func newHookProvider(cri *fake.Runtime, host *fake.Host) (*Provider, *record.FakeRecorder) {
 	rec := record.NewFakeRecorder(100)
+	if host == nil {
+		host = fake.NewHost()
+	}
 	return New(Config{NodeName: "n", HostIP: "10.0.0.5"}, host, cri, rec, nil), rec
 }
 
@@ -80,19 +99,18 @@ func TestStopContainerPreStop(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cri := &hookCRI{exec: func(ctx context.Context, _ *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
-				return tt.exec(ctx)
-			}}
+			cri := hookRuntime(tt.exec)
 			p, rec := newHookProvider(cri, nil)
 			pod := preStopPod("sh", "-c", "drain")
 			if err := p.stopContainer(context.Background(), pod, "server", "cid", tt.grace); err != nil {
 				t.Fatal(err)
 			}
-			if len(cri.execs) != tt.wantExecs || len(cri.stops) != 1 || cri.stops[0].Timeout != tt.wantTimout || cri.stops[0].ContainerId != "cid" {
-				t.Fatalf("%d hook execs, stops %v; want %d execs then one stop of cid with timeout %d", len(cri.execs), cri.stops, tt.wantExecs, tt.wantTimout)
+			execs, stops := execs(cri), stops(cri)
+			if len(execs) != tt.wantExecs || len(stops) != 1 || stops[0].Timeout != tt.wantTimout || stops[0].ContainerId != "cid" {
+				t.Fatalf("%d hook execs, stops %v; want %d execs then one stop of cid with timeout %d", len(execs), stops, tt.wantExecs, tt.wantTimout)
 			}
-			if tt.wantExecs > 0 && fmt.Sprint(cri.execs[0].Cmd) != "[sh -c drain]" {
-				t.Errorf("hook command %q", cri.execs[0].Cmd)
+			if tt.wantExecs > 0 && fmt.Sprint(execs[0].Cmd) != "[sh -c drain]" {
+				t.Errorf("hook command %q", execs[0].Cmd)
 			}
 			if got := events(rec); fmt.Sprint(got) != fmt.Sprint(tt.wantEvents) {
 				t.Errorf("events %q, want %q", got, tt.wantEvents)
@@ -106,9 +124,9 @@ func TestStopContainerPreStop(t *testing.T) {
 // message. The pod's deletion ends a hook without any of that.
 func TestPostStart(t *testing.T) {
 	t.Parallel()
-	cri := &hookCRI{exec: func(context.Context, *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
+	cri := hookRuntime(func(context.Context) (*runtimeapi.ExecSyncResponse, error) {
 		return &runtimeapi.ExecSyncResponse{ExitCode: 1, Stdout: []byte("no config\n")}, nil
-	}}
+	})
 	p, rec := newHookProvider(cri, nil)
 	pod := samplePod()
 	pod.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "exit 1"}}}}
@@ -121,17 +139,17 @@ func TestPostStart(t *testing.T) {
 	if r.waiting["server"] != want {
 		t.Errorf("waiting %+v,\nwant    %+v", r.waiting["server"], want)
 	}
-	if len(cri.stops) != 1 || cri.stops[0].Timeout != 45 {
-		t.Errorf("stops %v, want one with the pod's grace period 45", cri.stops)
+	if stops := stops(cri); len(stops) != 1 || stops[0].Timeout != 45 {
+		t.Errorf("stops %v, want one with the pod's grace period 45", stops)
 	}
 	if got := events(rec); fmt.Sprint(got) != fmt.Sprint([]string{"Warning FailedPostStartHook PostStartHook failed", "Normal Killing FailedPostStartHook"}) {
 		t.Errorf("events %q", got)
 	}
 
-	blocked := &hookCRI{exec: func(ctx context.Context, _ *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
+	blocked := hookRuntime(func(ctx context.Context) (*runtimeapi.ExecSyncResponse, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
-	}}
+	})
 	p, rec = newHookProvider(blocked, nil)
 	p.store.put(pod)
 	r, _, _, _ = p.store.record(pod.UID)
@@ -139,8 +157,8 @@ func TestPostStart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		p.store.markDeleting(pod.UID, 30)
 	}()
-	if again := p.postStart(context.Background(), r, pod, &pod.Spec.Containers[0], "cid"); again != 0 || len(blocked.stops) != 0 || len(events(rec)) != 0 || r.waiting["server"].Reason != "" {
-		t.Errorf("hook ended by deletion: again %v, stops %v, waiting %+v; want nothing done", again, blocked.stops, r.waiting["server"])
+	if again := p.postStart(context.Background(), r, pod, &pod.Spec.Containers[0], "cid"); again != 0 || len(stops(blocked)) != 0 || len(events(rec)) != 0 || r.waiting["server"].Reason != "" {
+		t.Errorf("hook ended by deletion: again %v, stops %v, waiting %+v; want nothing done", again, stops(blocked), r.waiting["server"])
 	}
 }
 
@@ -155,15 +173,16 @@ func TestHTTPHook(t *testing.T) {
 	}))
 	defer srv.Close()
 	var dialed []string
-	host := dialHost{dial: func(ctx context.Context, addr string) (net.Conn, error) {
+	host := fake.NewHost()
+	host.Dial = func(ctx context.Context, addr string) (net.Conn, error) {
 		dialed = append(dialed, addr)
 		if strings.HasSuffix(addr, ":1") {
 			return nil, errors.New("connect failed (Connection refused)")
 		}
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", srv.Listener.Addr().String())
-	}}
-	p, _ := newHookProvider(&hookCRI{}, host)
+	}
+	p, _ := newHookProvider(hookRuntime(nil), host)
 	pod := samplePod()
 	c := &pod.Spec.Containers[0]
 	h := &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/shutdown", Port: intstr.FromInt32(8080)}}
@@ -194,7 +213,7 @@ func TestCheckHealthKills(t *testing.T) {
 	for _, policy := range []corev1.RestartPolicy{corev1.RestartPolicyNever, corev1.RestartPolicyAlways} {
 		t.Run(string(policy), func(t *testing.T) {
 			t.Parallel()
-			cri := &hookCRI{}
+			cri := hookRuntime(nil)
 			p, rec := newHookProvider(cri, nil)
 			pod := samplePod()
 			pod.Spec.RestartPolicy = policy
@@ -212,8 +231,8 @@ func TestCheckHealthKills(t *testing.T) {
 			}
 			p.probes.pods[pod.UID] = &podProbes{workers: map[probeKey]*probeWorker{}, results: map[string]*[3]probeResult{"c2": {liveness: resultFailure}}}
 			again, acted := p.checkHealth(context.Background(), r, pod, "sb", nil, c, history)
-			if !acted || again != 0 || len(cri.stops) != 1 || cri.stops[0].ContainerId != "c2" || cri.stops[0].Timeout != 7 {
-				t.Fatalf("acted %v again %v stops %v; want c2 stopped with the probe's 7 s and nothing started", acted, again, cri.stops)
+			if stops := stops(cri); !acted || again != 0 || len(stops) != 1 || stops[0].ContainerId != "c2" || stops[0].Timeout != 7 {
+				t.Fatalf("acted %v again %v stops %v; want c2 stopped with the probe's 7 s and nothing started", acted, again, stops)
 			}
 			want := "Normal Killing Container server failed liveness probe"
 			if policy != corev1.RestartPolicyNever {
