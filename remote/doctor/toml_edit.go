@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -132,6 +133,9 @@ func insertLine(text string, at int, line string) string {
 func leadingSpace(s string) string {
 	return s[:len(s)-len(strings.TrimLeft(s, " \t"))]
 }
+
+// bareKey is a key TOML reads without quotes (TOML 1.0, Keys).
+var bareKey = regexp.MustCompile(`^[A-Za-z0-9_-]+`)
 
 func renderKey(k string) string {
 	if bareKey.FindString(k) == k && k != "" {
