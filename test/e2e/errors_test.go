@@ -15,7 +15,7 @@ func TestIntegrationStreamErrors(t *testing.T) {
 	e := loadEnv(t)
 	var mu sync.Mutex
 	seen := map[string]map[string]string{}
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		pod := tg.pod("errs", corev1.RestartPolicyAlways, "exec sleep 3600")
 		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: "bad", Image: "localhost/satellite/does-not-exist:1"})

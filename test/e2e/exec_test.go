@@ -138,7 +138,7 @@ var protocols = []struct{ name, env string }{
 // whose terminal is resized while it runs.
 func TestIntegrationExecProtocols(t *testing.T) {
 	e := loadEnv(t)
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		pod := e.createPod(t, ns, tg.pod("exec", corev1.RestartPolicyAlways, "exec sleep 3600"))
 		e.waitPod(t, ns, pod.Name, 60*time.Second, "running", running)
@@ -189,7 +189,7 @@ func TestIntegrationExecProtocols(t *testing.T) {
 // kubectl attach reaches a running container's own process, on its terminal.
 func TestIntegrationAttach(t *testing.T) {
 	e := loadEnv(t)
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		pod := tg.pod("attach", corev1.RestartPolicyNever, "")
 		pod.Spec.Containers[0].Command = []string{"sh"}
@@ -216,7 +216,7 @@ func TestIntegrationAttach(t *testing.T) {
 func TestIntegrationPortForward(t *testing.T) {
 	e := loadEnv(t)
 	ports := map[string]int{"containerd2": 18081, "containerd1.6": 18082, "kubelet": 18083}
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		port := ports[tg.name]
 		script := fmt.Sprintf("mkdir -p /www && head -c 20000000 /dev/urandom > /www/big && sha256sum /www/big | cut -d' ' -f1 > /www/big.sha && httpd -f -p 127.0.0.1:%d -h /www", port)
@@ -294,7 +294,7 @@ func TestIntegrationCopy(t *testing.T) {
 	}
 	sum := sha256.Sum256(data)
 	want := hex.EncodeToString(sum[:])
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		pod := e.createPod(t, ns, tg.pod("cp", corev1.RestartPolicyAlways, "exec sleep 3600"))
 		e.waitPod(t, ns, pod.Name, 60*time.Second, "running", running)

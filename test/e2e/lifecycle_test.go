@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,9 +22,7 @@ import (
 // wrote (the hook then sleeps 3 s), and no hook failure is reported.
 func TestIntegrationLifecyclePostStart(t *testing.T) {
 	e := loadEnv(t)
-	var mu sync.Mutex
-	seen := map[string]string{}
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	seen := differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) string {
 		ns := e.namespace(t)
 		pod := tg.pod("poststart", corev1.RestartPolicyAlways,
 			`while [ ! -f /tmp/hook ]; do sleep 0.1; done; echo "saw $(cat /tmp/hook)"; exec sleep 3600`)
@@ -48,10 +45,8 @@ func TestIntegrationLifecyclePostStart(t *testing.T) {
 		if want := "logs when first running: \"saw from-poststart\\n\"\nFailedPostStartHook events: 0\n"; out != want {
 			t.Errorf("%s:\n%s\nwant\n%s", tg.name, out, want)
 		}
-		mu.Lock()
-		seen[tg.name] = out
-		mu.Unlock()
 		e.deletePod(t, ns, pod.Name)
+		return out
 	})
 	compareWithKubelet(t, seen)
 }
@@ -62,9 +57,7 @@ func TestIntegrationLifecyclePostStart(t *testing.T) {
 // kubelet's message) or, once in back-off, CrashLoopBackOff.
 func TestIntegrationLifecyclePostStartFailure(t *testing.T) {
 	e := loadEnv(t)
-	var mu sync.Mutex
-	seen := map[string]string{}
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	seen := differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) string {
 		ns := e.namespace(t)
 		pod := tg.pod("poststart-fail", corev1.RestartPolicyAlways, "exec sleep 3600")
 		pod.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
@@ -104,10 +97,8 @@ func TestIntegrationLifecyclePostStartFailure(t *testing.T) {
 				t.Errorf("%s: container waited with reason %q", tg.name, r)
 			}
 		}
-		mu.Lock()
-		seen[tg.name] = out
-		mu.Unlock()
 		e.deletePod(t, ns, pod.Name)
+		return out
 	})
 	compareWithKubelet(t, seen)
 }
@@ -140,9 +131,7 @@ var lifecycleVersion = regexp.MustCompile(`kube-lifecycle/1\.[0-9]+`)
 // such a hook to the host's address, as the kubelet sends it to the IP of a pod with its own.
 func TestIntegrationLifecyclePreStop(t *testing.T) {
 	e := loadEnv(t)
-	var mu sync.Mutex
-	seen := map[string]string{}
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	seen := differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) string {
 		ns := e.namespace(t)
 		dir, err := os.MkdirTemp("", "satellite-prestop-")
 		if err != nil {
@@ -213,10 +202,8 @@ func TestIntegrationLifecyclePreStop(t *testing.T) {
 		if got := lifecycleVersion.ReplaceAllString(out.String(), "kube-lifecycle/<version>"); got != want {
 			t.Errorf("%s:\n%s\nwant\n%s", tg.name, got, want)
 		}
-		mu.Lock()
-		seen[tg.name] = out.String() // the versions too: the kubelet's and Satellite's must agree
-		mu.Unlock()
 		e.assertClean(t, h, ns, pod.Name, pod.UID)
+		return out.String() // the versions too: the kubelet's and Satellite's must agree
 	})
 	compareWithKubelet(t, seen)
 }
@@ -226,9 +213,7 @@ func TestIntegrationLifecyclePreStop(t *testing.T) {
 // host keeps nothing of it; as on the kubelet's node.
 func TestIntegrationDeleteDuringInit(t *testing.T) {
 	e := loadEnv(t)
-	var mu sync.Mutex
-	seen := map[string]string{}
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	seen := differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) string {
 		ns := e.namespace(t)
 		h := e.host(t, tg)
 		dir := t.TempDir()
@@ -253,10 +238,8 @@ func TestIntegrationDeleteDuringInit(t *testing.T) {
 		took := time.Since(start)
 		b, _ := os.ReadFile(filepath.Join(dir, "log"))
 		t.Logf("%s: deleted during init in %s; the containers wrote %q", tg.name, took.Round(100*time.Millisecond), b)
-		mu.Lock()
-		seen[tg.name] = string(b)
-		mu.Unlock()
 		e.assertClean(t, h, ns, pod.Name, pod.UID)
+		return string(b)
 	})
 	if want := "setup-started\nsetup-term\n"; seen["kubelet"] != want {
 		t.Errorf("on the kubelet's node the containers wrote %q, want %q", seen["kubelet"], want)
@@ -269,9 +252,7 @@ func TestIntegrationDeleteDuringInit(t *testing.T) {
 // ordering); the trap of each writes to a host directory. As on the kubelet's node.
 func TestIntegrationDeleteWithSidecars(t *testing.T) {
 	e := loadEnv(t)
-	var mu sync.Mutex
-	seen := map[string]string{}
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	seen := differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) string {
 		ns := e.namespace(t)
 		h := e.host(t, tg)
 		dir := t.TempDir()
@@ -294,10 +275,8 @@ func TestIntegrationDeleteWithSidecars(t *testing.T) {
 		e.deletePod(t, ns, pod.Name)
 		b, _ := os.ReadFile(filepath.Join(dir, "log"))
 		t.Logf("%s: the containers wrote %q", tg.name, b)
-		mu.Lock()
-		seen[tg.name] = string(b)
-		mu.Unlock()
 		e.assertClean(t, h, ns, pod.Name, pod.UID)
+		return string(b)
 	})
 	if want := "main-term\nsecond-term\nfirst-term\n"; seen["kubelet"] != want {
 		t.Errorf("on the kubelet's node the containers wrote %q, want %q", seen["kubelet"], want)

@@ -25,7 +25,7 @@ func TestIntegrationLogOptions(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]map[string]string{} // target -> case -> output
 	long := "long:" + strings.Repeat("x", 20000) + ":end\n"
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		pod := e.createPod(t, ns, tg.pod("opts", corev1.RestartPolicyAlways, logScript))
 		e.waitPod(t, ns, pod.Name, 60*time.Second, "running", running)
@@ -88,7 +88,7 @@ func TestIntegrationLogOptions(t *testing.T) {
 // --previous shows the instance before a restart, --all-containers every container.
 func TestIntegrationLogsPreviousAndAllContainers(t *testing.T) {
 	e := loadEnv(t)
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		pod := tg.pod("crash", corev1.RestartPolicyAlways, `echo "run $(cat /proc/sys/kernel/random/uuid)"; sleep 1; exit 1`)
 		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: "side", Image: testImage, Command: []string{"sh", "-c", "echo from-side; exec sleep 3600"}})
@@ -136,7 +136,7 @@ func TestIntegrationLogsFollowAcrossRotation(t *testing.T) {
 	script := fmt.Sprintf(`while [ ! -e /tmp/go ]; do sleep 0.1; done
 awk 'BEGIN { for (i = 1; i <= %d; i++) printf "line %%08d xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", i }'
 sleep 25; echo after-rotation; sleep 1`, lines)
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		pod := e.createPod(t, ns, tg.pod("rotate", corev1.RestartPolicyNever, script))
 		e.waitPod(t, ns, pod.Name, 60*time.Second, "running", running)

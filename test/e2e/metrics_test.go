@@ -41,7 +41,7 @@ func TestIntegrationMetrics(t *testing.T) {
 	e.needMetricsAPI(t)
 	var mu sync.Mutex
 	seen := map[string]usage{}
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		pod := tg.pod("busy", corev1.RestartPolicyNever, busyScript)
 		pod.Spec.Containers[0].Resources.Limits = corev1.ResourceList{

@@ -46,7 +46,7 @@ func (e *env) runToLogs(t *testing.T, ns string, pod *corev1.Pod) string {
 func TestIntegrationParityHostsAndDNS(t *testing.T) {
 	e := loadEnv(t)
 	var obs observations
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		h := e.host(t, tg)
 		dnsConfig := &corev1.PodDNSConfig{Nameservers: []string{"192.0.2.53"}, Searches: []string{"parity.example", "svc.parity.example"},
@@ -122,7 +122,7 @@ func TestIntegrationParityHostsAndDNS(t *testing.T) {
 func TestIntegrationParityEnv(t *testing.T) {
 	e := loadEnv(t)
 	var obs observations
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		h := e.host(t, tg)
 		ctx := context.Background()

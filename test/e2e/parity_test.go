@@ -76,7 +76,7 @@ func TestIntegrationParityTerminationMessage(t *testing.T) {
 	var obs observations
 	// What the file holds: its first bytes are not among its last 4096.
 	const longScript = `printf START > /dev/termination-log; awk 'BEGIN { for (i = 0; i < 5000; i++) printf "x" }' >> /dev/termination-log; printf END >> /dev/termination-log`
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		h := e.host(t, tg)
 		fallback := corev1.TerminationMessageFallbackToLogsOnError
@@ -181,7 +181,7 @@ func TestIntegrationParityTerminationMessage(t *testing.T) {
 func TestIntegrationParityRunAsNonRoot(t *testing.T) {
 	e := loadEnv(t)
 	var obs observations
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		h := e.host(t, tg)
 		pod := tg.pod("nonroot", corev1.RestartPolicyNever, "")
@@ -236,7 +236,7 @@ func TestIntegrationParityRunAsNonRoot(t *testing.T) {
 func TestIntegrationParityActiveDeadline(t *testing.T) {
 	e := loadEnv(t)
 	var obs observations
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		h := e.host(t, tg)
 		pod := tg.pod("deadline", corev1.RestartPolicyAlways, "exec sleep 3600")

@@ -18,24 +18,6 @@ func forEachTarget(t *testing.T, f func(t *testing.T, e *env, tg target)) {
 	runTargets(t, e, e.targets(t), f)
 }
 
-// runTargets runs f as a parallel subtest per target and returns when all are done.
-func runTargets(t *testing.T, e *env, targets []target, f func(t *testing.T, e *env, tg target)) {
-	t.Helper()
-	for _, tg := range targets {
-		t.Run(tg.name, func(t *testing.T) {
-			t.Parallel()
-			f(t, e, tg)
-		})
-	}
-}
-
-// differential runs f per target in parallel, and returns once all have finished, so the
-// caller can compare what they saw.
-func differential(t *testing.T, e *env, targets []target, f func(t *testing.T, e *env, tg target)) {
-	t.Helper()
-	t.Run("on", func(t *testing.T) { runTargets(t, e, targets, f) })
-}
-
 // A Deployment with the toleration and the node's labels lands on the Satellite node through
 // the real scheduler, runs on the host, and leaves nothing there once deleted; a pod without
 // the toleration is not placed there.

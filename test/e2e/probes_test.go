@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -85,21 +84,6 @@ func describeEvent(ev corev1.Event) string {
 	return fmt.Sprintf("%s %s %s %q", ev.Type, ev.Reason, ev.InvolvedObject.FieldPath, ev.Message)
 }
 
-// compareWithKubelet fails the test for every target that saw something else than the
-// kubelet's node.
-func compareWithKubelet(t *testing.T, seen map[string]string) {
-	t.Helper()
-	ref, ok := seen["kubelet"]
-	if !ok {
-		return
-	}
-	for name, got := range seen {
-		if got != ref {
-			t.Errorf("%s saw\n%s\nthe kubelet's node\n%s", name, got, ref)
-		}
-	}
-}
-
 func execProbe(period, failures int32, cmd ...string) *corev1.Probe {
 	return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: cmd}},
 		PeriodSeconds: period, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: failures}
@@ -110,9 +94,7 @@ func execProbe(period, failures int32, cmd ...string) *corev1.Probe {
 // restart; each failure is an Unhealthy event about the container.
 func TestIntegrationProbeReadinessExec(t *testing.T) {
 	e := loadEnv(t)
-	var mu sync.Mutex
-	seen := map[string]string{}
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	seen := differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) string {
 		ns := e.namespace(t)
 		pod := tg.pod("readiness", corev1.RestartPolicyAlways, "sleep 8; touch /tmp/ready; exec sleep 3600")
 		pod.Spec.Containers[0].ReadinessProbe = execProbe(1, 1, "cat", "/tmp/ready")
@@ -137,10 +119,8 @@ func TestIntegrationProbeReadinessExec(t *testing.T) {
 			!strings.Contains(out.String(), "file removed: Ready=False restarts=0") {
 			t.Errorf("%s:\n%s", tg.name, out.String())
 		}
-		mu.Lock()
-		seen[tg.name] = out.String()
-		mu.Unlock()
 		e.deletePod(t, ns, pod.Name)
+		return out.String()
 	})
 	compareWithKubelet(t, seen)
 }
@@ -150,9 +130,7 @@ func TestIntegrationProbeReadinessExec(t *testing.T) {
 // restarted, restartCount 1, and the killed instance in lastState.
 func TestIntegrationProbeLivenessExec(t *testing.T) {
 	e := loadEnv(t)
-	var mu sync.Mutex
-	seen := map[string]string{}
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	seen := differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) string {
 		ns := e.namespace(t)
 		pod := tg.pod("liveness", corev1.RestartPolicyAlways, "touch /tmp/healthy; exec sleep 3600")
 		pod.Spec.Containers[0].LivenessProbe = execProbe(1, 2, "cat", "/tmp/healthy")
@@ -186,10 +164,8 @@ func TestIntegrationProbeLivenessExec(t *testing.T) {
 				t.Errorf("%s: lacks %q:\n%s", tg.name, want, out.String())
 			}
 		}
-		mu.Lock()
-		seen[tg.name] = out.String()
-		mu.Unlock()
 		e.deletePod(t, ns, pod.Name)
+		return out.String()
 	})
 	compareWithKubelet(t, seen)
 }
@@ -211,9 +187,7 @@ chmod +x /www/cgi-bin/health
 // instance is probed the moment it starts, before httpd listens.
 func TestIntegrationProbeLivenessHTTP(t *testing.T) {
 	e := loadEnv(t)
-	var mu sync.Mutex
-	seen := map[string]string{}
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	seen := differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) string {
 		ns := e.namespace(t)
 		port := portFor(tg, 18610)
 		pod := tg.pod("liveness-http", corev1.RestartPolicyAlways, healthCGI+fmt.Sprintf("touch /tmp/healthy; exec httpd -f -p %d -h /www", port))
@@ -261,10 +235,8 @@ func TestIntegrationProbeLivenessHTTP(t *testing.T) {
 		if _, rest, _ := strings.Cut(out.String(), "\n"); rest != want {
 			t.Errorf("%s:\n%s\nwant\n%s", tg.name, rest, want)
 		}
-		mu.Lock()
-		seen[tg.name] = out.String()
-		mu.Unlock()
 		e.deletePod(t, ns, pod.Name)
+		return out.String()
 	})
 	compareWithKubelet(t, seen)
 }
@@ -275,9 +247,7 @@ func TestIntegrationProbeLivenessHTTP(t *testing.T) {
 // Satellite through its SSH connection).
 func TestIntegrationProbeReadinessTCP(t *testing.T) {
 	e := loadEnv(t)
-	var mu sync.Mutex
-	seen := map[string]string{}
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	seen := differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) string {
 		ns := e.namespace(t)
 		port := portFor(tg, 18620)
 		pod := tg.pod("readiness-tcp", corev1.RestartPolicyAlways, fmt.Sprintf("sleep 6; exec httpd -f -p %d -h /tmp", port))
@@ -297,10 +267,8 @@ func TestIntegrationProbeReadinessTCP(t *testing.T) {
 		if want := "before listening: Ready=False\nlistening: Ready=True restarts=0\nevent: Warning Unhealthy spec.containers{main} refused=true\n"; out.String() != want {
 			t.Errorf("%s:\n%s\nwant\n%s(event message %q)", tg.name, out.String(), want, ev.Message)
 		}
-		mu.Lock()
-		seen[tg.name] = out.String()
-		mu.Unlock()
 		e.deletePod(t, ns, pod.Name)
+		return out.String()
 	})
 	compareWithKubelet(t, seen)
 }
@@ -310,9 +278,7 @@ func TestIntegrationProbeReadinessTCP(t *testing.T) {
 // ready. A startup probe that keeps failing has the container killed and restarted.
 func TestIntegrationProbeStartup(t *testing.T) {
 	e := loadEnv(t)
-	var mu sync.Mutex
-	seen := map[string]string{}
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	seen := differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) string {
 		ns := e.namespace(t)
 		pod := tg.pod("startup", corev1.RestartPolicyAlways, "sleep 8; touch /tmp/started; exec sleep 3600")
 		main := &pod.Spec.Containers[0]
@@ -354,10 +320,8 @@ func TestIntegrationProbeStartup(t *testing.T) {
 		if strings.Contains(out.String(), "liveness ran") {
 			t.Errorf("%s: %s", tg.name, out.String())
 		}
-		mu.Lock()
-		seen[tg.name] = out.String()
-		mu.Unlock()
 		e.deletePod(t, ns, pod.Name)
+		return out.String()
 	})
 	compareWithKubelet(t, seen)
 }

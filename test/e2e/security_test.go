@@ -20,7 +20,7 @@ func TestIntegrationSecurityContext(t *testing.T) {
 	e := loadEnv(t)
 	var mu sync.Mutex
 	seen, defaultCaps := map[string]string{}, map[string]string{}
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		pod := tg.pod("secctx", corev1.RestartPolicyNever, "true")
 		script := `echo "$(id -u):$(id -g) $(id -G)"; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status | tr '\t' ' '; (touch /rootfs-write) 2>/dev/null && echo rw || echo ro`
@@ -94,7 +94,7 @@ const capNetRaw = 1 << 13
 func TestIntegrationNetRaw(t *testing.T) {
 	e := loadEnv(t)
 	const denied = "raw=operation not permitted packet=operation not permitted"
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		pod := tg.pod("netraw", corev1.RestartPolicyNever, "true")
 		image := e.get(t, "INCLUSTER_IMAGE")

@@ -97,7 +97,7 @@ func TestIntegrationVolumes(t *testing.T) {
 	e := loadEnv(t)
 	var mu sync.Mutex
 	seen := map[string]string{}
-	differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
+	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		ctx := context.Background()
 		if _, err := e.client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds"},
