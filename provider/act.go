@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/gpu"
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/remote"
 )
@@ -199,7 +200,7 @@ func (p *Provider) startSandbox(ctx context.Context, pod *corev1.Pod, obs *obser
 		}
 	}
 	cfg := kuberuntime.SandboxConfig(p.cfg.NodeName, p.cfg.LogRoot, pod, attempt)
-	handler, err := p.runtimeHandler(ctx, pod)
+	handler, err := p.gpu.RuntimeHandler(ctx, pod)
 	if err != nil {
 		p.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 		return fmt.Errorf("run pod sandbox: %w", err)
@@ -214,7 +215,7 @@ func (p *Provider) startSandbox(ctx context.Context, pod *corev1.Pod, obs *obser
 		return err
 	}
 	cfg.DnsConfig = dns
-	resp, err := p.cri.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler.name})
+	resp, err := p.cri.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg, RuntimeHandler: handler.Name})
 	if dirErr := <-dirs; dirErr != nil {
 		if err == nil { // without its log directories the sandbox is of no use: start over
 			if rmErr := p.removeSandbox(ctx, resp.PodSandboxId); rmErr != nil {
@@ -224,7 +225,7 @@ func (p *Provider) startSandbox(ctx context.Context, pod *corev1.Pod, obs *obser
 		return dirErr
 	}
 	if err != nil {
-		err = p.sandboxError(ctx, handler, err)
+		err = p.gpu.SandboxError(ctx, handler, err)
 		p.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 		return fmt.Errorf("run pod sandbox: %w", err)
 	}
@@ -362,8 +363,8 @@ func (p *Provider) createAndStart(ctx context.Context, rec *podRecord, pod *core
 		p.setWaiting(rec, pod, c.Name, "CreateContainerConfigError", err.Error(), corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		return 10 * time.Second, false
 	}
-	release, err := p.assignGPUs(ctx, c, cfg)
-	var short *gpuShortage
+	release, err := p.gpu.Assign(ctx, c, cfg)
+	var short *gpu.Shortage
 	switch {
 	case errors.As(err, &short):
 		// The kubelet fails such a pod at admission; here the devices may be freed by a
@@ -374,7 +375,7 @@ func (p *Provider) createAndStart(ctx context.Context, rec *podRecord, pod *core
 		log.G(ctx).WithError(err).WithField("container", c.Name).Warn("cannot allocate GPUs")
 		return retryAfterError, false
 	}
-	if gpus := cfg.Annotations[annotationGPUs]; gpus != "" {
+	if gpus := cfg.Annotations[gpu.Annotation]; gpus != "" {
 		log.G(ctx).WithField("container", c.Name).WithField("gpus", gpus).Info("assigned GPUs")
 	}
 	resp, err := p.cri.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sandboxID, Config: cfg, SandboxConfig: sb})

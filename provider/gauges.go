@@ -1,9 +1,9 @@
 package provider
 
 import (
-	"slices"
-
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/satellite-vk/satellite/provider/gpu"
 )
 
 // PodPhases counts the node's pods by the phase last published, for Satellite's own metrics.
@@ -28,14 +28,4 @@ func (s *store) phases() map[corev1.PodPhase]int {
 
 // GPUUsage is the GPUs' usage as last read with the host facts (every minute); none while
 // GPUs are off or nvidia-smi did not answer.
-func (p *Provider) GPUUsage() []GPUUsage {
-	if p.cfg.GPUMode == GPUModeOff {
-		return nil
-	}
-	p.node.mu.Lock()
-	defer p.node.mu.Unlock()
-	if p.node.facts == nil {
-		return nil
-	}
-	return slices.Clone(p.node.facts.GPUUsage)
-}
+func (p *Provider) GPUUsage() []gpu.Usage { return p.gpu.Usage() }

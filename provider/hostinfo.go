@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/satellite-vk/satellite/provider/gpu"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -24,21 +25,14 @@ type hostFacts struct {
 	MachineID       string
 	BootID          string
 	OperatingSystem string // uname -s, lower-case
-	// GPUs are the host's NVIDIA GPUs (none without nvidia-smi); GPUError is why nvidia-smi
-	// could not list them, in which case GPUs is empty.
-	GPUs     []GPU
-	GPUError error
-	// GPUUsage is how busy the GPUs were (gpuuse= lines), for metrics.
-	GPUUsage []GPUUsage
-	// GPUMode is what --gpu-mode=auto means on the host (cdi or env), when it has GPUs
-	// (gpumode.go).
-	GPUMode GPUMode
+	// GPU is what nvidia-smi said of the host's GPUs (gpu.FactsCommand's lines).
+	GPU gpu.Reading
 }
 
 // hostFactsCommand prints one key=value line per fact; it needs only a POSIX shell, coreutils
-// and /proc, which every host has. With nvidiaSMI set it lists the GPUs too
-// (gpuFactsCommand).
-func hostFactsCommand(containerdRoot, nvidiaSMI string) string {
+// and /proc, which every host has. gpuCommand, when not "", lists the GPUs too
+// (gpu.FactsCommand).
+func hostFactsCommand(containerdRoot, gpuCommand string) string {
 	root := remote.Quote(containerdRoot)
 	cmds := []string{
 		`echo "cpus=$(nproc)"`,
@@ -51,8 +45,8 @@ func hostFactsCommand(containerdRoot, nvidiaSMI string) string {
 		`echo "machineid=$(cat /etc/machine-id 2>/dev/null)"`,
 		`echo "bootid=$(cat /proc/sys/kernel/random/boot_id)"`,
 	}
-	if gpu := gpuFactsCommand(nvidiaSMI); gpu != "" {
-		cmds = append(cmds, gpu)
+	if gpuCommand != "" {
+		cmds = append(cmds, gpuCommand)
 	}
 	return strings.Join(cmds, "; ")
 }
@@ -82,8 +76,7 @@ func parseHostFacts(out []byte) (hostFacts, error) {
 	if err := sc.Err(); err != nil {
 		return f, fmt.Errorf("host facts: %w", err)
 	}
-	f.GPUs, f.GPUError = gpuFacts(kv["gpuexit"], gpuLines)
-	f.GPUUsage = parseGPUUsage(useLines)
+	f.GPU = gpu.Parse(kv["gpuexit"], gpuLines, useLines)
 	var err error
 	if f.CPUs, err = positive(kv, "cpus", 1); err != nil {
 		return f, err

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/gpu"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -118,18 +119,12 @@ func (n *nodeState) check(ctx context.Context, refreshFacts bool) bool {
 	facts := n.facts
 	n.mu.Unlock()
 	if ready && (refreshFacts || facts == nil) {
-		out, err := p.host.Output(ctx, hostFactsCommand(p.cfg.ContainerdRoot, p.nvidiaSMI()))
+		out, err := p.host.Output(ctx, hostFactsCommand(p.cfg.ContainerdRoot, p.gpu.FactsCommand()))
 		if err == nil {
 			var f hostFacts
 			if f, err = parseHostFacts(out); err == nil {
-				if f.GPUError != nil {
-					log.G(ctx).WithError(f.GPUError).Warn("cannot list the host's GPUs; keeping those last read")
-				}
-				keepGPUs(&f, facts)
-				p.resolveGPUMode(ctx, &f, facts)
-				if facts != nil {
-					n.recordGPUChanges(ctx, facts.GPUs, f.GPUs)
-				}
+				lost, added := p.gpu.Observe(ctx, f.GPU)
+				n.recordGPUChanges(ctx, lost, added)
 				facts = &f
 			}
 		}
@@ -137,7 +132,7 @@ func (n *nodeState) check(ctx context.Context, refreshFacts bool) bool {
 			log.G(ctx).WithError(err).Warn("cannot read the host's capacity")
 		}
 	}
-	node := p.nodeObject(facts, runtimeVersion, ready, reason, message)
+	node := p.nodeObject(facts, p.gpu.Devices(), runtimeVersion, ready, reason, message)
 	n.mu.Lock()
 	old, cb := n.node, n.cb
 	n.down = nil
@@ -159,37 +154,6 @@ func (n *nodeState) check(ctx context.Context, refreshFacts bool) bool {
 		cb(node.DeepCopy())
 	}
 	return ready
-}
-
-// gpus are the host's GPUs as last read, none when GPUs are off.
-func (n *nodeState) gpus() []GPU {
-	if n.p.cfg.GPUMode == GPUModeOff {
-		return nil
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.facts == nil {
-		return nil
-	}
-	return n.facts.GPUs
-}
-
-// nvidiaSMI is the nvidia-smi the host facts run, or "" when GPUs are off.
-func (p *Provider) nvidiaSMI() string {
-	if p.cfg.GPUMode == GPUModeOff {
-		return ""
-	}
-	return p.cfg.NvidiaSMI
-}
-
-// keepGPUs keeps the GPUs last read when nvidia-smi fails this time (a wedged driver, a
-// timeout): the node does not lose its GPUs, and pods holding them their devices, on one
-// bad answer.
-func keepGPUs(f, old *hostFacts) {
-	if f.GPUError == nil || old == nil {
-		return
-	}
-	f.GPUs = old.GPUs
 }
 
 // probe checks the SSH link, then the runtime's own conditions (CRI Status).
@@ -225,8 +189,8 @@ func (p *Provider) probe(ctx context.Context) (ready bool, reason, message, runt
 	return true, "KubeletReady", "Satellite is ready: SSH link and container runtime on the host are healthy", runtimeVersion
 }
 
-// nodeObject builds the node as Satellite registers it.
-func (p *Provider) nodeObject(f *hostFacts, runtimeVersion string, ready bool, reason, message string) *corev1.Node {
+// nodeObject builds the node as Satellite registers it, with the host's gpus.
+func (p *Provider) nodeObject(f *hostFacts, gpus []gpu.Device, runtimeVersion string, ready bool, reason, message string) *corev1.Node {
 	cfg := p.cfg
 	labels := map[string]string{"kubernetes.io/hostname": cfg.NodeName, "kubernetes.io/os": "linux"}
 	for k, v := range cfg.Labels {
@@ -264,9 +228,9 @@ func (p *Provider) nodeObject(f *hostFacts, runtimeVersion string, ready bool, r
 		node.Status.Capacity[corev1.ResourceCPU] = *resource.NewQuantity(f.CPUs, resource.DecimalSI)
 		node.Status.Capacity[corev1.ResourceMemory] = *resource.NewQuantity(f.MemoryBytes, resource.BinarySI)
 		node.Status.Capacity[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(f.DiskBytes, resource.BinarySI)
-		if cfg.GPUMode != GPUModeOff && len(f.GPUs) > 0 {
-			node.Status.Capacity[ResourceGPU] = *resource.NewQuantity(int64(len(f.GPUs)), resource.DecimalSI)
-			for k, v := range gpuLabels(f.GPUs) {
+		if len(gpus) > 0 {
+			node.Status.Capacity[gpu.ResourceName] = *resource.NewQuantity(int64(len(gpus)), resource.DecimalSI)
+			for k, v := range gpu.Labels(gpus) {
 				node.Labels[k] = v
 			}
 		}
@@ -354,41 +318,18 @@ func (n *nodeState) recordTransition(old *corev1.Node, ready bool, reason, messa
 // recordGPUChanges emits a Warning GPULost event on the node for each GPU the host no longer
 // reports, and a GPUAdded event for each new one: the node's nvidia.com/gpu changes with the
 // same status update, and these say which device and why.
-func (n *nodeState) recordGPUChanges(ctx context.Context, old, cur []GPU) {
-	lost, added := gpuChanges(old, cur)
+func (n *nodeState) recordGPUChanges(ctx context.Context, lost, added []gpu.Device) {
 	if len(lost) == 0 && len(added) == 0 {
 		return
 	}
+	count := len(n.p.gpu.Devices())
 	ref := &corev1.ObjectReference{Kind: "Node", Name: n.p.cfg.NodeName, UID: types.UID(n.p.cfg.NodeName)}
 	for _, g := range lost {
-		msg := fmt.Sprintf("GPU %d (%s, %s) is no longer reported by nvidia-smi on the host: %s is now %d", g.Index, g.UUID, g.Name, ResourceGPU, len(cur))
+		msg := fmt.Sprintf("GPU %d (%s, %s) is no longer reported by nvidia-smi on the host: %s is now %d", g.Index, g.UUID, g.Name, gpu.ResourceName, count)
 		log.G(ctx).WithField("gpu", g.UUID).Warn(msg)
 		n.p.recorder.Event(ref, corev1.EventTypeWarning, "GPULost", msg)
 	}
 	for _, g := range added {
-		n.p.recorder.Eventf(ref, corev1.EventTypeNormal, "GPUAdded", "GPU %d (%s, %s) is reported by nvidia-smi on the host: %s is now %d", g.Index, g.UUID, g.Name, ResourceGPU, len(cur))
+		n.p.recorder.Eventf(ref, corev1.EventTypeNormal, "GPUAdded", "GPU %d (%s, %s) is reported by nvidia-smi on the host: %s is now %d", g.Index, g.UUID, g.Name, gpu.ResourceName, count)
 	}
-}
-
-// gpuChanges compares two readings of the host's GPUs by UUID.
-func gpuChanges(old, cur []GPU) (lost, added []GPU) {
-	in := func(gs []GPU, uuid string) bool {
-		for _, g := range gs {
-			if g.UUID == uuid {
-				return true
-			}
-		}
-		return false
-	}
-	for _, g := range old {
-		if !in(cur, g.UUID) {
-			lost = append(lost, g)
-		}
-	}
-	for _, g := range cur {
-		if !in(old, g.UUID) {
-			added = append(added, g)
-		}
-	}
-	return lost, added
 }

@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/gpu"
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -109,17 +111,17 @@ type Config struct {
 	ContainerLogMaxSize  int64
 	ContainerLogMaxFiles int
 	// GPUMode says how the host's NVIDIA GPUs are advertised and given to containers; empty
-	// is GPUModeOff. NvidiaSMI is the nvidia-smi the host runs to list them (a name in its
+	// is gpu.ModeOff. NvidiaSMI is the nvidia-smi the host runs to list them (a name in its
 	// PATH or a path); a host without it has no GPUs.
-	GPUMode   GPUMode
+	GPUMode   gpu.Mode
 	NvidiaSMI string
 	// GPURuntimeHandler is the CRI runtime handler of the sandboxes of pods that ask for GPUs
 	// while they are given by NVIDIA_VISIBLE_DEVICES (env mode): containerd's runtime running
-	// nvidia-container-runtime; "" is containerd's default runtime (runtimehandler.go).
+	// nvidia-container-runtime; "" is containerd's default runtime (package gpu).
 	GPURuntimeHandler string
 	// RuntimeClasses looks up the RuntimeClass a pod's runtimeClassName names; without it
 	// such a pod's sandbox cannot be created.
-	RuntimeClasses RuntimeClassGetter
+	RuntimeClasses gpu.RuntimeClassGetter
 	// Registries gives credentials for images of registries that have a credential provider
 	// (ECR), tried after those of the pod's image pull secrets; nil: none.
 	Registries RegistryCredentials
@@ -158,9 +160,8 @@ type Provider struct {
 	mu        sync.Mutex
 	notifyPod func(*corev1.Pod)
 	node      *nodeState
-	// gpuMu serialises GPU allocation on the node: from reading which devices containers
-	// hold to creating the container that takes new ones (pod workers run concurrently).
-	gpuMu sync.Mutex
+	// gpu is the node's device manager: its GPUs, their allocation and runtime handlers.
+	gpu *gpu.Manager
 	// dns forms new sandboxes' DNS from the host's resolv.conf (podconfig.go).
 	dns *sandboxDNS
 	// pulls records who pulled the host's images with which credentials (pullrecords.go).
@@ -192,9 +193,6 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 	if cfg.ContainerLogMaxFiles < 2 {
 		cfg.ContainerLogMaxFiles = 5
 	}
-	if cfg.GPUMode == "" {
-		cfg.GPUMode = GPUModeOff
-	}
 	if cfg.PodsSynced == nil {
 		cfg.PodsSynced = func() bool { return true }
 	}
@@ -222,6 +220,8 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 		return p.store.shortenDeletion(uid, finishDeletionsWithin/2)
 	}
 	p.probes = newProbeManager(prober{cri: cri, host: host, podIP: cfg.HostIP}, recorder, p.workers.wake, p.apiEnv)
+	p.gpu = gpu.New(gpu.Config{Mode: cfg.GPUMode, NvidiaSMI: cfg.NvidiaSMI, RuntimeHandler: cfg.GPURuntimeHandler,
+		RuntimeClasses: cfg.RuntimeClasses, NodeContainers: map[string]string{kuberuntime.LabelNode: cfg.NodeName}}, cri, host)
 	p.node = newNodeState(p)
 	p.stats = newStatsCollector(p)
 	return p

@@ -13,43 +13,35 @@ import (
 	"google.golang.org/grpc"
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/satellite-vk/satellite/provider/gpu"
 	"github.com/satellite-vk/satellite/remote"
 )
 
-// In env mode a pod asking for GPUs, in any container, runs with the GPU handler; in CDI mode,
-// without GPUs or with GPUs off, with containerd's default.
-func TestGPURuntimeHandler(t *testing.T) {
-	t.Parallel()
-	gpu, _ := gpuPod("gpu", 1)
-	none, _ := gpuPod("none", 0)
-	initGPU, _ := gpuPod("init", 0)
-	initGPU.Spec.InitContainers = []corev1.Container{{Name: "warm", Resources: gpu.Spec.Containers[0].Resources}}
-	sidecar, _ := gpuPod("sidecar", 2)
-	sidecar.Spec.Containers = append([]corev1.Container{{Name: "log"}}, sidecar.Spec.Containers...)
-	tests := []struct {
-		pod  *corev1.Pod
-		mode GPUMode
-		want string
-	}{
-		{gpu, GPUModeEnv, "nvidia"},
-		{initGPU, GPUModeEnv, "nvidia"},
-		{sidecar, GPUModeEnv, "nvidia"},
-		{none, GPUModeEnv, ""},
-		{gpu, GPUModeCDI, ""},
-		{gpu, GPUModeOff, ""},
+func fourGPUs() []gpu.Device {
+	var g []gpu.Device
+	for i := range 4 {
+		g = append(g, gpu.Device{Index: i, UUID: fmt.Sprintf("GPU-%d", i), Name: "NVIDIA A10G", MemoryMiB: 23028, Driver: "550.54.15"})
 	}
-	for _, tt := range tests {
-		if got := gpuRuntimeHandler(tt.pod, tt.mode, "nvidia"); got != tt.want {
-			t.Errorf("%s in %s mode: handler %q, want %q", tt.pod.Name, tt.mode, got, tt.want)
-		}
+	return g
+}
+
+func gpuPod(name string, n int64) (*corev1.Pod, *corev1.Container) {
+	pod := samplePod()
+	pod.Name, pod.UID = name, types.UID("uid-"+name)
+	c := &pod.Spec.Containers[0]
+	if n > 0 {
+		c.Resources.Limits = corev1.ResourceList{gpu.ResourceName: *resource.NewQuantity(n, resource.DecimalSI)}
 	}
+	return pod, c
 }
 
 // sandboxCRI is a containerd with the runtimes it is configured with: RunPodSandbox refuses
@@ -57,6 +49,7 @@ func TestGPURuntimeHandler(t *testing.T) {
 type sandboxCRI struct {
 	Runtime
 	runtimes []string
+	cdi      bool // containerd's CDI is on
 	mu       sync.Mutex
 	handlers []string
 }
@@ -79,17 +72,20 @@ func (f *sandboxCRI) Status(_ context.Context, r *runtimeapi.StatusRequest, _ ..
 	if !r.Verbose {
 		return &runtimeapi.StatusResponse{}, nil
 	}
-	var cfg criConfig
-	cfg.Containerd.Runtimes = map[string]json.RawMessage{}
+	runtimes := map[string]json.RawMessage{}
 	for _, name := range f.runtimes {
-		cfg.Containerd.Runtimes[name] = json.RawMessage(`{"runtimeType":"io.containerd.runc.v2"}`)
+		runtimes[name] = json.RawMessage(`{"runtimeType":"io.containerd.runc.v2"}`)
 	}
-	b, err := json.Marshal(cfg)
+	b, err := json.Marshal(map[string]any{"enableCDI": f.cdi, "containerd": map[string]any{"runtimes": runtimes}})
 	return &runtimeapi.StatusResponse{Info: map[string]string{"config": string(b)}}, err
 }
 
-// sandboxHost has a resolv.conf and makes directories.
+// sandboxHost has a resolv.conf, makes directories and has a CDI spec for nvidia.com/gpu.
 type sandboxHost struct{ Host }
+
+func (sandboxHost) Output(context.Context, string) ([]byte, error) {
+	return []byte("/etc/cdi/nvidia.yaml\n"), nil
+}
 
 func (sandboxHost) MkdirAll(context.Context, string, os.FileMode) error { return nil }
 func (sandboxHost) Open(context.Context, string) (remote.File, error) {
@@ -108,46 +104,46 @@ func TestStartSandboxRuntimeHandler(t *testing.T) {
 		pod.Spec.RuntimeClassName = ptr.To(class)
 		return pod
 	}
-	gpu := func() *corev1.Pod { p, _ := gpuPod("gpu", 1); return p }
+	gpuWanted := func() *corev1.Pod { p, _ := gpuPod("gpu", 1); return p }
 	plain := func() *corev1.Pod { p, _ := gpuPod("plain", 0); return p }
 	tests := []struct {
 		name       string
-		mode       GPUMode
-		facts      GPUMode // what auto found
+		mode       gpu.Mode
+		cdi        bool // the host's containerd has CDI on: what auto finds
 		gpuHandler string
 		pod        *corev1.Pod
 		want       string // the sandbox's handler, or the event's message when it failed
 	}{
-		{"env: GPU pod", GPUModeEnv, "", "nvidia", gpu(), "nvidia"},
-		{"env: pod without GPU", GPUModeEnv, "", "nvidia", plain(), ""},
-		{"env, default runtime for GPUs", GPUModeEnv, "", "", gpu(), ""},
-		{"cdi: GPU pod", GPUModeCDI, "", "nvidia", gpu(), ""},
-		{"auto found env", GPUModeAuto, GPUModeEnv, "nvidia", gpu(), "nvidia"},
-		{"auto found cdi", GPUModeAuto, GPUModeCDI, "nvidia", gpu(), ""},
-		{"RuntimeClass", GPUModeOff, "", "nvidia", withClass(plain(), "kata"), "kata-qemu"},
-		{"RuntimeClass wins over the GPU handler", GPUModeEnv, "", "nvidia", withClass(gpu(), "kata"), "kata-qemu"},
-		{"empty runtimeClassName", GPUModeEnv, "", "nvidia", withClass(gpu(), ""), "nvidia"},
-		{"GPU handler missing on the host", GPUModeEnv, "", "nvidia-legacy", gpu(),
+		{"env: GPU pod", gpu.ModeEnv, false, "nvidia", gpuWanted(), "nvidia"},
+		{"env: pod without GPU", gpu.ModeEnv, false, "nvidia", plain(), ""},
+		{"env, default runtime for GPUs", gpu.ModeEnv, false, "", gpuWanted(), ""},
+		{"cdi: GPU pod", gpu.ModeCDI, false, "nvidia", gpuWanted(), ""},
+		{"auto found env", gpu.ModeAuto, false, "nvidia", gpuWanted(), "nvidia"},
+		{"auto found cdi", gpu.ModeAuto, true, "nvidia", gpuWanted(), ""},
+		{"RuntimeClass", gpu.ModeOff, false, "nvidia", withClass(plain(), "kata"), "kata-qemu"},
+		{"RuntimeClass wins over the GPU handler", gpu.ModeEnv, false, "nvidia", withClass(gpuWanted(), "kata"), "kata-qemu"},
+		{"empty runtimeClassName", gpu.ModeEnv, false, "nvidia", withClass(gpuWanted(), ""), "nvidia"},
+		{"GPU handler missing on the host", gpu.ModeEnv, false, "nvidia-legacy", gpuWanted(),
 			`Warning FailedCreatePodSandBox Failed to create pod sandbox: the host's containerd has no runtime handler "nvidia-legacy", ` +
 				`which --gpu-runtime-handler names for pods that ask for nvidia.com/gpu (its runtimes: kata-qemu, nvidia, runc); ` +
 				"on the host run `sudo nvidia-ctk runtime configure --runtime=containerd` and restart containerd, " +
 				`or set --gpu-runtime-handler (chart: gpu.runtimeHandler) to one of its runtimes, or to "" for its default one: ` +
 				`unable to get OCI runtime for sandbox "0123": no runtime for "nvidia-legacy" is configured`},
-		{"RuntimeClass handler missing on the host", GPUModeOff, "", "nvidia", withClass(plain(), "gvisor"),
+		{"RuntimeClass handler missing on the host", gpu.ModeOff, false, "nvidia", withClass(plain(), "gvisor"),
 			`Warning FailedCreatePodSandBox Failed to create pod sandbox: the host's containerd has no runtime handler "runsc", which RuntimeClass "gvisor" names ` +
 				`(its runtimes: kata-qemu, nvidia, runc): unable to get OCI runtime for sandbox "0123": no runtime for "runsc" is configured`},
-		{"no such RuntimeClass", GPUModeOff, "", "nvidia", withClass(plain(), "wasm"),
+		{"no such RuntimeClass", gpu.ModeOff, false, "nvidia", withClass(plain(), "wasm"),
 			`Warning FailedCreatePodSandBox Failed to create pod sandbox: runtimeclasses.node.k8s.io "wasm" not found`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cri := &sandboxCRI{runtimes: []string{"runc", "nvidia", "kata-qemu"}}
+			cri := &sandboxCRI{runtimes: []string{"runc", "nvidia", "kata-qemu"}, cdi: tt.cdi}
 			rec := record.NewFakeRecorder(10)
 			p := New(Config{NodeName: "n", GPUMode: tt.mode, GPURuntimeHandler: tt.gpuHandler,
 				RuntimeClasses: fake.NewClientset([]runtime.Object{kata, gvisor}...).NodeV1().RuntimeClasses()},
 				sandboxHost{}, cri, rec, nil)
-			p.node.facts = &hostFacts{GPUs: fourGPUs(), GPUMode: tt.facts}
+			p.gpu.Observe(context.Background(), gpu.Reading{Devices: fourGPUs()})
 			err := p.startSandbox(context.Background(), tt.pod, &observation{})
 			var got string
 			if err != nil {
@@ -165,16 +161,5 @@ func TestStartSandboxRuntimeHandler(t *testing.T) {
 				t.Errorf("got %q (error %v)\nwant %q", got, err, tt.want)
 			}
 		})
-	}
-}
-
-// A pod with a runtimeClassName cannot start where Satellite has no RuntimeClass getter.
-func TestRuntimeHandlerWithoutAPI(t *testing.T) {
-	t.Parallel()
-	p := New(Config{NodeName: "n"}, nil, nil, nil, nil)
-	pod := samplePod()
-	pod.Spec.RuntimeClassName = ptr.To("kata")
-	if _, err := p.runtimeHandler(context.Background(), pod); err == nil || !strings.Contains(err.Error(), "failed to lookup RuntimeClass kata") {
-		t.Errorf("error %v, want failed to lookup RuntimeClass kata", err)
 	}
 }

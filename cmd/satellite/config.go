@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/satellite-vk/satellite/provider"
+	"github.com/satellite-vk/satellite/provider/gpu"
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
 )
 
@@ -55,7 +56,7 @@ type config struct {
 	DenyHostAccess bool
 	GPUMode        string
 	NvidiaSMI      string
-	gpuMode        provider.GPUMode
+	gpuMode        gpu.Mode
 
 	GPURuntimeHandler string // "": containerd's default runtime
 
@@ -134,7 +135,7 @@ func bindFlags(fs *pflag.FlagSet, c *config, v *flagValues) {
 	fs.StringVar(&c.PodDir, "pod-dir", "/var/lib/satellite/pods", "directory on the host for pods' volumes (a 0700 directory per pod, secrets on tmpfs, removed with the pod)")
 	fs.BoolVar(&c.DenyHostAccess, "deny-host-access", false, "refuse, at admission, pods with a privileged container, a hostPath volume, hostPID or hostIPC, each of which reaches the remote host (for clusters without Pod Security admission; the pod fails with reason HostAccessDenied)")
 	fs.StringVar(&c.HelperDir, "subpath-helper-dir", "", "directory holding satellite-subpath-linux-<arch>, the helpers Satellite copies to the host to mount volumeMounts' subPaths safely (make build puts them beside the binary, the image at /); empty: the directory of the satellite binary")
-	fs.StringVar(&c.GPUMode, "gpu-mode", string(provider.GPUModeAuto), "how the host's NVIDIA GPUs are advertised (nvidia.com/gpu) and given to containers: cdi (CDI devices nvidia.com/gpu=<index>, from the spec `nvidia-ctk cdi generate` writes), env (NVIDIA_VISIBLE_DEVICES=<uuids>, read by nvidia-container-runtime under --gpu-runtime-handler), auto (cdi when the host's containerd has CDI on and a CDI spec for nvidia.com/gpu, else env) or off")
+	fs.StringVar(&c.GPUMode, "gpu-mode", string(gpu.ModeAuto), "how the host's NVIDIA GPUs are advertised (nvidia.com/gpu) and given to containers: cdi (CDI devices nvidia.com/gpu=<index>, from the spec `nvidia-ctk cdi generate` writes), env (NVIDIA_VISIBLE_DEVICES=<uuids>, read by nvidia-container-runtime under --gpu-runtime-handler), auto (cdi when the host's containerd has CDI on and a CDI spec for nvidia.com/gpu, else env) or off")
 	fs.StringVar(&c.GPURuntimeHandler, "gpu-runtime-handler", "nvidia", "with --gpu-mode env: the containerd runtime (CRI runtime handler) for the sandboxes of pods asking for nvidia.com/gpu, the one `nvidia-ctk runtime configure --runtime=containerd` adds; empty: containerd's default runtime. A pod's runtimeClassName takes precedence")
 	fs.StringVar(&c.NvidiaSMI, "nvidia-smi", "nvidia-smi", "nvidia-smi on the host, by name in its PATH or by path; a host without it has no GPUs")
 	fs.StringVar(&c.Listen, "listen-address", "0.0.0.0:10250", "address:port of the kubelet API")
@@ -259,10 +260,10 @@ func (c *config) complete(v *flagValues) error {
 		return fmt.Errorf("--container-log-max-size %q: want a size of at least 1Ki, like 10Mi", c.LogMaxSize)
 	}
 	c.logMaxBytes = q.Value()
-	if c.gpuMode, err = provider.ParseGPUMode(c.GPUMode); err != nil {
+	if c.gpuMode, err = gpu.ParseMode(c.GPUMode); err != nil {
 		return fmt.Errorf("--gpu-mode: %w", err)
 	}
-	if c.gpuMode != provider.GPUModeOff && c.NvidiaSMI == "" {
+	if c.gpuMode != gpu.ModeOff && c.NvidiaSMI == "" {
 		return errors.New("--nvidia-smi is required unless --gpu-mode=off")
 	}
 	// A RuntimeClass's handler is a DNS label (node.k8s.io validation), so any handler the

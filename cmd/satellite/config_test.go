@@ -4,11 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/satellite-vk/satellite/provider/gpu"
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-
-	"github.com/satellite-vk/satellite/provider"
 )
 
 func TestParseSSHTarget(t *testing.T) {
@@ -89,7 +88,7 @@ func TestLabelsAndEnv(t *testing.T) {
 	if len(c.Reserved) != 0 {
 		t.Errorf("reserved %v by default, want nothing (as the kubelet)", c.Reserved)
 	}
-	if pc := c.providerConfig("v"); pc.GPUMode != provider.GPUModeAuto || pc.NvidiaSMI != "nvidia-smi" || pc.GPURuntimeHandler != "nvidia" {
+	if pc := c.providerConfig("v"); pc.GPUMode != gpu.ModeAuto || pc.NvidiaSMI != "nvidia-smi" || pc.GPURuntimeHandler != "nvidia" {
 		t.Errorf("GPU defaults: mode %q, nvidia-smi %q, runtime handler %q; want auto, nvidia-smi, nvidia", pc.GPUMode, pc.NvidiaSMI, pc.GPURuntimeHandler)
 	}
 }

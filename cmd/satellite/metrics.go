@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/satellite-vk/satellite/provider"
+	"github.com/satellite-vk/satellite/provider/gpu"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -52,7 +52,7 @@ func (m *ownMetrics) observeCRI(method string, d time.Duration, err error) {
 // nodeGauges is what the provider tells of its node at scrape time.
 type nodeGauges interface {
 	PodPhases() map[corev1.PodPhase]int
-	GPUUsage() []provider.GPUUsage
+	GPUUsage() []gpu.Usage
 }
 
 // collectors are ownMetrics' collectors and those read at each scrape: SSH reconnects and

@@ -16,17 +16,17 @@ import (
 	"golang.org/x/crypto/ssh"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/satellite-vk/satellite/provider"
+	"github.com/satellite-vk/satellite/provider/gpu"
 	"github.com/satellite-vk/satellite/remote"
 )
 
 type fakeNode struct {
 	phases map[corev1.PodPhase]int
-	gpus   []provider.GPUUsage
+	gpus   []gpu.Usage
 }
 
 func (f fakeNode) PodPhases() map[corev1.PodPhase]int { return f.phases }
-func (f fakeNode) GPUUsage() []provider.GPUUsage      { return f.gpus }
+func (f fakeNode) GPUUsage() []gpu.Usage              { return f.gpus }
 
 // What Prometheus scrapes from Satellite's /metrics: pods by phase (every phase, zeros too),
 // the GPUs' usage as ratios and bytes (unknown figures left out), CRI latency and errors by
@@ -40,7 +40,7 @@ func TestOwnMetrics(t *testing.T) {
 	m.observeCRI("StartContainer", time.Second, errors.New("boom"))
 	node := fakeNode{
 		phases: map[corev1.PodPhase]int{corev1.PodRunning: 3, corev1.PodFailed: 1},
-		gpus: []provider.GPUUsage{
+		gpus: []gpu.Usage{
 			{Index: 0, UUID: "GPU-aa", UtilizationPercent: 97, MemoryUsedMiB: 1024, MemoryTotalMiB: 81920},
 			{Index: 1, UUID: "GPU-bb", UtilizationPercent: -1, MemoryUsedMiB: -1, MemoryTotalMiB: 81920},
 		},

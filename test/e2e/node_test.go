@@ -20,7 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/satellite-vk/satellite/provider"
+	"github.com/satellite-vk/satellite/provider/gpu"
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/test/ec2stub"
 )
@@ -174,7 +174,7 @@ func TestIntegrationNodeDescribe(t *testing.T) {
 		if err != nil {
 			return false, err
 		}
-		c, a := n.Status.Capacity[provider.ResourceGPU], n.Status.Allocatable[provider.ResourceGPU]
+		c, a := n.Status.Capacity[gpu.ResourceName], n.Status.Allocatable[gpu.ResourceName]
 		return c.Value() == 1 && a.Value() == 1 && n.Labels["nvidia.com/gpu.count"] == "1", nil
 	})
 	t.Logf("nvidia.com/gpu 2 -> 1 in %s after nvidia-smi stopped listing %s", time.Since(lostAt).Round(time.Second), lostUUID)

@@ -1,14 +1,13 @@
-package provider
+package gpu
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -34,14 +33,14 @@ const (
 // refused. The fuzz target starts from them too.
 var smiCases = map[string]struct {
 	in   string
-	want []GPU
+	want []Device
 }{
 	"nothing":                {"", nil},
-	"blank lines and CRLF":   {"\r\n1, GPU-1fd3e842-4f78-e639-9085-04948890fd84, Tesla T4, 15360, 470.82.01\r\n\r\n", []GPU{{1, "GPU-1fd3e842-4f78-e639-9085-04948890fd84", "Tesla T4", 15360, "470.82.01"}}},
-	"memory [N/A]":           {"0, GPU-b41e9a00-ef29-c009-ce06-8d4f4f2cf07d, NVIDIA GH200 480GB, [N/A], 560.35.03", []GPU{{0, "GPU-b41e9a00-ef29-c009-ce06-8d4f4f2cf07d", "NVIDIA GH200 480GB", 0, "560.35.03"}}},
-	"comma in the name":      {"0, GPU-c440cc84-b155-71d9-a211-95f30e5edb2d, Some GPU, Rev 2, 1024, 550.90.07", []GPU{{0, "GPU-c440cc84-b155-71d9-a211-95f30e5edb2d", "Some GPU, Rev 2", 1024, "550.90.07"}}},
-	"sorted by index":        {"1,GPU-aa,A10G,23028,550.127.05\n0,GPU-bb,A10G,23028,550.127.05", []GPU{{0, "GPU-bb", "A10G", 23028, "550.127.05"}, {1, "GPU-aa", "A10G", 23028, "550.127.05"}}},
-	"extra spaces and a tab": {"  0 ,\tGPU-aa ,  NVIDIA L4 , 23034 , 550.54.15  ", []GPU{{0, "GPU-aa", "NVIDIA L4", 23034, "550.54.15"}}},
+	"blank lines and CRLF":   {"\r\n1, GPU-1fd3e842-4f78-e639-9085-04948890fd84, Tesla T4, 15360, 470.82.01\r\n\r\n", []Device{{1, "GPU-1fd3e842-4f78-e639-9085-04948890fd84", "Tesla T4", 15360, "470.82.01"}}},
+	"memory [N/A]":           {"0, GPU-b41e9a00-ef29-c009-ce06-8d4f4f2cf07d, NVIDIA GH200 480GB, [N/A], 560.35.03", []Device{{0, "GPU-b41e9a00-ef29-c009-ce06-8d4f4f2cf07d", "NVIDIA GH200 480GB", 0, "560.35.03"}}},
+	"comma in the name":      {"0, GPU-c440cc84-b155-71d9-a211-95f30e5edb2d, Some GPU, Rev 2, 1024, 550.90.07", []Device{{0, "GPU-c440cc84-b155-71d9-a211-95f30e5edb2d", "Some GPU, Rev 2", 1024, "550.90.07"}}},
+	"sorted by index":        {"1,GPU-aa,A10G,23028,550.127.05\n0,GPU-bb,A10G,23028,550.127.05", []Device{{0, "GPU-bb", "A10G", 23028, "550.127.05"}, {1, "GPU-aa", "A10G", 23028, "550.127.05"}}},
+	"extra spaces and a tab": {"  0 ,\tGPU-aa ,  NVIDIA L4 , 23034 , 550.54.15  ", []Device{{0, "GPU-aa", "NVIDIA L4", 23034, "550.54.15"}}},
 }
 
 var smiBad = []string{
@@ -79,7 +78,7 @@ func TestParseNvidiaSMI(t *testing.T) {
 		t.Errorf("GPU 3 UUID = %q", gpus[3].UUID)
 	}
 	h, err := parseNvidiaSMI([]byte(smiH100x1))
-	want := GPU{Index: 0, UUID: "GPU-5fadc006-00bd-bb13-e225-1fd3a5bb47b6", Name: "NVIDIA H100 80GB HBM3", MemoryMiB: 81559, Driver: "550.54.15"}
+	want := Device{Index: 0, UUID: "GPU-5fadc006-00bd-bb13-e225-1fd3a5bb47b6", Name: "NVIDIA H100 80GB HBM3", MemoryMiB: 81559, Driver: "550.54.15"}
 	if err != nil || len(h) != 1 || h[0] != want {
 		t.Errorf("H100: %+v, %v; want %+v", h, err, want)
 	}
@@ -106,45 +105,18 @@ func TestParseNvidiaSMI(t *testing.T) {
 
 func TestGPUFacts(t *testing.T) {
 	t.Parallel()
-	if g, err := gpuFacts("", nil); g != nil || err != nil {
+	if g, err := readDevices("", nil); g != nil || err != nil {
 		t.Errorf("no nvidia-smi: %v, %v; want no GPUs and no error", g, err)
 	}
-	if g, err := gpuFacts("0", strings.Split(smiH100x1, "\n")); len(g) != 1 || err != nil {
+	if g, err := readDevices("0", strings.Split(smiH100x1, "\n")); len(g) != 1 || err != nil {
 		t.Errorf("H100: %v, %v", g, err)
 	}
-	_, err := gpuFacts("9", []string{"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.", "second line"})
+	_, err := readDevices("9", []string{"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.", "second line"})
 	if err == nil || err.Error() != "nvidia-smi exited with status 9: NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver." {
 		t.Errorf("failed nvidia-smi: %v", err)
 	}
-	if _, err := gpuFacts("124", []string{""}); err == nil || !strings.Contains(err.Error(), "timed out") {
+	if _, err := readDevices("124", []string{""}); err == nil || !strings.Contains(err.Error(), "timed out") {
 		t.Errorf("timed out nvidia-smi: %v", err)
-	}
-}
-
-func TestParseHostFactsGPUs(t *testing.T) {
-	t.Parallel()
-	base := "cpus=8\nmemkb=65843212\ndiskkb=1031018216\narch=x86_64\nos=Linux\n"
-	var lines []string
-	for _, l := range strings.Split(strings.TrimSpace(smiA100x8), "\n") {
-		lines = append(lines, "gpu="+l)
-	}
-	f, err := parseHostFacts([]byte(base + "gpuexit=0\n" + strings.Join(lines, "\n") + "\n"))
-	if err != nil || f.GPUError != nil || len(f.GPUs) != 8 || f.GPUs[7].Index != 7 {
-		t.Errorf("8x A100: %d GPUs, %v, %v", len(f.GPUs), f.GPUError, err)
-	}
-	f, err = parseHostFacts([]byte(base))
-	if err != nil || f.GPUError != nil || f.GPUs != nil {
-		t.Errorf("no nvidia-smi: %+v, %v", f, err)
-	}
-	f, err = parseHostFacts([]byte(base + "gpuexit=6\ngpu=No devices were found\n"))
-	if err != nil || f.GPUError == nil || f.GPUs != nil {
-		t.Errorf("nvidia-smi failing: the host facts stand, the GPUs do not: %+v, %v", f, err)
-	}
-	if cmd := hostFactsCommand("/var/lib/containerd", ""); strings.Contains(cmd, "gpu") {
-		t.Errorf("GPUs off, yet the command asks for them: %s", cmd)
-	}
-	if cmd := hostFactsCommand("/var/lib/containerd", "/opt/bin/nvidia-smi"); !strings.Contains(cmd, "'/opt/bin/nvidia-smi' "+nvidiaSMIQuery) {
-		t.Errorf("command does not run the nvidia-smi given: %s", cmd)
 	}
 }
 
@@ -153,7 +125,7 @@ func TestGPULabels(t *testing.T) {
 	a100, _ := parseNvidiaSMI([]byte(smiA100x8))
 	h100, _ := parseNvidiaSMI([]byte(smiH100x1))
 	for name, tt := range map[string]struct {
-		gpus []GPU
+		gpus []Device
 		want map[string]string
 	}{
 		"8x A100": {a100, map[string]string{
@@ -170,7 +142,7 @@ func TestGPULabels(t *testing.T) {
 			"nvidia.com/cuda.driver-version.revision": "15", "nvidia.com/cuda.driver-version.full": "550.54.15",
 			LabelAccelerator: "nvidia-h100-80gb-hbm3",
 		}},
-		"two-part driver, no memory, odd name": {[]GPU{{UUID: "GPU-aa", Name: "NVIDIA GeForce RTX 4090 (rev a1)", Driver: "550.120"}}, map[string]string{
+		"two-part driver, no memory, odd name": {[]Device{{UUID: "GPU-aa", Name: "NVIDIA GeForce RTX 4090 (rev a1)", Driver: "550.120"}}, map[string]string{
 			"nvidia.com/gpu.count": "1", "nvidia.com/gpu.product": "NVIDIA-GeForce-RTX-4090-rev-a1",
 			"nvidia.com/cuda.driver.major": "550", "nvidia.com/cuda.driver.minor": "120", "nvidia.com/cuda.driver.rev": "",
 			"nvidia.com/cuda.driver-version.major": "550", "nvidia.com/cuda.driver-version.minor": "120",
@@ -179,7 +151,7 @@ func TestGPULabels(t *testing.T) {
 		}},
 		"none": {nil, nil},
 	} {
-		got := gpuLabels(tt.gpus)
+		got := Labels(tt.gpus)
 		if len(got) != len(tt.want) {
 			t.Errorf("%s: labels %v, want %v", name, got, tt.want)
 		}
@@ -203,50 +175,26 @@ func TestAcceleratorLabel(t *testing.T) {
 	}
 }
 
-func TestNodeObjectGPUs(t *testing.T) {
-	t.Parallel()
-	a100, _ := parseNvidiaSMI([]byte(smiA100x8))
-	facts := &hostFacts{CPUs: 4, MemoryBytes: 1 << 30, DiskBytes: 1 << 30, Arch: "amd64", OperatingSystem: "linux", GPUs: a100}
-	for _, tt := range []struct {
-		mode  GPUMode
-		facts *hostFacts
-		want  int64 // GPUs advertised; -1 none
-	}{
-		{GPUModeCDI, facts, 8},
-		{GPUModeEnv, facts, 8},
-		{GPUModeOff, facts, -1},
-		{GPUModeCDI, &hostFacts{CPUs: 4, MemoryBytes: 1 << 30, DiskBytes: 1 << 30, Arch: "amd64", OperatingSystem: "linux"}, -1},
-	} {
-		p := New(Config{NodeName: "n", MaxPods: 10, GPUMode: tt.mode}, nil, nil, nil, nil)
-		node := p.nodeObject(tt.facts, "containerd://2.2.1", true, "KubeletReady", "")
-		for _, l := range []corev1.ResourceList{node.Status.Capacity, node.Status.Allocatable} {
-			q, ok := l[ResourceGPU]
-			switch {
-			case tt.want < 0 && ok:
-				t.Errorf("mode %s: advertises %s GPUs, want none", tt.mode, q.String())
-			case tt.want >= 0 && (!ok || q.Cmp(*resource.NewQuantity(tt.want, resource.DecimalSI)) != 0):
-				t.Errorf("mode %s: %v GPUs, want %d", tt.mode, l, tt.want)
-			}
-		}
-		if got := node.Labels["nvidia.com/gpu.product"]; (tt.want > 0) != (got == "NVIDIA-A100-SXM4-80GB") {
-			t.Errorf("mode %s: product label %q", tt.mode, got)
-		}
-	}
-}
-
+// A failing nvidia-smi keeps the GPUs last read; a working one that lists fewer does not.
 func TestKeepGPUs(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	h100, _ := parseNvidiaSMI([]byte(smiH100x1))
-	old := &hostFacts{GPUs: h100}
-	f := hostFacts{GPUError: errors.New("nvidia-smi timed out")}
-	keepGPUs(&f, old)
-	if len(f.GPUs) != 1 {
+	m := New(Config{Mode: ModeCDI}, nil, nil)
+	m.Observe(ctx, Reading{Devices: h100})
+	m.Observe(ctx, Reading{Err: errors.New("nvidia-smi timed out")})
+	if len(m.Devices()) != 1 {
 		t.Error("a failing nvidia-smi dropped the GPUs last read")
 	}
-	f = hostFacts{}
-	keepGPUs(&f, old)
-	if len(f.GPUs) != 0 {
+	m.Observe(ctx, Reading{})
+	if len(m.Devices()) != 0 {
 		t.Error("GPUs gone from a working nvidia-smi were kept")
+	}
+	// With GPUs off nothing is kept or advertised.
+	off := New(Config{}, nil, nil)
+	off.Observe(ctx, Reading{Devices: h100})
+	if len(off.Devices()) != 0 || off.FactsCommand() != "" {
+		t.Errorf("GPUs off: devices %v, command %q", off.Devices(), off.FactsCommand())
 	}
 }
 
@@ -281,7 +229,7 @@ func FuzzParseNvidiaSMI(f *testing.F) {
 		if len(gpus) != len(lines) {
 			t.Fatalf("%d GPUs from %d lines: %+v", len(gpus), len(lines), gpus)
 		}
-		alone := map[int]GPU{}
+		alone := map[int]Device{}
 		for _, l := range lines {
 			g, err := parseGPULine(l)
 			if err != nil {
@@ -309,7 +257,7 @@ func FuzzParseNvidiaSMI(f *testing.F) {
 		if err != nil || !slices.Equal(again, gpus) {
 			t.Fatalf("printed back as %q: %+v, %v; want %+v", printed.String(), again, err, gpus)
 		}
-		for k, v := range gpuLabels(gpus) {
+		for k, v := range Labels(gpus) {
 			if errs := validation.IsQualifiedName(k); len(errs) > 0 {
 				t.Fatalf("label key %q: %v", k, errs)
 			}
@@ -318,4 +266,37 @@ func FuzzParseNvidiaSMI(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestGPUChanges(t *testing.T) {
+	t.Parallel()
+	a := Device{Index: 0, UUID: "GPU-a"}
+	b := Device{Index: 1, UUID: "GPU-b"}
+	c := Device{Index: 1, UUID: "GPU-c"}
+	uuids := func(gs []Device) (s []string) {
+		for _, g := range gs {
+			s = append(s, g.UUID)
+		}
+		return s
+	}
+	for _, tt := range []struct {
+		name        string
+		old, cur    []Device
+		lost, added []string
+	}{
+		{"same", []Device{a, b}, []Device{a, b}, nil, nil},
+		{"one lost", []Device{a, b}, []Device{a}, []string{"GPU-b"}, nil},
+		{"all lost", []Device{a, b}, nil, []string{"GPU-a", "GPU-b"}, nil},
+		{"replaced in its slot", []Device{a, b}, []Device{a, c}, []string{"GPU-b"}, []string{"GPU-c"}},
+		{"first reading", nil, []Device{a}, nil, []string{"GPU-a"}},
+		{"renumbered only", []Device{a, b}, []Device{{Index: 0, UUID: "GPU-b"}, {Index: 1, UUID: "GPU-a"}}, nil, nil},
+	} {
+		lost, added := changes(tt.old, tt.cur)
+		if got := uuids(lost); !slices.Equal(got, tt.lost) {
+			t.Errorf("%s: lost %v, want %v", tt.name, got, tt.lost)
+		}
+		if got := uuids(added); !slices.Equal(got, tt.added) {
+			t.Errorf("%s: added %v, want %v", tt.name, got, tt.added)
+		}
+	}
 }

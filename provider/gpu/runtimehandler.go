@@ -1,4 +1,4 @@
-package provider
+package gpu
 
 import (
 	"context"
@@ -18,9 +18,9 @@ import (
 // kubelet (pkg/kubelet/runtimeclass), a pod's runtimeClassName names the RuntimeClass whose
 // handler it is. Satellite adds one rule: when GPUs are given by NVIDIA_VISIBLE_DEVICES (env
 // mode), a pod without a runtimeClassName that asks for nvidia.com/gpu runs with
-// Config.GPURuntimeHandler: the runtime that `nvidia-ctk runtime configure
+// Config.RuntimeHandler: the runtime that `nvidia-ctk runtime configure
 // --runtime=containerd` adds as "nvidia", whose nvidia-container-runtime reads the variable.
-// Its containers without GPUs get NVIDIA_VISIBLE_DEVICES=void there (applyGPUs), and every
+// Its containers without GPUs get NVIDIA_VISIBLE_DEVICES=void there (apply), and every
 // other pod keeps containerd's default runtime.
 
 // RuntimeClassGetter reads RuntimeClasses (node.k8s.io/v1) by name; client-go's
@@ -32,17 +32,17 @@ type RuntimeClassGetter interface {
 // runtimeClassTimeout bounds the look-up of a pod's RuntimeClass.
 const runtimeClassTimeout = 10 * time.Second
 
-// runtimeHandler is the handler a pod's sandbox runs with, and where it came from.
-type runtimeHandler struct {
-	name         string // "": containerd's default runtime
-	runtimeClass string // the pod's runtimeClassName, when the handler is its RuntimeClass's
+// Handler is the runtime handler a pod's sandbox runs with, and where it came from.
+type Handler struct {
+	Name         string // "": containerd's default runtime
+	RuntimeClass string // the pod's runtimeClassName, when the handler is its RuntimeClass's
 }
 
 // podWantsGPUs reports whether a container or init container of the pod asks for GPUs.
 func podWantsGPUs(pod *corev1.Pod) bool {
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range cs {
-			if gpuRequest(&cs[i]) > 0 {
+			if request(&cs[i]) > 0 {
 				return true
 			}
 		}
@@ -50,41 +50,41 @@ func podWantsGPUs(pod *corev1.Pod) bool {
 	return false
 }
 
-// gpuRuntimeHandler is the handler of a pod without a runtimeClassName: gpuHandler in env
-// mode when the pod asks for GPUs, else containerd's default ("").
-func gpuRuntimeHandler(pod *corev1.Pod, mode GPUMode, gpuHandler string) string {
-	if mode == GPUModeEnv && podWantsGPUs(pod) {
+// defaultHandler is the handler of a pod without a runtimeClassName: gpuHandler in env mode
+// when the pod asks for GPUs, else containerd's default ("").
+func defaultHandler(pod *corev1.Pod, mode Mode, gpuHandler string) string {
+	if mode == ModeEnv && podWantsGPUs(pod) {
 		return gpuHandler
 	}
 	return ""
 }
 
-// runtimeHandler is the handler for the pod's sandbox. A RuntimeClass that cannot be read is
+// RuntimeHandler is the handler for the pod's sandbox. A RuntimeClass that cannot be read is
 // an error in the kubelet's words: the API's NotFound as it is, else "failed to lookup
 // RuntimeClass NAME: ...".
-func (p *Provider) runtimeHandler(ctx context.Context, pod *corev1.Pod) (runtimeHandler, error) {
+func (m *Manager) RuntimeHandler(ctx context.Context, pod *corev1.Pod) (Handler, error) {
 	name := pod.Spec.RuntimeClassName
 	if name == nil || *name == "" {
-		return runtimeHandler{name: gpuRuntimeHandler(pod, p.gpuMode(), p.cfg.GPURuntimeHandler)}, nil
+		return Handler{Name: defaultHandler(pod, m.Mode(), m.cfg.RuntimeHandler)}, nil
 	}
-	if p.cfg.RuntimeClasses == nil {
-		return runtimeHandler{}, fmt.Errorf("failed to lookup RuntimeClass %s: Satellite has no access to RuntimeClasses", *name)
+	if m.cfg.RuntimeClasses == nil {
+		return Handler{}, fmt.Errorf("failed to lookup RuntimeClass %s: Satellite has no access to RuntimeClasses", *name)
 	}
 	ctx, cancel := context.WithTimeout(ctx, runtimeClassTimeout)
 	defer cancel()
-	rc, err := p.cfg.RuntimeClasses.Get(ctx, *name, metav1.GetOptions{})
+	rc, err := m.cfg.RuntimeClasses.Get(ctx, *name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return runtimeHandler{}, err
+		return Handler{}, err
 	case err != nil:
-		return runtimeHandler{}, fmt.Errorf("failed to lookup RuntimeClass %s: %w", *name, err)
+		return Handler{}, fmt.Errorf("failed to lookup RuntimeClass %s: %w", *name, err)
 	}
-	return runtimeHandler{name: rc.Handler, runtimeClass: *name}, nil
+	return Handler{Name: rc.Handler, RuntimeClass: *name}, nil
 }
 
 // missingHandler is containerd refusing a sandbox whose handler is none of its runtimes.
 type missingHandler struct {
-	handler runtimeHandler
+	handler Handler
 	have    []string // containerd's runtimes
 	err     error    // containerd's own error
 }
@@ -95,31 +95,31 @@ func (e *missingHandler) Error() string {
 	if len(e.have) > 0 {
 		have = strings.Join(e.have, ", ")
 	}
-	if h.runtimeClass != "" {
+	if h.RuntimeClass != "" {
 		return fmt.Sprintf("the host's containerd has no runtime handler %q, which RuntimeClass %q names (its runtimes: %s): %v",
-			h.name, h.runtimeClass, have, e.err)
+			h.Name, h.RuntimeClass, have, e.err)
 	}
 	return fmt.Sprintf("the host's containerd has no runtime handler %q, which --gpu-runtime-handler names for pods that ask for %s (its runtimes: %s); "+
 		"on the host run `sudo nvidia-ctk runtime configure --runtime=containerd` and restart containerd, "+
 		"or set --gpu-runtime-handler (chart: gpu.runtimeHandler) to one of its runtimes, or to \"\" for its default one: %v",
-		h.name, ResourceGPU, have, e.err)
+		h.Name, ResourceName, have, e.err)
 }
 
 func (e *missingHandler) Unwrap() error { return e.err }
 
-// sandboxError says which setting named the handler when containerd refused a sandbox for
+// SandboxError says which setting named the handler when containerd refused a sandbox for
 // want of it. containerd's refusal ("no runtime for "nvidia" is configured", GetSandboxRuntime)
 // is a plain error without a code of its own, so the handler is looked for among the runtimes
 // its configuration lists instead. Any other error is returned as it is.
-func (p *Provider) sandboxError(ctx context.Context, h runtimeHandler, err error) error {
-	if h.name == "" {
+func (m *Manager) SandboxError(ctx context.Context, h Handler, err error) error {
+	if h.Name == "" {
 		return err
 	}
-	cfg, cerr := p.readCRIConfig(ctx)
+	cfg, cerr := m.readCRIConfig(ctx)
 	if cerr != nil || len(cfg.Containerd.Runtimes) == 0 {
 		return err
 	}
-	if _, ok := cfg.Containerd.Runtimes[h.name]; ok {
+	if _, ok := cfg.Containerd.Runtimes[h.Name]; ok {
 		return err
 	}
 	return &missingHandler{handler: h, have: cfg.runtimes(), err: err}

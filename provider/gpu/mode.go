@@ -1,4 +1,4 @@
-package provider
+package gpu
 
 import (
 	"context"
@@ -13,6 +13,34 @@ import (
 
 	"github.com/satellite-vk/satellite/remote"
 )
+
+// Mode says how the host's NVIDIA GPUs are advertised and handed to containers.
+type Mode string
+
+const (
+	// ModeAuto asks the host's containerd: ModeCDI when its CDI is on and a CDI spec in its
+	// spec directories names nvidia.com/gpu, else ModeEnv.
+	ModeAuto Mode = "auto"
+	// ModeCDI gives a container its devices as CDI names (nvidia.com/gpu=<index>) in the
+	// CRI ContainerConfig.CDIDevices, resolved by containerd against the spec that the NVIDIA
+	// Container Toolkit's `nvidia-ctk cdi generate` writes.
+	ModeCDI Mode = "cdi"
+	// ModeEnv sets NVIDIA_VISIBLE_DEVICES to the devices' UUIDs, which the NVIDIA container
+	// runtime reads: the sandboxes of pods asking for GPUs run with the runtime handler
+	// Config.RuntimeHandler (runtimehandler.go).
+	ModeEnv Mode = "env"
+	// ModeOff never advertises GPUs.
+	ModeOff Mode = "off"
+)
+
+// ParseMode checks a --gpu-mode value.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeAuto, ModeCDI, ModeEnv, ModeOff:
+		return m, nil
+	}
+	return "", fmt.Errorf("GPU mode %q: want auto, cdi, env or off", s)
+}
 
 // With --gpu-mode=auto Satellite asks the host how its containerd can hand GPUs to
 // containers. CDI needs two things, the ones `satellite host doctor` checks
@@ -64,8 +92,8 @@ func (c *criConfig) runtimes() []string {
 }
 
 // readCRIConfig asks the host's containerd for its CRI configuration.
-func (p *Provider) readCRIConfig(ctx context.Context) (criConfig, error) {
-	st, err := p.cri.Status(ctx, &runtimeapi.StatusRequest{Verbose: true})
+func (m *Manager) readCRIConfig(ctx context.Context) (criConfig, error) {
+	st, err := m.cri.Status(ctx, &runtimeapi.StatusRequest{Verbose: true})
 	if err != nil {
 		return criConfig{}, fmt.Errorf("container runtime status: %w", err)
 	}
@@ -82,9 +110,9 @@ func cdiSpecCommand(dirs []string) string {
 	return "grep -lsF 'nvidia.com/gpu' " + strings.Join(globs, " ") + " 2>/dev/null; true"
 }
 
-// autoGPUMode is what --gpu-mode=auto means given containerd's configuration and the CDI
-// specs naming nvidia.com/gpu (cdiSpecCommand's output); why says so for the log.
-func autoGPUMode(cfg criConfig, specs string) (mode GPUMode, why string) {
+// autoMode is what --gpu-mode=auto means given containerd's configuration and the CDI specs
+// naming nvidia.com/gpu (cdiSpecCommand's output); why says so for the log.
+func autoMode(cfg criConfig, specs string) (mode Mode, why string) {
 	var files []string
 	for _, f := range strings.Split(specs, "\n") {
 		if f = strings.TrimSpace(f); f != "" {
@@ -94,51 +122,34 @@ func autoGPUMode(cfg criConfig, specs string) (mode GPUMode, why string) {
 	dirs := strings.Join(cfg.CDISpecDirs, ", ")
 	switch {
 	case cfg.EnableCDI && len(files) > 0:
-		return GPUModeCDI, "containerd's CDI is on and " + strings.Join(files, ", ") + " names nvidia.com/gpu"
+		return ModeCDI, "containerd's CDI is on and " + strings.Join(files, ", ") + " names nvidia.com/gpu"
 	case cfg.EnableCDI:
-		return GPUModeEnv, "containerd's CDI is on, but no CDI spec in " + dirs + " names nvidia.com/gpu (nvidia-ctk cdi generate writes one)"
+		return ModeEnv, "containerd's CDI is on, but no CDI spec in " + dirs + " names nvidia.com/gpu (nvidia-ctk cdi generate writes one)"
 	}
-	return GPUModeEnv, "containerd's CDI is off"
+	return ModeEnv, "containerd's CDI is off"
 }
 
-// resolveGPUMode sets f.GPUMode to what --gpu-mode=auto means on the host, when it has GPUs.
-// When containerd cannot be asked, the last answer (old's) stands.
-func (p *Provider) resolveGPUMode(ctx context.Context, f, old *hostFacts) {
-	if p.cfg.GPUMode != GPUModeAuto || len(f.GPUs) == 0 {
-		return
+// resolveMode is what --gpu-mode=auto means on the host now that it has devs; "" when the
+// mode is set or there are no GPUs. When containerd cannot be asked, last (the answer before)
+// stands.
+func (m *Manager) resolveMode(ctx context.Context, devs []Device, last Mode) Mode {
+	if m.cfg.Mode != ModeAuto || len(devs) == 0 {
+		return ""
 	}
-	if old != nil {
-		f.GPUMode = old.GPUMode
-	}
-	cfg, err := p.readCRIConfig(ctx)
+	cfg, err := m.readCRIConfig(ctx)
 	var specs []byte
 	if err == nil && cfg.EnableCDI {
-		if specs, err = p.host.Output(ctx, cdiSpecCommand(cfg.CDISpecDirs)); err != nil {
+		if specs, err = m.host.Output(ctx, cdiSpecCommand(cfg.CDISpecDirs)); err != nil {
 			err = fmt.Errorf("look for CDI specs: %w", err)
 		}
 	}
 	if err != nil {
 		log.G(ctx).WithError(err).Warn("--gpu-mode=auto: cannot tell whether the host's containerd gives GPUs by CDI; keeping the last answer")
-		return
+		return last
 	}
-	mode, why := autoGPUMode(cfg, string(specs))
-	if mode != f.GPUMode {
+	mode, why := autoMode(cfg, string(specs))
+	if mode != last {
 		log.G(ctx).WithField("gpuMode", mode).Info("--gpu-mode=auto: " + why)
 	}
-	f.GPUMode = mode
-}
-
-// gpuMode is how containers are given their GPUs: the configured mode, or what auto found on
-// the host. auto has its answer from the check that first reads the GPUs, unless containerd
-// could not be asked then: until it can, env.
-func (p *Provider) gpuMode() GPUMode {
-	if p.cfg.GPUMode != GPUModeAuto {
-		return p.cfg.GPUMode
-	}
-	p.node.mu.Lock()
-	defer p.node.mu.Unlock()
-	if p.node.facts == nil || p.node.facts.GPUMode == "" {
-		return GPUModeEnv
-	}
-	return p.node.facts.GPUMode
+	return mode
 }

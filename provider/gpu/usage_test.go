@@ -1,4 +1,4 @@
-package provider
+package gpu
 
 import (
 	"os"
@@ -18,19 +18,19 @@ const smiUsage = `0, GPU-68f6855b-e57c-6591-ce3b-3a6d9c409ac6, 97, 61440, 81920
 
 func TestParseGPUUsage(t *testing.T) {
 	t.Parallel()
-	got := parseGPUUsage(strings.Split(strings.TrimSpace(smiUsage), "\n"))
-	want := []GPUUsage{
+	got := parseUsage(strings.Split(strings.TrimSpace(smiUsage), "\n"))
+	want := []Usage{
 		{Index: 0, UUID: "GPU-68f6855b-e57c-6591-ce3b-3a6d9c409ac6", UtilizationPercent: 97, MemoryUsedMiB: 61440, MemoryTotalMiB: 81920},
 		{Index: 1, UUID: "GPU-f7d0c1cb-95cd-a4d7-8269-68fc92d55bf2", UtilizationPercent: 0, MemoryUsedMiB: 4, MemoryTotalMiB: 81920},
 	}
 	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
-	na := parseGPUUsage([]string{"0, GPU-b41e9a00-ef29-c009-ce06-8d4f4f2cf07d, [N/A], [Not Supported], [N/A]"})
+	na := parseUsage([]string{"0, GPU-b41e9a00-ef29-c009-ce06-8d4f4f2cf07d, [N/A], [Not Supported], [N/A]"})
 	if len(na) != 1 || na[0].UtilizationPercent != -1 || na[0].MemoryUsedMiB != -1 || na[0].MemoryTotalMiB != -1 {
 		t.Errorf("[N/A] fields: %+v, want -1s", na)
 	}
-	sorted := parseGPUUsage([]string{"3, GPU-cc, 1, 1, 1", "1, GPU-aa, 1, 1, 1", "1, GPU-bb, 2, 2, 2"})
+	sorted := parseUsage([]string{"3, GPU-cc, 1, 1, 1", "1, GPU-aa, 1, 1, 1", "1, GPU-bb, 2, 2, 2"})
 	if len(sorted) != 2 || sorted[0].Index != 1 || sorted[0].UUID != "GPU-aa" || sorted[1].Index != 3 {
 		t.Errorf("sorted and first of an index listed twice: %+v", sorted)
 	}
@@ -39,26 +39,43 @@ func TestParseGPUUsage(t *testing.T) {
 		"0, GPU-aa, 101, 1, 1", "0, GPU-aa, -1, 1, 1", "0, GPU-aa, 5 %, 1, 1", "x, GPU-aa, 1, 1, 1",
 		"0, GPU-aa;reboot, 1, 1, 1", "256, GPU-aa, 1, 1, 1", "0, GPU-aa, 1, 1, 1, 1",
 	} {
-		if got := parseGPUUsage([]string{bad}); len(got) != 0 {
-			t.Errorf("parseGPUUsage(%q) = %+v, want nothing", bad, got)
+		if got := parseUsage([]string{bad}); len(got) != 0 {
+			t.Errorf("parseUsage(%q) = %+v, want nothing", bad, got)
 		}
 	}
 }
 
-// The facts command's gpuuse= lines reach the facts; a host without them has no usage.
-func TestHostFactsGPUUsage(t *testing.T) {
+// The facts command asks for the usage after a good listing; Parse reads its gpuuse= lines.
+func TestFactsCommandUsage(t *testing.T) {
 	t.Parallel()
-	base := "cpus=2\nmemkb=1024\ndiskkb=1024\nkernel=6.1\narch=x86_64\nos=Linux\n"
-	f, err := parseHostFacts([]byte(base + "gpuexit=0\ngpu=0, GPU-aa, NVIDIA A10G, 23028, 550.54.15\ngpuuse=0, GPU-aa, 42, 1000, 23028\n"))
-	if err != nil || len(f.GPUs) != 1 || len(f.GPUUsage) != 1 || f.GPUUsage[0].UtilizationPercent != 42 {
-		t.Fatalf("facts %+v, %v", f, err)
+	r := Parse("0", []string{"0, GPU-aa, NVIDIA A10G, 23028, 550.54.15"}, []string{"0, GPU-aa, 42, 1000, 23028"})
+	if r.Err != nil || len(r.Devices) != 1 || len(r.Usage) != 1 || r.Usage[0].UtilizationPercent != 42 {
+		t.Fatalf("reading %+v", r)
 	}
-	if f, err := parseHostFacts([]byte(base)); err != nil || f.GPUUsage != nil {
-		t.Errorf("no GPUs: usage %+v, %v", f.GPUUsage, err)
+	if r := Parse("", nil, nil); r.Usage != nil || r.Devices != nil {
+		t.Errorf("no GPUs: %+v", r)
 	}
-	if cmd := gpuFactsCommand("nvidia-smi"); !strings.Contains(cmd, nvidiaSMIUsageQuery) || !strings.Contains(cmd, `[ "$e" = 0 ]`) {
+	if cmd := FactsCommand("nvidia-smi"); !strings.Contains(cmd, usageQuery) || !strings.Contains(cmd, `[ "$e" = 0 ]`) {
 		t.Errorf("the facts command does not ask for the usage after a good listing: %s", cmd)
 	}
+}
+
+// parseOutput reads FactsCommand's output as the host facts do: by the keys of its lines.
+func parseOutput(out string) Reading {
+	var exit string
+	var devs, use []string
+	for _, line := range strings.Split(out, "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "gpuexit":
+			exit = strings.TrimSpace(v)
+		case "gpu":
+			devs = append(devs, v)
+		case "gpuuse":
+			use = append(use, v)
+		}
+	}
+	return Parse(exit, devs, use)
 }
 
 // FuzzParseGPUUsage: whatever nvidia-smi prints, the usage is in range, one per index, sorted,
@@ -67,7 +84,7 @@ func FuzzParseGPUUsage(f *testing.F) {
 	f.Add(smiUsage)
 	f.Add("0, GPU-aa, [N/A], [N/A], [N/A]\n0, GPU-bb, 1, 2, 3")
 	f.Fuzz(func(t *testing.T, out string) {
-		got := parseGPUUsage(strings.Split(out, "\n"))
+		got := parseUsage(strings.Split(out, "\n"))
 		for i, u := range got {
 			if i > 0 && u.Index <= got[i-1].Index {
 				t.Fatalf("not one per index, sorted: %+v", got)
@@ -104,14 +121,14 @@ func TestGPUFactsCommandHere(t *testing.T) {
 		if err := os.WriteFile(smi, []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command("sh", "-c", gpuFactsCommand(smi)).Output()
+		out, err := exec.Command("sh", "-c", FactsCommand(smi)).Output()
 		if err != nil {
 			t.Fatalf("%s: the command failed: %v\n%s", name, err, out)
 		}
-		f, _ := parseHostFacts([]byte("cpus=1\nmemkb=1\ndiskkb=1\narch=x86_64\nos=Linux\n" + string(out)))
+		f := parseOutput(string(out))
 		asked, _ := os.ReadFile(filepath.Join(dir, "asked"))
-		if len(f.GPUs) != tt.gpus || len(f.GPUUsage) != tt.use || strings.Contains(string(asked), "utilization") != tt.asked {
-			t.Errorf("%s: %d GPUs, usage %+v, asked %q; want %d GPUs, %d usage, usage asked %v", name, len(f.GPUs), f.GPUUsage, asked, tt.gpus, tt.use, tt.asked)
+		if len(f.Devices) != tt.gpus || len(f.Usage) != tt.use || strings.Contains(string(asked), "utilization") != tt.asked {
+			t.Errorf("%s: %d GPUs, usage %+v, asked %q; want %d GPUs, %d usage, usage asked %v", name, len(f.Devices), f.Usage, asked, tt.gpus, tt.use, tt.asked)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package provider
+package gpu
 
 import (
 	"context"
@@ -10,10 +10,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"google.golang.org/grpc"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -21,7 +21,7 @@ import (
 func heldCtr(state runtimeapi.ContainerState, gpus string) *runtimeapi.Container {
 	c := &runtimeapi.Container{State: state, Annotations: map[string]string{}}
 	if gpus != "" {
-		c.Annotations[annotationGPUs] = gpus
+		c.Annotations[Annotation] = gpus
 	}
 	return c
 }
@@ -47,7 +47,7 @@ func TestHeldGPUs(t *testing.T) {
 		"no annotation":             {[]*runtimeapi.Container{heldCtr(running, "")}, nil},
 		"garbage in the annotation": {[]*runtimeapi.Container{heldCtr(running, "x, 6 ,,")}, []int{6}},
 	} {
-		got := heldGPUs(tt.ctrs)
+		got := heldDevices(tt.ctrs)
 		var idx []int
 		for i := range got {
 			idx = append(idx, i)
@@ -59,10 +59,10 @@ func TestHeldGPUs(t *testing.T) {
 	}
 }
 
-func fourGPUs() []GPU {
-	var g []GPU
+func fourGPUs() []Device {
+	var g []Device
 	for i := range 4 {
-		g = append(g, GPU{Index: i, UUID: fmt.Sprintf("GPU-%d", i), Name: "NVIDIA A10G", MemoryMiB: 23028, Driver: "550.54.15"})
+		g = append(g, Device{Index: i, UUID: fmt.Sprintf("GPU-%d", i), Name: "NVIDIA A10G", MemoryMiB: 23028, Driver: "550.54.15"})
 	}
 	return g
 }
@@ -86,14 +86,14 @@ func TestPickGPUs(t *testing.T) {
 		for _, i := range tt.held {
 			held[i] = true
 		}
-		devs, err := pickGPUs(fourGPUs(), held, tt.n)
+		devs, err := pick(fourGPUs(), held, tt.n)
 		var got []string
 		for _, d := range devs {
 			got = append(got, fmt.Sprint(d.Index))
 		}
-		var short *gpuShortage
+		var short *Shortage
 		switch {
-		case err != nil && (!errors.As(err, &short) || err.Error() != tt.want || short.available != tt.available):
+		case err != nil && (!errors.As(err, &short) || err.Error() != tt.want || short.Available != tt.available):
 			t.Errorf("%s: error %v, want %s", name, err, tt.want)
 		case err == nil && strings.Join(got, ",") != tt.want:
 			t.Errorf("%s: picked %v, want %s", name, got, tt.want)
@@ -115,22 +115,21 @@ func TestApplyGPUs(t *testing.T) {
 	t.Parallel()
 	devs := fourGPUs()[1:3]
 	for _, tt := range []struct {
-		mode    GPUMode
-		devs    []GPU
+		mode    Mode
+		devs    []Device
 		cdi     string
 		visible string // "" for no NVIDIA_VISIBLE_DEVICES at all
 		annot   string
 	}{
-		{GPUModeCDI, devs, "nvidia.com/gpu=1,nvidia.com/gpu=2", "void", "1,2"},
-		{GPUModeEnv, devs, "", "GPU-1,GPU-2", "1,2"},
-		{GPUModeCDI, nil, "", "void", ""},
-		{GPUModeEnv, nil, "", "void", ""},
-		{GPUModeOff, devs, "", "all", ""},
+		{ModeCDI, devs, "nvidia.com/gpu=1,nvidia.com/gpu=2", "void", "1,2"},
+		{ModeEnv, devs, "", "GPU-1,GPU-2", "1,2"},
+		{ModeCDI, nil, "", "void", ""},
+		{ModeEnv, nil, "", "void", ""},
+		{ModeOff, devs, "", "all", ""},
 	} {
-		pod := samplePod()
-		pod.Spec.Containers[0].Env = append(pod.Spec.Containers[0].Env, corev1.EnvVar{Name: envVisibleDevices, Value: "all"})
-		cfg := kuberuntime.ContainerConfig("node-a", pod, &pod.Spec.Containers[0], false, 0)
-		applyGPUs(cfg, tt.mode, tt.devs)
+		// The pod's env as the container's config carries it, with NVIDIA_VISIBLE_DEVICES=all.
+		cfg := &runtimeapi.ContainerConfig{Envs: []*runtimeapi.KeyValue{{Key: "A", Value: "1"}, {Key: "B"}, {Key: envVisibleDevices, Value: "all"}}}
+		apply(cfg, tt.mode, tt.devs)
 		var cdi []string
 		for _, d := range cfg.CDIDevices {
 			cdi = append(cdi, d.Name)
@@ -142,7 +141,7 @@ func TestApplyGPUs(t *testing.T) {
 		if got := envOf(cfg, envVisibleDevices); len(got) != 1 || got[0] != tt.visible {
 			t.Errorf("mode %s, %d GPUs: NVIDIA_VISIBLE_DEVICES %q, want only %q", tt.mode, len(tt.devs), got, tt.visible)
 		}
-		if got := cfg.Annotations[annotationGPUs]; got != tt.annot {
+		if got := cfg.Annotations[Annotation]; got != tt.annot {
 			t.Errorf("mode %s, %d GPUs: annotation %q, want %q", tt.mode, len(tt.devs), got, tt.annot)
 		}
 		if got := envOf(cfg, "A"); len(got) != 1 || got[0] != "1" {
@@ -154,7 +153,6 @@ func TestApplyGPUs(t *testing.T) {
 // fakeCRI keeps containers in memory: ListContainers and CreateContainer are all that GPU
 // allocation uses.
 type fakeCRI struct {
-	Runtime
 	mu   sync.Mutex
 	ctrs []*runtimeapi.Container
 }
@@ -164,11 +162,15 @@ func (f *fakeCRI) ListContainers(_ context.Context, r *runtimeapi.ListContainers
 	defer f.mu.Unlock()
 	var out []*runtimeapi.Container
 	for _, c := range f.ctrs {
-		if c.Labels[kuberuntime.LabelNode] == r.GetFilter().GetLabelSelector()[kuberuntime.LabelNode] {
+		if c.Labels[labelNode] == r.GetFilter().GetLabelSelector()[labelNode] {
 			out = append(out, c)
 		}
 	}
 	return &runtimeapi.ListContainersResponse{Containers: out}, nil
+}
+
+func (f *fakeCRI) Status(context.Context, *runtimeapi.StatusRequest, ...grpc.CallOption) (*runtimeapi.StatusResponse, error) {
+	return nil, errors.New("no status here")
 }
 
 func (f *fakeCRI) CreateContainer(_ context.Context, r *runtimeapi.CreateContainerRequest, _ ...grpc.CallOption) (*runtimeapi.CreateContainerResponse, error) {
@@ -179,17 +181,22 @@ func (f *fakeCRI) CreateContainer(_ context.Context, r *runtimeapi.CreateContain
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
 }
 
+// labelNode is the CRI label by which the node's containers are told from others on the host.
+const labelNode = "satellite.dev/node"
+
 func gpuPod(name string, n int64) (*corev1.Pod, *corev1.Container) {
-	pod := samplePod()
-	pod.Name, pod.UID = name, types.UID("uid-"+name)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", UID: types.UID("uid-" + name)},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "server", Image: "example.test/web:1"}}},
+	}
 	c := &pod.Spec.Containers[0]
 	if n > 0 {
-		c.Resources.Limits = corev1.ResourceList{ResourceGPU: *resource.NewQuantity(n, resource.DecimalSI)}
+		c.Resources.Limits = corev1.ResourceList{ResourceName: *resource.NewQuantity(n, resource.DecimalSI)}
 	}
 	return pod, c
 }
 
-// Concurrent pod workers never get the same device, a restarted Satellite (a new Provider on
+// Concurrent pod workers never get the same device, a restarted Satellite (a new Manager on
 // the same host) sees what the previous one gave, and a container that exited frees its
 // devices.
 func TestAssignGPUs(t *testing.T) {
@@ -197,16 +204,20 @@ func TestAssignGPUs(t *testing.T) {
 	cri := &fakeCRI{}
 	// Another node's container on the same host holds GPU 0 of its own: not ours to count.
 	cri.ctrs = append(cri.ctrs, &runtimeapi.Container{State: runtimeapi.ContainerState_CONTAINER_RUNNING,
-		Labels: map[string]string{kuberuntime.LabelNode: "other"}, Annotations: map[string]string{annotationGPUs: "0"}})
-	newProvider := func() *Provider {
-		p := New(Config{NodeName: "node-a", GPUMode: GPUModeCDI}, nil, cri, nil, nil)
-		p.node.facts = &hostFacts{GPUs: fourGPUs()}
-		return p
+		Labels: map[string]string{labelNode: "other"}, Annotations: map[string]string{Annotation: "0"}})
+	newManager := func() *Manager {
+		m := New(Config{Mode: ModeCDI, NodeContainers: map[string]string{labelNode: "node-a"}}, cri, nil)
+		m.Observe(context.Background(), Reading{Devices: fourGPUs()})
+		return m
 	}
-	create := func(p *Provider, name string, n int64) (string, error) {
-		pod, c := gpuPod(name, n)
-		cfg := kuberuntime.ContainerConfig("node-a", pod, c, false, 0)
-		release, err := p.assignGPUs(context.Background(), c, cfg)
+	// config is the container's config as the pod worker makes it: the node's label on it.
+	config := func() *runtimeapi.ContainerConfig {
+		return &runtimeapi.ContainerConfig{Labels: map[string]string{labelNode: "node-a"}}
+	}
+	create := func(m *Manager, name string, n int64) (string, error) {
+		_, c := gpuPod(name, n)
+		cfg := config()
+		release, err := m.Assign(context.Background(), c, cfg)
 		if err != nil {
 			return "", err
 		}
@@ -214,10 +225,10 @@ func TestAssignGPUs(t *testing.T) {
 		if _, err := cri.CreateContainer(context.Background(), &runtimeapi.CreateContainerRequest{Config: cfg}); err != nil {
 			return "", err
 		}
-		return cfg.Annotations[annotationGPUs], nil
+		return cfg.Annotations[Annotation], nil
 	}
 
-	p := newProvider()
+	m := newManager()
 	var wg sync.WaitGroup
 	got := make([]string, 3)
 	errs := make([]error, 3)
@@ -225,7 +236,7 @@ func TestAssignGPUs(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got[i], errs[i] = create(p, fmt.Sprint("pod-", i), 1)
+			got[i], errs[i] = create(m, fmt.Sprint("pod-", i), 1)
 		}()
 	}
 	wg.Wait()
@@ -237,29 +248,29 @@ func TestAssignGPUs(t *testing.T) {
 		seen[got[i]] = true
 	}
 
-	// Restarted: one device is left, and only the new Provider's reading of the host says so.
-	p = newProvider()
-	if _, err := create(p, "two", 2); err == nil || err.Error() != (&gpuShortage{requested: 2, available: 1}).Error() {
+	// Restarted: one device is left, and only the new Manager's reading of the host says so.
+	m = newManager()
+	if _, err := create(m, "two", 2); err == nil || err.Error() != (&Shortage{Requested: 2, Available: 1}).Error() {
 		t.Errorf("2 GPUs with 1 free: %v", err)
 	}
-	nonePod, none := gpuPod("none", 0)
-	cfg := kuberuntime.ContainerConfig("node-a", nonePod, none, false, 0)
-	if _, err := p.assignGPUs(context.Background(), none, cfg); err != nil || fmt.Sprint(envOf(cfg, envVisibleDevices)) != "[void]" || len(cfg.CDIDevices) != 0 {
+	_, none := gpuPod("none", 0)
+	cfg := config()
+	if _, err := m.Assign(context.Background(), none, cfg); err != nil || fmt.Sprint(envOf(cfg, envVisibleDevices)) != "[void]" || len(cfg.CDIDevices) != 0 {
 		t.Errorf("a container without GPUs: %v, env %q, CDI %v", err, envOf(cfg, envVisibleDevices), cfg.CDIDevices)
 	}
-	last, err := create(p, "last", 1)
+	last, err := create(m, "last", 1)
 	if err != nil || seen[last] {
 		t.Fatalf("last free device: %q, %v", last, err)
 	}
 	// The first pod's container exits: its device is free again.
 	cri.mu.Lock()
 	for _, c := range cri.ctrs {
-		if c.Annotations[annotationGPUs] == got[0] && c.Labels[kuberuntime.LabelNode] == "node-a" {
+		if c.Annotations[Annotation] == got[0] && c.Labels[labelNode] == "node-a" {
 			c.State = runtimeapi.ContainerState_CONTAINER_EXITED
 		}
 	}
 	cri.mu.Unlock()
-	if again, err := create(p, "again", 1); err != nil || again != got[0] {
+	if again, err := create(m, "again", 1); err != nil || again != got[0] {
 		t.Errorf("after an exit: %q, %v; want the freed %q", again, err, got[0])
 	}
 }
@@ -275,9 +286,9 @@ func FuzzGPUAllocation(f *testing.F) {
 	f.Add("x, 6 ,,", uint8(3), uint8(runtimeapi.ContainerState_CONTAINER_RUNNING))
 	f.Add("", uint8(0), uint8(runtimeapi.ContainerState_CONTAINER_UNKNOWN))
 	f.Fuzz(func(t *testing.T, annotation string, n, state uint8) {
-		var gpus []GPU
+		var gpus []Device
 		for i := range 8 {
-			gpus = append(gpus, GPU{Index: i, UUID: fmt.Sprintf("GPU-%d", i), Name: "NVIDIA A10G", MemoryMiB: 23028, Driver: "550.54.15"})
+			gpus = append(gpus, Device{Index: i, UUID: fmt.Sprintf("GPU-%d", i), Name: "NVIDIA A10G", MemoryMiB: 23028, Driver: "550.54.15"})
 		}
 		st := runtimeapi.ContainerState(state % 4)
 		holder := heldCtr(st, annotation)
@@ -288,7 +299,7 @@ func FuzzGPUAllocation(f *testing.F) {
 			}
 		}
 		active := st == runtimeapi.ContainerState_CONTAINER_CREATED || st == runtimeapi.ContainerState_CONTAINER_RUNNING
-		held := heldGPUs([]*runtimeapi.Container{holder})
+		held := heldDevices([]*runtimeapi.Container{holder})
 		for i := range named {
 			if active != held[i] {
 				t.Fatalf("%s container with %q: GPU %d held = %v", st, annotation, i, held[i])
@@ -304,11 +315,11 @@ func FuzzGPUAllocation(f *testing.F) {
 			}
 		}
 		want := int(n % 10)
-		devs, err := pickGPUs(gpus, held, want)
-		var short *gpuShortage
+		devs, err := pick(gpus, held, want)
+		var short *Shortage
 		switch {
 		case want > free:
-			if !errors.As(err, &short) || short.available != free || short.requested != want {
+			if !errors.As(err, &short) || short.Available != free || short.Requested != want {
 				t.Fatalf("%d of %d free: %+v, %v", want, free, devs, err)
 			}
 			return
@@ -321,14 +332,14 @@ func FuzzGPUAllocation(f *testing.F) {
 			}
 		}
 		cfg := &runtimeapi.ContainerConfig{}
-		applyGPUs(cfg, GPUModeCDI, devs)
-		mine := heldGPUs([]*runtimeapi.Container{{State: runtimeapi.ContainerState_CONTAINER_CREATED, Annotations: cfg.Annotations}})
+		apply(cfg, ModeCDI, devs)
+		mine := heldDevices([]*runtimeapi.Container{{State: runtimeapi.ContainerState_CONTAINER_CREATED, Annotations: cfg.Annotations}})
 		if len(mine) != len(devs) {
-			t.Fatalf("gave %+v, annotation %q reads back as %v", devs, cfg.Annotations[annotationGPUs], mine)
+			t.Fatalf("gave %+v, annotation %q reads back as %v", devs, cfg.Annotations[Annotation], mine)
 		}
 		for _, d := range devs {
 			if !mine[d.Index] {
-				t.Fatalf("gave %+v, annotation %q reads back as %v", devs, cfg.Annotations[annotationGPUs], mine)
+				t.Fatalf("gave %+v, annotation %q reads back as %v", devs, cfg.Annotations[Annotation], mine)
 			}
 		}
 	})

@@ -1,4 +1,4 @@
-package provider
+package gpu
 
 import (
 	"context"
@@ -64,18 +64,18 @@ func TestAutoGPUMode(t *testing.T) {
 	}
 	tests := []struct {
 		config, specs string
-		want          GPUMode
+		want          Mode
 		why           string
 	}{
-		{criConfig22, "/srv/cdi/nvidia.yaml\n", GPUModeCDI, "containerd's CDI is on and /srv/cdi/nvidia.yaml names nvidia.com/gpu"},
-		{criConfig22, "/srv/cdi/a.json\n/srv/cdi/b.yaml\n", GPUModeCDI, "/srv/cdi/a.json, /srv/cdi/b.yaml names"},
-		{criConfig22, "", GPUModeEnv, "no CDI spec in /srv/cdi names nvidia.com/gpu"},
-		{criConfig22, "\n  \n", GPUModeEnv, "no CDI spec"},
-		{criConfig17, "/etc/cdi/nvidia.yaml\n", GPUModeEnv, "containerd's CDI is off"},
-		{criConfig16, "", GPUModeEnv, "containerd's CDI is off"},
+		{criConfig22, "/srv/cdi/nvidia.yaml\n", ModeCDI, "containerd's CDI is on and /srv/cdi/nvidia.yaml names nvidia.com/gpu"},
+		{criConfig22, "/srv/cdi/a.json\n/srv/cdi/b.yaml\n", ModeCDI, "/srv/cdi/a.json, /srv/cdi/b.yaml names"},
+		{criConfig22, "", ModeEnv, "no CDI spec in /srv/cdi names nvidia.com/gpu"},
+		{criConfig22, "\n  \n", ModeEnv, "no CDI spec"},
+		{criConfig17, "/etc/cdi/nvidia.yaml\n", ModeEnv, "containerd's CDI is off"},
+		{criConfig16, "", ModeEnv, "containerd's CDI is off"},
 	}
 	for _, tt := range tests {
-		mode, why := autoGPUMode(cfg(tt.config), tt.specs)
+		mode, why := autoMode(cfg(tt.config), tt.specs)
 		if mode != tt.want || !strings.Contains(why, tt.why) {
 			t.Errorf("%s with specs %q: %s (%s), want %s (%s)", tt.config, tt.specs, mode, why, tt.want, tt.why)
 		}
@@ -93,9 +93,12 @@ func TestCDISpecCommand(t *testing.T) {
 
 // statusCRI answers a verbose CRI Status with a configuration, or fails.
 type statusCRI struct {
-	Runtime
 	config string
 	err    error
+}
+
+func (f *statusCRI) ListContainers(context.Context, *runtimeapi.ListContainersRequest, ...grpc.CallOption) (*runtimeapi.ListContainersResponse, error) {
+	return &runtimeapi.ListContainersResponse{}, nil
 }
 
 func (f *statusCRI) Status(_ context.Context, r *runtimeapi.StatusRequest, _ ...grpc.CallOption) (*runtimeapi.StatusResponse, error) {
@@ -110,7 +113,6 @@ func (f *statusCRI) Status(_ context.Context, r *runtimeapi.StatusRequest, _ ...
 
 // specsHost answers the CDI spec look-up, recording the commands it ran.
 type specsHost struct {
-	Host
 	specs string
 	cmds  []string
 }
@@ -125,48 +127,47 @@ func (h *specsHost) Output(_ context.Context, cmd string) ([]byte, error) {
 // GPUs or when the mode is set; containers get env until it has an answer.
 func TestResolveGPUMode(t *testing.T) {
 	t.Parallel()
-	gpus := &hostFacts{GPUs: fourGPUs()}
+	gpus := fourGPUs()
 	tests := []struct {
 		name   string
-		mode   GPUMode
-		facts  *hostFacts
-		old    *hostFacts
+		mode   Mode
+		devs   []Device
+		last   Mode // the answer of an earlier reading, "" if none
 		cri    *statusCRI
 		specs  string
-		want   GPUMode
+		want   Mode
 		lookIn string // the directory the spec look-up names, "" if none
 	}{
-		{"CDI on, spec", GPUModeAuto, gpus, nil, &statusCRI{config: criConfig22}, "/srv/cdi/nvidia.yaml\n", GPUModeCDI, "'/srv/cdi'"},
-		{"CDI on, no spec", GPUModeAuto, gpus, nil, &statusCRI{config: criConfig22}, "", GPUModeEnv, "'/srv/cdi'"},
-		{"CDI off", GPUModeAuto, gpus, nil, &statusCRI{config: criConfig17}, "/etc/cdi/nvidia.yaml\n", GPUModeEnv, ""},
-		{"containerd unreachable, last answer kept", GPUModeAuto, gpus, &hostFacts{GPUMode: GPUModeCDI}, &statusCRI{err: errors.New("ssh: down")}, "", GPUModeCDI, ""},
-		{"containerd unreachable, no answer yet", GPUModeAuto, gpus, nil, &statusCRI{err: errors.New("ssh: down")}, "", "", ""},
-		{"no GPUs", GPUModeAuto, &hostFacts{}, nil, &statusCRI{config: criConfig22}, "/srv/cdi/nvidia.yaml\n", "", ""},
-		{"mode set", GPUModeCDI, gpus, nil, &statusCRI{config: criConfig17}, "", "", ""},
+		{"CDI on, spec", ModeAuto, gpus, "", &statusCRI{config: criConfig22}, "/srv/cdi/nvidia.yaml\n", ModeCDI, "'/srv/cdi'"},
+		{"CDI on, no spec", ModeAuto, gpus, "", &statusCRI{config: criConfig22}, "", ModeEnv, "'/srv/cdi'"},
+		{"CDI off", ModeAuto, gpus, "", &statusCRI{config: criConfig17}, "/etc/cdi/nvidia.yaml\n", ModeEnv, ""},
+		{"containerd unreachable, last answer kept", ModeAuto, gpus, ModeCDI, &statusCRI{err: errors.New("ssh: down")}, "", ModeCDI, ""},
+		{"containerd unreachable, no answer yet", ModeAuto, gpus, "", &statusCRI{err: errors.New("ssh: down")}, "", "", ""},
+		{"no GPUs", ModeAuto, nil, "", &statusCRI{config: criConfig22}, "/srv/cdi/nvidia.yaml\n", "", ""},
+		{"mode set", ModeCDI, gpus, "", &statusCRI{config: criConfig17}, "", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			host := &specsHost{specs: tt.specs}
-			p := New(Config{NodeName: "n", GPUMode: tt.mode}, host, tt.cri, nil, nil)
-			f := *tt.facts
-			p.resolveGPUMode(context.Background(), &f, tt.old)
-			if f.GPUMode != tt.want {
-				t.Errorf("GPUMode %q, want %q", f.GPUMode, tt.want)
+			m := New(Config{Mode: tt.mode}, tt.cri, host)
+			m.read, m.mode = tt.last != "", tt.last
+			m.Observe(context.Background(), Reading{Devices: tt.devs})
+			if m.mode != tt.want {
+				t.Errorf("auto found %q, want %q", m.mode, tt.want)
 			}
 			if looked := len(host.cmds) > 0; looked != (tt.lookIn != "") || looked && !strings.Contains(host.cmds[0], tt.lookIn) {
 				t.Errorf("commands %q, want a look in %q", host.cmds, tt.lookIn)
 			}
-			p.node.facts = &f
 			want := tt.want
 			switch {
-			case tt.mode != GPUModeAuto:
+			case tt.mode != ModeAuto:
 				want = tt.mode
 			case want == "":
-				want = GPUModeEnv
+				want = ModeEnv
 			}
-			if got := p.gpuMode(); got != want {
-				t.Errorf("gpuMode() = %q, want %q", got, want)
+			if got := m.Mode(); got != want {
+				t.Errorf("Mode() = %q, want %q", got, want)
 			}
 		})
 	}
@@ -190,8 +191,8 @@ func FuzzParseCRIConfig(f *testing.F) {
 		if len(r) != len(c.Containerd.Runtimes) || !sort.StringsAreSorted(r) {
 			t.Fatalf("%q: runtimes %q", s, r)
 		}
-		mode, why := autoGPUMode(c, "")
-		if mode != GPUModeEnv || why == "" {
+		mode, why := autoMode(c, "")
+		if mode != ModeEnv || why == "" {
 			t.Fatalf("%q: without a spec, auto is %s (%s)", s, mode, why)
 		}
 	})

@@ -1,4 +1,4 @@
-package provider
+package gpu
 
 import (
 	"slices"
@@ -6,9 +6,9 @@ import (
 	"strings"
 )
 
-// GPUUsage is how busy one GPU was when nvidia-smi last answered, with the host facts (every
+// Usage is how busy one GPU was when nvidia-smi last answered, with the host facts (every
 // minute). It feeds Satellite's own metrics only: nothing is scheduled by it.
-type GPUUsage struct {
+type Usage struct {
 	Index int
 	UUID  string
 	// UtilizationPercent is nvidia-smi's utilization.gpu (the share of the last sample period
@@ -18,55 +18,55 @@ type GPUUsage struct {
 	MemoryUsedMiB, MemoryTotalMiB int64
 }
 
-// nvidiaSMIUsageQuery is the second query of gpuFactsCommand: no name, so every line has
+// usageQuery is the second query of FactsCommand: no name, so every line has
 // exactly these five fields.
-const nvidiaSMIUsageQuery = "--query-gpu=index,uuid,utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits"
+const usageQuery = "--query-gpu=index,uuid,utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits"
 
-// gpuUsageCommand asks nvidia-smi (bin, quoted) for the usage once the first query, whose
+// usageCommand asks nvidia-smi (bin, quoted) for the usage once the first query, whose
 // exit status is in $e, succeeded, and prints one "gpuuse=<line>" per GPU. It gets 5 seconds
-// where timeout(1) is there ($t is gpuFactsCommand's): the whole facts command must end
+// where timeout(1) is there ($t is FactsCommand's): the whole facts command must end
 // within the node check's period. A failure prints nothing: usage is only reported.
-func gpuUsageCommand(bin string) string {
-	return `if [ "$e" = 0 ] && use=$(${t:+timeout 5} ` + bin + ` ` + nvidiaSMIUsageQuery + ` 2>/dev/null); then ` +
+func usageCommand(bin string) string {
+	return `if [ "$e" = 0 ] && use=$(${t:+timeout 5} ` + bin + ` ` + usageQuery + ` 2>/dev/null); then ` +
 		`printf '%s\n' "$use" | sed 's/^/gpuuse=/'; fi`
 }
 
-// parseGPUUsage reads nvidiaSMIUsageQuery's lines, "0, GPU-<uuid>, 37, 1024, 81920", in index
+// parseUsage reads usageQuery's lines, "0, GPU-<uuid>, 37, 1024, 81920", in index
 // order. Lines it cannot read, and a GPU listed twice, are left out.
-func parseGPUUsage(lines []string) []GPUUsage {
-	var out []GPUUsage
+func parseUsage(lines []string) []Usage {
+	var out []Usage
 	seen := map[int]bool{}
 	for _, line := range lines {
-		u, ok := parseGPUUsageLine(line)
+		u, ok := parseUsageLine(line)
 		if !ok || seen[u.Index] || len(out) >= maxGPUs {
 			continue
 		}
 		seen[u.Index] = true
 		out = append(out, u)
 	}
-	slices.SortFunc(out, func(a, b GPUUsage) int { return a.Index - b.Index })
+	slices.SortFunc(out, func(a, b Usage) int { return a.Index - b.Index })
 	return out
 }
 
-func parseGPUUsageLine(line string) (GPUUsage, bool) {
+func parseUsageLine(line string) (Usage, bool) {
 	f := strings.Split(line, ",")
 	if len(f) != 5 {
-		return GPUUsage{}, false
+		return Usage{}, false
 	}
 	for i := range f {
 		f[i] = strings.TrimSpace(f[i])
 	}
 	idx, err := strconv.Atoi(f[0])
 	if err != nil || idx < 0 || idx >= maxGPUs || !validUUID(f[1]) {
-		return GPUUsage{}, false
+		return Usage{}, false
 	}
 	util, ok1 := usageNumber(f[2], 100)
 	used, ok2 := usageNumber(f[3], 1<<30)
 	total, ok3 := usageNumber(f[4], 1<<30)
 	if !ok1 || !ok2 || !ok3 {
-		return GPUUsage{}, false
+		return Usage{}, false
 	}
-	return GPUUsage{Index: idx, UUID: f[1], UtilizationPercent: int(util), MemoryUsedMiB: used, MemoryTotalMiB: total}, true
+	return Usage{Index: idx, UUID: f[1], UtilizationPercent: int(util), MemoryUsedMiB: used, MemoryTotalMiB: total}, true
 }
 
 // usageNumber reads a count up to limit, or -1 for nvidia-smi's "[N/A]" and "[Not Supported]".
