@@ -10,6 +10,8 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/satellite-vk/satellite/provider/logs"
 )
 
 // Precheck answers requests that cannot be served the way the kubelet answers them, before
@@ -23,7 +25,7 @@ func (p *Provider) Precheck(next http.Handler) http.Handler {
 		if len(parts) == 4 && parts[0] == "containerLogs" {
 			if pod := p.store.get(parts[1], parts[2]); pod != nil {
 				previous := r.URL.Query().Get("previous") == "true"
-				if _, err := logContainerID(pod.Name, &pod.Status, parts[3], previous); err != nil {
+				if _, err := logs.ContainerID(pod.Name, &pod.Status, parts[3], previous); err != nil {
 					http.Error(w, err.Error(), http.StatusBadRequest)
 					return
 				}

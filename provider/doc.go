@@ -12,6 +12,6 @@
 // identity in CRI labels (the kubelet's io.kubernetes.* keys), so a restarted Satellite adopts
 // what runs.
 //
-// The pure translations (sandbox.go, container.go, status.go, logs.go, hostinfo.go, name.go)
+// The pure translations (provider/kuberuntime, provider/status, provider/gpu's parsers)
 // do no I/O and are tested table-driven.
 package provider

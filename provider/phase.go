@@ -148,3 +148,12 @@ func sidecarStarted(c *corev1.Container, inst *runtimeapi.ContainerStatus, healt
 	h, ok := health[c.Name]
 	return ok && h.id == inst.Id && h.started
 }
+
+func findStatus(ss []corev1.ContainerStatus, name string) (corev1.ContainerStatus, bool) {
+	for _, s := range ss {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return corev1.ContainerStatus{}, false
+}

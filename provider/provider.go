@@ -19,6 +19,7 @@ import (
 
 	"github.com/satellite-vk/satellite/provider/gpu"
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
+	"github.com/satellite-vk/satellite/provider/logs"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -150,12 +151,12 @@ type Provider struct {
 	lister   corev1listers.PodLister
 	api      apiAccess
 
-	store     *store
-	workers   *workers
-	backoff   *backoff
-	rotations *rotations
-	stats     *statsCollector
-	probes    *probeManager
+	store   *store
+	workers *workers
+	backoff *backoff
+	logs    *logs.Manager
+	stats   *statsCollector
+	probes  *probeManager
 
 	mu        sync.Mutex
 	notifyPod func(*corev1.Pod)
@@ -187,27 +188,26 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 	if cfg.LogRoot == "" {
 		cfg.LogRoot = "/var/log/pods"
 	}
-	if cfg.ContainerLogMaxSize == 0 {
-		cfg.ContainerLogMaxSize = 10 << 20
-	}
-	if cfg.ContainerLogMaxFiles < 2 {
-		cfg.ContainerLogMaxFiles = 5
-	}
 	if cfg.PodsSynced == nil {
 		cfg.PodsSynced = func() bool { return true }
 	}
 	p := &Provider{
-		cfg:       cfg,
-		host:      host,
-		cri:       cri,
-		recorder:  recorder,
-		api:       apiAccess{Tokens: cfg.Tokens},
-		lister:    pods,
-		store:     newStore(),
-		backoff:   newBackoff(10*time.Second, 5*time.Minute),
-		rotations: newRotations(),
+		cfg:      cfg,
+		host:     host,
+		cri:      cri,
+		recorder: recorder,
+		api:      apiAccess{Tokens: cfg.Tokens},
+		lister:   pods,
+		store:    newStore(),
+		backoff:  newBackoff(10*time.Second, 5*time.Minute),
 	}
 	p.dns = &sandboxDNS{files: host, recorder: recorder, nodeName: cfg.NodeName}
+	p.logs = logs.New(logs.Config{
+		Selector: map[string]string{kuberuntime.LabelNode: cfg.NodeName},
+		LogFile:  func(c *runtimeapi.Container) string { return containerLogFile(cfg.LogRoot, c) },
+		MaxSize:  cfg.ContainerLogMaxSize,
+		MaxFiles: cfg.ContainerLogMaxFiles,
+	}, host, cri)
 	p.pulls = newPullRecords(hostFile{host: host, path: cfg.PullRecords})
 	// Beside the pod directories, as the pull records are, in a directory only root can
 	// change: what is run there as root must not be replaceable by a pod.
@@ -235,7 +235,7 @@ const finishDeletionsWithin = 20 * time.Second
 // the containers of pods whose deletion is under way, which are removed first.
 func (p *Provider) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, f := range []func(context.Context){p.workers.run, p.probes.run, p.relistLoop, p.eventLoop, p.node.run, p.rotateLoop} {
+	for _, f := range []func(context.Context){p.workers.run, p.probes.run, p.relistLoop, p.eventLoop, p.node.run, p.logs.Run} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

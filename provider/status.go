@@ -7,6 +7,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/satellite-vk/satellite/provider/logs"
 )
 
 // observation is what the host reported for one pod at one moment.
@@ -68,7 +70,7 @@ func podStatus(in statusInput) corev1.PodStatus {
 	applyHealth(st.InitContainerStatuses, in.health, in.terminal)
 	st.ContainerStatuses = containerStatuses(pod.Spec.Containers, in)
 	applyHealth(st.ContainerStatuses, in.health, in.terminal)
-	capTerminationMessages(pod, &st)
+	logs.CapTerminationMessages(pod, &st)
 	st.Phase = podPhase(pod, st.InitContainerStatuses, st.ContainerStatuses, in.terminal)
 	sandboxReady := in.obs.sandbox != nil && in.obs.sandbox.State == runtimeapi.PodSandboxState_SANDBOX_READY
 	st.Conditions = podConditions(pod, &st, sandboxReady && !in.terminal, pod.Status.Conditions, in.others)

@@ -200,7 +200,7 @@ func (p *Provider) containerStatus(ctx context.Context, rec *podRecord, c *runti
 	if st == nil {
 		return nil, remote.ErrNotFound
 	}
-	if st.State == runtimeapi.ContainerState_CONTAINER_EXITED && p.addTerminationMessage(ctx, st) {
+	if st.State == runtimeapi.ContainerState_CONTAINER_EXITED && p.logs.AddTerminationMessage(ctx, st) {
 		rec.exited[c.Id] = st // final, termination message included
 	}
 	return st, nil

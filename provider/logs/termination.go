@@ -1,4 +1,4 @@
-package provider
+package logs
 
 import (
 	"bytes"
@@ -32,11 +32,11 @@ const (
 	maxPodTerminationMessages = 12 << 10
 )
 
-// capTerminationMessages cuts every terminated state's message, in state and lastState, to
+// CapTerminationMessages cuts every terminated state's message, in state and lastState, to
 // an equal share of maxPodTerminationMessages per container of the pod, keeping its
 // beginning, as the kubelet's status manager does to every status it sends (normalizeStatus):
 // the message of a pod with seven containers is at most 1755 bytes, whatever its file held.
-func capTerminationMessages(pod *corev1.Pod, st *corev1.PodStatus) {
+func CapTerminationMessages(pod *corev1.Pod, st *corev1.PodStatus) {
 	limit := maxPodTerminationMessages
 	if n := len(pod.Spec.Containers) + len(pod.Spec.InitContainers) + len(pod.Spec.EphemeralContainers); n > 0 {
 		limit /= n
@@ -80,15 +80,15 @@ func withTerminationMessage(runtimeMessage, message string) string {
 	return runtimeMessage + ": " + message
 }
 
-// addTerminationMessage completes an exited container's message. It reports false when a
+// AddTerminationMessage completes an exited container's message. It reports false when a
 // file could not be read for another reason than its absence: the status then carries the
 // kubelet's error message and is read again at the next sync.
-func (p *Provider) addTerminationMessage(ctx context.Context, st *runtimeapi.ContainerStatus) bool {
+func (m *Manager) AddTerminationMessage(ctx context.Context, st *runtimeapi.ContainerStatus) bool {
 	file, fallback := terminationSource(st)
 	var msg string
 	final := true
 	if file != "" {
-		data, err := p.readTail(ctx, file, maxTerminationMessage)
+		data, err := m.readTail(ctx, file, maxTerminationMessage)
 		switch {
 		case errors.Is(err, remote.ErrNotFound):
 		case err != nil:
@@ -100,7 +100,7 @@ func (p *Provider) addTerminationMessage(ctx context.Context, st *runtimeapi.Con
 	}
 	if fallback && path.IsAbs(st.LogPath) {
 		var err error
-		if msg, err = p.lastLogString(ctx, st.LogPath); err != nil {
+		if msg, err = m.lastLogString(ctx, st.LogPath); err != nil {
 			msg, final = fmt.Sprintf("Error on reading termination message from logs: %v", err), false
 		}
 	}
@@ -109,8 +109,8 @@ func (p *Provider) addTerminationMessage(ctx context.Context, st *runtimeapi.Con
 }
 
 // readTail reads at most the last limit bytes of a file on the host.
-func (p *Provider) readTail(ctx context.Context, file string, limit int64) ([]byte, error) {
-	f, err := p.host.Open(ctx, file)
+func (m *Manager) readTail(ctx context.Context, file string, limit int64) ([]byte, error) {
+	f, err := m.files.Open(ctx, file)
 	if err != nil {
 		return nil, err
 	}
@@ -129,8 +129,8 @@ func (p *Provider) readTail(ctx context.Context, file string, limit int64) ([]by
 
 // lastLogString is what kubectl logs --tail=80 shows of the container's log file, at most its
 // last 2048 bytes.
-func (p *Provider) lastLogString(ctx context.Context, file string) (string, error) {
-	f, err := p.host.Open(ctx, file)
+func (m *Manager) lastLogString(ctx context.Context, file string) (string, error) {
+	f, err := m.files.Open(ctx, file)
 	if err != nil {
 		return "", err
 	}

@@ -1,4 +1,4 @@
-package provider
+package logs
 
 import (
 	"strings"
@@ -45,7 +45,7 @@ func TestLogContainerID(t *testing.T) {
 		{container: "nope", err: `container "nope" in pod "p" is not available`},
 	}
 	for _, tt := range tests {
-		id, err := logContainerID("p", st, tt.container, tt.previous)
+		id, err := ContainerID("p", st, tt.container, tt.previous)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%s previous=%v: err %v, want %q", tt.container, tt.previous, err, tt.err)

@@ -1,4 +1,4 @@
-package provider
+package logs
 
 import (
 	"fmt"
@@ -7,11 +7,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// logContainerID picks the container instance whose log `kubectl logs` asks for, from the pod
+// ContainerID picks the container instance whose log `kubectl logs` asks for, from the pod
 // status, with the kubelet's errors for the cases where there is none
 // (pkg/kubelet/kubelet_pods.go, validateContainerLogStatus). The errors reach kubectl as they
 // are, as Bad Request, as the kubelet's do.
-func logContainerID(podName string, st *corev1.PodStatus, container string, previous bool) (string, error) {
+func ContainerID(podName string, st *corev1.PodStatus, container string, previous bool) (string, error) {
 	cs, found := findStatus(st.ContainerStatuses, container)
 	if !found {
 		cs, found = findStatus(st.InitContainerStatuses, container)

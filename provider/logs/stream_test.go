@@ -1,48 +1,14 @@
-package provider
+package logs
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"io"
-	"os"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 )
-
-// memFile is a remote.File over bytes, counting its reads.
-type memFile struct {
-	data  []byte
-	mu    sync.Mutex
-	reads int
-}
-
-func (m *memFile) ReadAt(b []byte, off int64) (int, error) {
-	m.mu.Lock()
-	m.reads++
-	m.mu.Unlock()
-	if off >= int64(len(m.data)) {
-		return 0, io.EOF
-	}
-	n := copy(b, m.data[off:])
-	if n < len(b) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-func (m *memFile) Close() error { return nil }
-func (m *memFile) Stat() (os.FileInfo, error) {
-	return fileInfo{size: int64(len(m.data))}, nil
-}
-
-type fileInfo struct {
-	os.FileInfo
-	size int64
-}
-
-func (f fileInfo) Size() int64 { return f.size }
 
 func TestReadGrown(t *testing.T) {
 	t.Parallel()
@@ -169,12 +135,12 @@ func TestPumpTailReadAlready(t *testing.T) {
 		}
 		reads := f.reads
 		var out bytes.Buffer
-		p := &Provider{rotations: newRotations()}
+		m := New(Config{}, nil, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		if follow {
 			time.AfterFunc(100*time.Millisecond, cancel)
 		}
-		err = p.pump(ctx, &out, f, "0.log", logStart{off, tail}, logOptions{}, follow, "c1")
+		err = m.pump(ctx, &out, f, "0.log", logStart{off, tail}, logOptions{}, follow, "c1")
 		cancel()
 		if err != nil {
 			t.Fatal(err)
