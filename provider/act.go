@@ -12,6 +12,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/satellite-vk/satellite/provider/gpu"
+	"github.com/satellite-vk/satellite/provider/images"
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/remote"
 )
@@ -354,8 +355,13 @@ func (p *Provider) pruneHistory(ctx context.Context, rec *podRecord, history []*
 }
 
 func (p *Provider) createAndStart(ctx context.Context, rec *podRecord, pod *corev1.Pod, sandboxID string, sb *runtimeapi.PodSandboxConfig, c *corev1.Container, init bool, attempt uint32, key string) (time.Duration, bool) {
-	if wait, err := p.ensureImage(ctx, rec, pod, c, sb, key); err != nil {
+	if wait, err := p.images.Ensure(ctx, pod, c, sb, rec.waiting[c.Name].Reason); err != nil {
 		log.G(ctx).WithError(err).WithField("container", c.Name).Warn("image not available")
+		var w *images.WaitingError
+		if !errors.As(err, &w) {
+			return retryAfterError, false
+		}
+		p.setWaiting(rec, pod, c.Name, w.Reason, w.Message, corev1.EventTypeWarning, "Failed", "Error: "+w.Reason)
 		return wait, false
 	}
 	cfg := kuberuntime.ContainerConfig(p.cfg.NodeName, pod, c, init, attempt)

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// backoff is the kubelet's container restart and image pull back-off
+// backoff is the kubelet's container restart back-off
 // (pkg/kubelet/kuberuntime: 10 s doubling to 5 min; an entry is forgotten once the thing it
 // guards has gone well for twice the maximum, so a container that ran 10 minutes starts over).
 type backoff struct {

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -18,6 +19,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/satellite-vk/satellite/provider/gpu"
+	"github.com/satellite-vk/satellite/provider/images"
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/provider/logs"
 	"github.com/satellite-vk/satellite/remote"
@@ -83,7 +85,7 @@ type Config struct {
 	// directory per pod, removed with it).
 	PodDir string
 	// PullRecords is the file on the host that records which credentials pulled each image
-	// (pullrecords.go). Default: image-pulls.json beside PodDir.
+	// (images/pullrecords.go). Default: image-pulls.json beside PodDir.
 	PullRecords string
 	// Tokens issues service account tokens for projected volumes (the TokenRequest API).
 	Tokens TokenRequester
@@ -125,21 +127,13 @@ type Config struct {
 	RuntimeClasses gpu.RuntimeClassGetter
 	// Registries gives credentials for images of registries that have a credential provider
 	// (ECR), tried after those of the pod's image pull secrets; nil: none.
-	Registries RegistryCredentials
+	Registries images.CredentialProvider
 	// DenyHostAccess refuses, at admission, pods with a privileged container, a hostPath
 	// volume, hostPID or hostIPC: for clusters without Pod Security admission.
 	DenyHostAccess bool
 	// SubPathHelper gives the satellite-subpath helper for the host's architecture, which
 	// subPath mounts need (subpaths.go); nil: containers with a subPath cannot be created.
 	SubPathHelper HelperSource
-}
-
-// RegistryCredentials is a registry credential provider, as the kubelet's
-// ecr-credential-provider plugin is to it.
-type RegistryCredentials interface {
-	// Credentials returns the credentials for a repository (host and path), none for a
-	// registry it does not serve.
-	Credentials(ctx context.Context, repository string) ([]RegistryCredential, error)
 }
 
 // Provider runs the pods bound to one Satellite node on one remote host.
@@ -165,8 +159,8 @@ type Provider struct {
 	gpu *gpu.Manager
 	// dns forms new sandboxes' DNS from the host's resolv.conf (podconfig.go).
 	dns *sandboxDNS
-	// pulls records who pulled the host's images with which credentials (pullrecords.go).
-	pulls *pullRecords
+	// images makes containers' images present on the host.
+	images *images.Manager
 	// subpaths puts the subPath helper on the host (subpaths.go).
 	subpaths *subPathHelper
 }
@@ -208,7 +202,8 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 		MaxSize:  cfg.ContainerLogMaxSize,
 		MaxFiles: cfg.ContainerLogMaxFiles,
 	}, host, cri)
-	p.pulls = newPullRecords(hostFile{host: host, path: cfg.PullRecords})
+	p.images = images.New(images.Config{Runtime: cri, Host: host, Records: cfg.PullRecords,
+		Secrets: apiSecrets{&p.api}, Registries: cfg.Registries, Recorder: recorder})
 	// Beside the pod directories, as the pull records are, in a directory only root can
 	// change: what is run there as root must not be replaceable by a pod.
 	p.subpaths = &subPathHelper{host: host, dir: path.Join(path.Dir(cfg.PodDir), "bin"), source: cfg.SubPathHelper}
@@ -339,6 +334,17 @@ type apiAccess struct {
 	Secrets    corev1listers.SecretLister
 	Services   corev1listers.ServiceLister
 	Tokens     TokenRequester
+}
+
+// apiSecrets reads Secrets with the lister the provider is given (UseListers), for the
+// packages that take a SecretGetter.
+type apiSecrets struct{ api *apiAccess }
+
+func (s apiSecrets) Secret(_ context.Context, ns, name string) (*corev1.Secret, error) {
+	if s.api.Secrets == nil {
+		return nil, fmt.Errorf("couldn't get secret %v/%v, no kubeClient defined", ns, name)
+	}
+	return s.api.Secrets.Secrets(ns).Get(name)
 }
 
 // TokenRequester is the TokenRequest API of service accounts.

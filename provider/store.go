@@ -21,11 +21,8 @@ type podRecord struct {
 
 	// worker-private
 	start   time.Time
-	waiting map[string]waiting // by container name
-	// pullErrors are the last failed pulls' messages, by container name, for the back-off's
-	// waiting message.
-	pullErrors map[string]string
-	exited     map[string]*runtimeapi.ContainerStatus // final statuses of exited containers, by id
+	waiting map[string]waiting                     // by container name
+	exited  map[string]*runtimeapi.ContainerStatus // final statuses of exited containers, by id
 	// terminalHeld is since when a terminal status waits for the pod's sandbox to be seen
 	// stopped (holdTerminal).
 	terminalHeld time.Time

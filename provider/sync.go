@@ -101,6 +101,7 @@ func (p *Provider) syncDeleting(ctx context.Context, rec *podRecord, pod *corev1
 	p.publishStatus(ctx, rec, pod, obs, true)
 	p.store.remove(pod.UID)
 	p.backoff.forget(string(pod.UID) + "/")
+	p.images.Forget(pod.UID)
 	return 0, true
 }
 

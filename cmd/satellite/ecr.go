@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/satellite-vk/satellite/cloud/ecr"
-	"github.com/satellite-vk/satellite/provider"
+	"github.com/satellite-vk/satellite/provider/images"
 )
 
 // ecrConfig is what the command line says of image pull credentials from ECR.
@@ -36,7 +36,7 @@ func (c *ecrConfig) completeECR() error {
 }
 
 // registryCredentials is the provider's credential provider for ECR registries, or nil.
-func (c *ecrConfig) registryCredentials(ctx context.Context) (provider.RegistryCredentials, error) {
+func (c *ecrConfig) registryCredentials(ctx context.Context) (images.CredentialProvider, error) {
 	if !c.ECRCredentials {
 		return nil, nil
 	}
@@ -50,7 +50,7 @@ func (c *ecrConfig) registryCredentials(ctx context.Context) (provider.RegistryC
 // ecrCredentials serves the repositories of private ECR registries.
 type ecrCredentials struct{ c *ecr.Client }
 
-func (e ecrCredentials) Credentials(ctx context.Context, repository string) ([]provider.RegistryCredential, error) {
+func (e ecrCredentials) Credentials(ctx context.Context, repository string) ([]images.Credential, error) {
 	r, ok := ecr.ParseImage(repository)
 	if !ok {
 		return nil, nil
@@ -59,5 +59,5 @@ func (e ecrCredentials) Credentials(ctx context.Context, repository string) ([]p
 	if err != nil {
 		return nil, fmt.Errorf("no credentials for %s: %w", r.Host, err)
 	}
-	return []provider.RegistryCredential{{Username: cred.Username, Password: cred.Password}}, nil
+	return []images.Credential{{Username: cred.Username, Password: cred.Password}}, nil
 }

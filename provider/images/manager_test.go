@@ -1,4 +1,4 @@
-package provider
+package images
 
 import (
 	"context"
@@ -10,10 +10,9 @@ import (
 
 	"google.golang.org/grpc"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -23,8 +22,7 @@ import (
 // pullCRI is a registry behind an image service: it accepts pulls with the one credential it
 // knows, refuses others as a registry answers 401, and keeps what it was sent.
 type pullCRI struct {
-	Runtime
-	want   *RegistryCredential // nil: anonymous pulls work
+	want   *Credential // nil: anonymous pulls work
 	mu     sync.Mutex
 	pulls  []*runtimeapi.AuthConfig
 	images map[string]bool
@@ -55,24 +53,51 @@ func (f *pullCRI) PullImage(_ context.Context, r *runtimeapi.PullImageRequest, _
 }
 
 type fixedRegistries struct {
-	creds []RegistryCredential
+	creds []Credential
 	err   error
 	asked []string
 }
 
-func (f *fixedRegistries) Credentials(_ context.Context, repo string) ([]RegistryCredential, error) {
+func (f *fixedRegistries) Credentials(_ context.Context, repo string) ([]Credential, error) {
 	f.asked = append(f.asked, repo)
 	return f.creds, f.err
 }
 
-func secretLister(t *testing.T, secrets ...*corev1.Secret) func(*Provider) {
-	inf := informers.NewSharedInformerFactory(fake.NewSimpleClientset(), 0).Core().V1().Secrets()
+// secretMap serves the secrets it holds, by name (all of namespace ns).
+type secretMap map[string]*corev1.Secret
+
+func (m secretMap) Secret(_ context.Context, namespace, name string) (*corev1.Secret, error) {
+	if s, ok := m[name]; ok && s.Namespace == namespace {
+		return s, nil
+	}
+	return nil, apierrors.NewNotFound(corev1.Resource("secrets"), name)
+}
+
+func newSecretMap(secrets ...*corev1.Secret) secretMap {
+	m := secretMap{}
 	for _, s := range secrets {
-		if err := inf.Informer().GetIndexer().Add(s); err != nil {
-			t.Fatal(err)
+		m[s.Name] = s
+	}
+	return m
+}
+
+// newTestManager is a Manager of the runtime and secrets, with its pull records in memory.
+func newTestManager(cri Runtime, rec record.EventRecorder, secrets SecretGetter, registries CredentialProvider, records *memRecords) *Manager {
+	m := New(Config{Runtime: cri, Secrets: secrets, Registries: registries, Recorder: rec})
+	m.records = newPullRecords(records)
+	return m
+}
+
+func events(rec *record.FakeRecorder) []string {
+	var out []string
+	for {
+		select {
+		case e := <-rec.Events:
+			out = append(out, e)
+		default:
+			return out
 		}
 	}
-	return func(p *Provider) { p.api.Secrets = inf.Lister() }
 }
 
 func TestEnsureImageCredentials(t *testing.T) {
@@ -84,24 +109,24 @@ func TestEnsureImageCredentials(t *testing.T) {
 		name       string
 		secrets    []string // pull secrets by name, from the docs below
 		registries *fixedRegistries
-		want       *RegistryCredential
+		want       *Credential
 		ok         bool
 		pulls      []string // user:password of each PullImage, "-" for none
 		events     []string
 	}{
 		{name: "anonymous registry, no secrets", ok: true, pulls: []string{"-"}},
-		{name: "the secret's credential", secrets: []string{"right"}, want: &RegistryCredential{Username: "satellite", Password: "right"}, ok: true, pulls: []string{"satellite:right"}},
-		{name: "each credential in turn", secrets: []string{"wrong", "right"}, want: &RegistryCredential{Username: "satellite", Password: "right"}, ok: true,
+		{name: "the secret's credential", secrets: []string{"right"}, want: &Credential{Username: "satellite", Password: "right"}, ok: true, pulls: []string{"satellite:right"}},
+		{name: "each credential in turn", secrets: []string{"wrong", "right"}, want: &Credential{Username: "satellite", Password: "right"}, ok: true,
 			pulls: []string{"satellite:wrong", "satellite:right"}},
-		{name: "a secret for another registry is not sent", secrets: []string{"elsewhere"}, want: &RegistryCredential{Username: "satellite", Password: "right"},
+		{name: "a secret for another registry is not sent", secrets: []string{"elsewhere"}, want: &Credential{Username: "satellite", Password: "right"},
 			pulls: []string{"-"}, events: []string{"Warning Failed Failed to pull image \"registry.example:5000/team/model:v1\": 401 Unauthorized"}},
-		{name: "a missing secret", secrets: []string{"missing", "right"}, want: &RegistryCredential{Username: "satellite", Password: "right"}, ok: true,
+		{name: "a missing secret", secrets: []string{"missing", "right"}, want: &Credential{Username: "satellite", Password: "right"}, ok: true,
 			pulls:  []string{"satellite:right"},
 			events: []string{"Warning FailedToRetrieveImagePullSecret Unable to retrieve some image pull secrets (missing); attempting to pull the image may not succeed."}},
-		{name: "the provider's credential after the secrets'", secrets: []string{"wrong"}, registries: &fixedRegistries{creds: []RegistryCredential{{Username: "AWS", Password: "token"}}},
-			want: &RegistryCredential{Username: "AWS", Password: "token"}, ok: true, pulls: []string{"satellite:wrong", "AWS:token"}},
+		{name: "the provider's credential after the secrets'", secrets: []string{"wrong"}, registries: &fixedRegistries{creds: []Credential{{Username: "AWS", Password: "token"}}},
+			want: &Credential{Username: "AWS", Password: "token"}, ok: true, pulls: []string{"satellite:wrong", "AWS:token"}},
 		{name: "the provider's error shows when the pull fails", registries: &fixedRegistries{err: errors.New("no credentials for the registry: not authorized")},
-			want: &RegistryCredential{Username: "AWS", Password: "token"}, pulls: []string{"-"},
+			want: &Credential{Username: "AWS", Password: "token"}, pulls: []string{"-"},
 			events: []string{"Warning Failed Failed to pull image \"registry.example:5000/team/model:v1\": 401 Unauthorized (no credentials for the registry: not authorized)"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,20 +138,17 @@ func TestEnsureImageCredentials(t *testing.T) {
 			}
 			cri := &pullCRI{want: tt.want}
 			rec := record.NewFakeRecorder(20)
-			cfg := Config{NodeName: "n"}
+			var registries CredentialProvider
 			if tt.registries != nil {
-				cfg.Registries = tt.registries
+				registries = tt.registries
 			}
-			p := New(cfg, nil, cri, rec, nil)
-			p.pulls = newPullRecords(&memRecords{})
-			secretLister(t, secrets...)(p)
+			m := newTestManager(cri, rec, newSecretMap(secrets...), registries, &memRecords{})
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u"}}
 			for _, s := range tt.secrets {
 				pod.Spec.ImagePullSecrets = append(pod.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: s})
 			}
 			c := &corev1.Container{Name: "main", Image: "registry.example:5000/team/model:v1", ImagePullPolicy: corev1.PullIfNotPresent}
-			rec2 := &podRecord{waiting: map[string]waiting{}}
-			_, err := p.ensureImage(context.Background(), rec2, pod, c, &runtimeapi.PodSandboxConfig{}, "u/main")
+			_, err := m.Ensure(context.Background(), pod, c, &runtimeapi.PodSandboxConfig{}, "")
 			if (err == nil) != tt.ok {
 				t.Errorf("ensureImage: %v, want ok %v", err, tt.ok)
 			}
@@ -195,42 +217,39 @@ func TestEnsureImagePulledWithSecret(t *testing.T) {
 	secret.UID = "uid-1"
 	other := configJSONSecret("copy", doc) // another secret, the same credential
 	other.UID = "uid-2"
-	cri := &pullCRI{want: &RegistryCredential{Username: "satellite", Password: "right"}}
+	cri := &pullCRI{want: &Credential{Username: "satellite", Password: "right"}}
 	records := &memRecords{}
-	newProvider := func() (*Provider, *record.FakeRecorder) {
+	newManager := func() (*Manager, *record.FakeRecorder) {
 		rec := record.NewFakeRecorder(20)
-		p := New(Config{NodeName: "n"}, nil, cri, rec, nil)
-		p.pulls = newPullRecords(records)
-		secretLister(t, secret, other)(p)
-		return p, rec
+		return newTestManager(cri, rec, newSecretMap(secret, other), nil, records), rec
 	}
-	ensure := func(p *Provider, podName string, secrets ...string) error {
+	ensure := func(m *Manager, podName string, secrets ...string) error {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: podName, UID: types.UID(podName)}}
 		for _, s := range secrets {
 			pod.Spec.ImagePullSecrets = append(pod.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: s})
 		}
 		c := &corev1.Container{Name: "main", Image: image, ImagePullPolicy: corev1.PullIfNotPresent}
-		_, err := p.ensureImage(context.Background(), &podRecord{waiting: map[string]waiting{}}, pod, c, &runtimeapi.PodSandboxConfig{}, podName+"/main")
+		_, err := m.Ensure(context.Background(), pod, c, &runtimeapi.PodSandboxConfig{}, "")
 		return err
 	}
-	p, rec := newProvider()
-	if err := ensure(p, "first", "pull"); err != nil {
+	m, rec := newManager()
+	if err := ensure(m, "first", "pull"); err != nil {
 		t.Fatal(err)
 	}
-	if err := ensure(p, "stranger"); err == nil {
+	if err := ensure(m, "stranger"); err == nil {
 		t.Error("a pod without a pull secret ran the image another pod pulled with one")
 	}
-	if got := events(rec); len(got) < 3 || !strings.HasPrefix(got[len(got)-2], "Warning Failed Failed to pull image") {
+	if got := events(rec); len(got) < 3 || !strings.HasPrefix(got[len(got)-1], "Warning Failed Failed to pull image") {
 		t.Errorf("events %q: want the stranger's pull to fail", got)
 	}
 	pulls := len(cri.pulls)
 	// A restarted Satellite reads the records from the host.
-	p, rec = newProvider()
+	m, rec = newManager()
 	for _, tt := range []struct {
 		pod     string
 		secrets []string
 	}{{"same-secret", []string{"pull"}}, {"same-credential", []string{"copy"}}} {
-		if err := ensure(p, tt.pod, tt.secrets...); err != nil {
+		if err := ensure(m, tt.pod, tt.secrets...); err != nil {
 			t.Errorf("%s: %v", tt.pod, err)
 		}
 	}
@@ -250,20 +269,20 @@ func TestEnsureImagePulledWithSecret(t *testing.T) {
 func TestPullRecords(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	secretA := RegistryCredential{Username: "u", Password: "a", source: &secretSource{Namespace: "ns", Name: "a", UID: "1"}}
-	rotated := RegistryCredential{Username: "u", Password: "a2", source: &secretSource{Namespace: "ns", Name: "a", UID: "1"}}
-	copyOfA := RegistryCredential{Username: "u", Password: "a", source: &secretSource{Namespace: "other", Name: "b", UID: "2"}}
-	secretB := RegistryCredential{Username: "u", Password: "b", source: &secretSource{Namespace: "ns", Name: "b", UID: "3"}}
-	provider := RegistryCredential{Username: "AWS", Password: "t"}
+	secretA := Credential{Username: "u", Password: "a", source: &secretSource{Namespace: "ns", Name: "a", UID: "1"}}
+	rotated := Credential{Username: "u", Password: "a2", source: &secretSource{Namespace: "ns", Name: "a", UID: "1"}}
+	copyOfA := Credential{Username: "u", Password: "a", source: &secretSource{Namespace: "other", Name: "b", UID: "2"}}
+	secretB := Credential{Username: "u", Password: "b", source: &secretSource{Namespace: "ns", Name: "b", UID: "3"}}
+	provider := Credential{Username: "AWS", Password: "t"}
 	r := newPullRecords(&memRecords{})
-	may := func(image, repo, id string, creds ...RegistryCredential) bool {
-		ok, err := r.mayUse(ctx, image, repo, id, func() []RegistryCredential { return creds })
+	may := func(image, repo, id string, creds ...Credential) bool {
+		ok, err := r.mayUse(ctx, image, repo, id, func() []Credential { return creds })
 		if err != nil {
 			t.Fatal(err)
 		}
 		return ok
 	}
-	pull := func(image, repo, id string, used *RegistryCredential) {
+	pull := func(image, repo, id string, used *Credential) {
 		if err := r.begin(ctx, image); err != nil {
 			t.Fatal(err)
 		}
@@ -281,16 +300,16 @@ func TestPullRecords(t *testing.T) {
 		name     string
 		image    string
 		repo, id string
-		creds    []RegistryCredential
+		creds    []Credential
 		want     bool
 	}{
 		{"no secret", "r/private:1", "r/private", "sha256:x", nil, false},
-		{"the secret", "r/private:1", "r/private", "sha256:x", []RegistryCredential{secretA}, true},
-		{"the secret, rotated", "r/private:1", "r/private", "sha256:x", []RegistryCredential{rotated}, true},
-		{"another secret, same credential", "r/private:1", "r/private", "sha256:x", []RegistryCredential{copyOfA}, true},
-		{"another secret", "r/private:1", "r/private", "sha256:x", []RegistryCredential{secretB}, false},
-		{"a provider's credential", "r/private:1", "r/private", "sha256:x", []RegistryCredential{provider}, false},
-		{"the image under another name", "q/alias:1", "q/alias", "sha256:x", []RegistryCredential{secretA}, false},
+		{"the secret", "r/private:1", "r/private", "sha256:x", []Credential{secretA}, true},
+		{"the secret, rotated", "r/private:1", "r/private", "sha256:x", []Credential{rotated}, true},
+		{"another secret, same credential", "r/private:1", "r/private", "sha256:x", []Credential{copyOfA}, true},
+		{"another secret", "r/private:1", "r/private", "sha256:x", []Credential{secretB}, false},
+		{"a provider's credential", "r/private:1", "r/private", "sha256:x", []Credential{provider}, false},
+		{"the image under another name", "q/alias:1", "q/alias", "sha256:x", []Credential{secretA}, false},
 		{"pulled without credentials", "r/public:1", "r/public", "sha256:y", nil, true},
 		{"pulled with a provider's", "r/ecr:1", "r/ecr", "sha256:z", nil, true},
 	} {
@@ -337,11 +356,10 @@ func TestPullErrorWording(t *testing.T) {
 func TestPulledEventAsTheKubelets(t *testing.T) {
 	t.Parallel()
 	rec := record.NewFakeRecorder(10)
-	p := New(Config{NodeName: "n"}, nil, &pullCRI{}, rec, nil)
-	p.pulls = newPullRecords(&memRecords{})
+	m := newTestManager(&pullCRI{}, rec, secretMap{}, nil, &memRecords{})
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u"}}
 	c := &corev1.Container{Name: "main", Image: "registry.example/m:1", ImagePullPolicy: corev1.PullAlways}
-	if _, err := p.ensureImage(context.Background(), &podRecord{waiting: map[string]waiting{}}, pod, c, &runtimeapi.PodSandboxConfig{}, "u/main"); err != nil {
+	if _, err := m.Ensure(context.Background(), pod, c, &runtimeapi.PodSandboxConfig{}, ""); err != nil {
 		t.Fatal(err)
 	}
 	got := events(rec)

@@ -1,4 +1,4 @@
-package provider
+package images
 
 import (
 	"encoding/base64"

@@ -1,4 +1,4 @@
-package provider
+package images
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 
@@ -68,7 +69,7 @@ type secretSource struct {
 	UID             types.UID
 }
 
-func credentialHash(c RegistryCredential) string {
+func credentialHash(c Credential) string {
 	h := sha256.Sum256([]byte(c.Username + ":" + c.Password))
 	return hex.EncodeToString(h[:])
 }
@@ -79,9 +80,17 @@ type recordFile interface {
 	write(ctx context.Context, b []byte) error
 }
 
+// Commands runs shell commands on the host: all the pull records need of it.
+type Commands interface {
+	// Output runs a command and returns its standard output.
+	Output(ctx context.Context, cmd string) ([]byte, error)
+	// Input runs a command with the given standard input.
+	Input(ctx context.Context, cmd string, stdin io.Reader) ([]byte, error)
+}
+
 // hostFile is a file on the host, written whole: to a temporary file, then renamed.
 type hostFile struct {
-	host Host
+	host Commands
 	path string
 }
 
@@ -146,7 +155,7 @@ func (r *pullRecords) save(ctx context.Context) error {
 // mayUse reports whether a pod may run the image already on the host, as ID imageID, without
 // pulling it again; creds gives the credentials of its pull secrets, asked for only when the
 // records need them.
-func (r *pullRecords) mayUse(ctx context.Context, image, repo, imageID string, creds func() []RegistryCredential) (bool, error) {
+func (r *pullRecords) mayUse(ctx context.Context, image, repo, imageID string, creds func() []Credential) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.load(ctx); err != nil {
@@ -191,7 +200,7 @@ func (r *pullRecords) begin(ctx context.Context, image string) error {
 
 // done records a pull of image (repo) that ended: when it succeeded, as image ID imageID with
 // the credential used (nil: none).
-func (r *pullRecords) done(ctx context.Context, image, repo, imageID string, used *RegistryCredential) error {
+func (r *pullRecords) done(ctx context.Context, image, repo, imageID string, used *Credential) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.load(ctx); err != nil {

@@ -1,4 +1,4 @@
-package provider
+package images
 
 import (
 	"encoding/base64"
@@ -14,9 +14,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// RegistryCredential is a user and password for a registry, as containerd takes them in a CRI
+// Credential is a user and password for a registry, as containerd takes them in a CRI
 // PullImage request (runtimeapi.AuthConfig).
-type RegistryCredential struct {
+type Credential struct {
 	Username, Password string
 	// source is the pull secret it came from; nil for one of a credential provider.
 	source *secretSource
@@ -30,7 +30,7 @@ type RegistryCredential struct {
 // default registry when nothing else matches.
 type keyring struct {
 	index []string // locations, reverse-sorted, so that longer paths come first
-	creds map[string][]RegistryCredential
+	creds map[string][]Credential
 }
 
 // dockerConfigEntry is one registry's entry of a .dockercfg or .dockerconfigjson. An auth
@@ -42,19 +42,19 @@ type dockerConfigEntry struct {
 	Auth     string `json:"auth,omitempty"`
 }
 
-func (e dockerConfigEntry) credential() (RegistryCredential, error) {
+func (e dockerConfigEntry) credential() (Credential, error) {
 	if e.Auth == "" {
-		return RegistryCredential{Username: e.Username, Password: e.Password}, nil
+		return Credential{Username: e.Username, Password: e.Password}, nil
 	}
 	b, err := base64.StdEncoding.DecodeString(e.Auth)
 	if err != nil {
-		return RegistryCredential{}, errors.New("unable to parse auth field, must be formatted as base64(username:password)")
+		return Credential{}, errors.New("unable to parse auth field, must be formatted as base64(username:password)")
 	}
 	user, pass, ok := strings.Cut(string(b), ":")
 	if !ok {
-		return RegistryCredential{}, errors.New("unable to parse auth field, must be formatted as base64(username:password)")
+		return Credential{}, errors.New("unable to parse auth field, must be formatted as base64(username:password)")
 	}
-	return RegistryCredential{Username: user, Password: strings.Trim(pass, "\x00")}, nil
+	return Credential{Username: user, Password: strings.Trim(pass, "\x00")}, nil
 }
 
 // dockerConfig reads the registries of an image pull secret, of type
@@ -95,7 +95,7 @@ func jsonProblem(err error) string {
 
 // newKeyring makes a keyring of the secrets' registries, in the secrets' order.
 func newKeyring(secrets []*corev1.Secret) (*keyring, error) {
-	k := &keyring{creds: map[string][]RegistryCredential{}}
+	k := &keyring{creds: map[string][]Credential{}}
 	for _, s := range secrets {
 		cfg, err := dockerConfig(s)
 		if err != nil {
@@ -173,8 +173,8 @@ func repository(image string) (string, error) {
 }
 
 // lookup returns the credentials to try for a repository, in order.
-func (k *keyring) lookup(repo string) []RegistryCredential {
-	var out []RegistryCredential
+func (k *keyring) lookup(repo string) []Credential {
+	var out []Credential
 	for _, key := range k.index {
 		if locationMatches(key, repo) {
 			out = append(out, k.creds[key]...)
