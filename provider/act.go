@@ -286,15 +286,15 @@ func (p *Provider) runContainer(ctx context.Context, rec *podRecord, pod *corev1
 			delete(rec.waiting, c.Name)
 			return 0, false
 		}
-		if wait := p.backoff.wait(key, time.Unix(0, latest.FinishedAt), time.Now()); wait > 0 {
+		if wait := p.crashLoop.wait(key, time.Unix(0, latest.FinishedAt)); wait > 0 {
 			p.setWaiting(rec, pod, c.Name, "CrashLoopBackOff",
-				fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", p.backoff.delay(key), c.Name, pod.Name, pod.Namespace, pod.UID),
+				fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", p.crashLoop.delay(key), c.Name, pod.Name, pod.Namespace, pod.UID),
 				corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container "+c.Name+" in pod "+pod.Name+"_"+pod.Namespace+"("+string(pod.UID)+")")
 			return wait, false
 		}
 		attempt = latest.GetMetadata().GetAttempt() + 1
 		p.pruneHistory(ctx, rec, history)
-		p.backoff.next(key, time.Now())
+		p.crashLoop.next(key)
 	}
 	return p.createAndStart(ctx, rec, pod, sandboxID, sb, c, init, attempt, key)
 }
@@ -399,7 +399,7 @@ func (p *Provider) start(ctx context.Context, rec *podRecord, pod *corev1.Pod, c
 		// The runtime leaves a container that failed to start exited (reason StartError);
 		// the restart policy and back-off decide what happens next, as for any exit.
 		p.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
-		p.backoff.next(key, time.Now())
+		p.crashLoop.next(key)
 		delete(rec.waiting, c.Name)
 		return 0, true
 	}

@@ -263,11 +263,11 @@ func (p *Provider) checkHealth(ctx context.Context, rec *podRecord, pod *corev1.
 	}
 	key := string(pod.UID) + "/" + c.Name
 	if !restart || len(history) > 1 && history[1].State == runtimeapi.ContainerState_CONTAINER_EXITED &&
-		p.backoff.wait(key, time.Unix(0, history[1].FinishedAt), time.Now()) > 0 {
+		p.crashLoop.wait(key, time.Unix(0, history[1].FinishedAt)) > 0 {
 		return 0, true
 	}
 	p.pruneHistory(ctx, rec, history)
-	p.backoff.next(key, time.Now())
+	p.crashLoop.next(key)
 	again, _ := p.createAndStart(ctx, rec, pod, sandboxID, sb, c, isSidecar(c), latest.GetMetadata().GetAttempt()+1, key)
 	return again, true
 }

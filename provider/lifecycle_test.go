@@ -225,7 +225,7 @@ func TestCheckHealthKills(t *testing.T) {
 				{Id: "c2", Metadata: &runtimeapi.ContainerMetadata{Name: c.Name, Attempt: 1}, State: runtimeapi.ContainerState_CONTAINER_RUNNING},
 				{Id: "c1", Metadata: &runtimeapi.ContainerMetadata{Name: c.Name}, State: runtimeapi.ContainerState_CONTAINER_EXITED, FinishedAt: time.Now().Add(-2 * time.Second).UnixNano()},
 			}
-			p.backoff.next(string(pod.UID)+"/"+c.Name, time.Now().Add(-2*time.Second))
+			p.crashLoop.next(string(pod.UID) + "/" + c.Name)
 			if _, acted := p.checkHealth(context.Background(), r, pod, "sb", nil, c, history); acted {
 				t.Fatal("a healthy container was acted on")
 			}

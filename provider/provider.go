@@ -17,6 +17,7 @@ import (
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/satellite-vk/satellite/provider/gpu"
 	"github.com/satellite-vk/satellite/provider/images"
@@ -145,12 +146,12 @@ type Provider struct {
 	lister   corev1listers.PodLister
 	api      apiAccess
 
-	store   *store
-	workers *workers
-	backoff *backoff
-	logs    *logs.Manager
-	stats   *statsCollector
-	probes  *probeManager
+	store     *store
+	workers   *workers
+	crashLoop crashLoop
+	logs      *logs.Manager
+	stats     *statsCollector
+	probes    *probeManager
 
 	mu        sync.Mutex
 	notifyPod func(*corev1.Pod)
@@ -186,14 +187,14 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 		cfg.PodsSynced = func() bool { return true }
 	}
 	p := &Provider{
-		cfg:      cfg,
-		host:     host,
-		cri:      cri,
-		recorder: recorder,
-		api:      apiAccess{Tokens: cfg.Tokens},
-		lister:   pods,
-		store:    newStore(),
-		backoff:  newBackoff(10*time.Second, 5*time.Minute),
+		cfg:       cfg,
+		host:      host,
+		cri:       cri,
+		recorder:  recorder,
+		api:       apiAccess{Tokens: cfg.Tokens},
+		lister:    pods,
+		store:     newStore(),
+		crashLoop: newCrashLoop(clock.RealClock{}),
 	}
 	p.dns = &sandboxDNS{files: host, recorder: recorder, nodeName: cfg.NodeName}
 	p.logs = logs.New(logs.Config{

@@ -12,6 +12,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/log"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
@@ -33,11 +34,11 @@ const podDirsEvery = 15
 // makes sure none is missed for longer than one period.
 func (p *Provider) relistLoop(ctx context.Context) {
 	r := relister{p: p, last: map[types.UID]string{}, orphans: map[string]time.Time{}}
-	every(ctx, p.cfg.RelistPeriod, func() {
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if err := r.relist(ctx); err != nil && ctx.Err() == nil {
 			log.G(ctx).WithError(err).Debug("relist failed")
 		}
-	})
+	}, p.cfg.RelistPeriod)
 }
 
 type relister struct {

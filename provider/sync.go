@@ -100,8 +100,8 @@ func (p *Provider) syncDeleting(ctx context.Context, rec *podRecord, pod *corev1
 	}
 	p.publishStatus(ctx, rec, pod, obs, true)
 	p.store.remove(pod.UID)
-	p.backoff.forget(string(pod.UID) + "/")
 	p.images.Forget(pod.UID)
+	p.crashLoop.forget(pod)
 	return 0, true
 }
 
