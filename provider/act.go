@@ -13,7 +13,9 @@ import (
 
 	"github.com/satellite-vk/satellite/provider/gpu"
 	"github.com/satellite-vk/satellite/provider/images"
+	"github.com/satellite-vk/satellite/provider/internal/kubecontainer"
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
+	"github.com/satellite-vk/satellite/provider/status"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -117,7 +119,7 @@ func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs
 // when to look again. next is the soonest a sidecar wants to be looked at again once the pod
 // has initialized.
 func (p *Provider) initContainers(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs *observation, sb *runtimeapi.PodSandboxConfig) (next, again time.Duration, acted, ok bool) {
-	var health map[string]containerHealth
+	var health map[string]status.Health
 	initialized := false // a regular container has run: sidecars no longer hold the others back
 	for i := range pod.Spec.Containers {
 		initialized = initialized || len(obs.containers[pod.Spec.Containers[i].Name]) > 0
@@ -131,7 +133,7 @@ func (p *Provider) initContainers(ctx context.Context, rec *podRecord, pod *core
 			again, a := p.createAndStart(ctx, rec, pod, obs.sandbox.Id, sb, c, true, h[0].GetMetadata().GetAttempt()+1, string(pod.UID)+"/"+c.Name)
 			return 0, again, acted || a, false
 		}
-		if isSidecar(c) {
+		if kubecontainer.IsSidecar(c) {
 			again, a := p.runContainer(ctx, rec, pod, obs.sandbox.Id, sb, c, true, h)
 			acted = acted || a
 			if initialized {
@@ -139,7 +141,7 @@ func (p *Provider) initContainers(ctx context.Context, rec *podRecord, pod *core
 				continue
 			}
 			if health == nil {
-				health = p.probes.health(pod, *obs)
+				health = p.probes.Health(pod, obs.containers)
 			}
 			if !a && len(h) > 0 && h[0].State == runtimeapi.ContainerState_CONTAINER_RUNNING && sidecarStarted(c, h[0], health) {
 				continue
@@ -274,7 +276,7 @@ func (p *Provider) runContainer(ctx context.Context, rec *podRecord, pod *corev1
 		case runtimeapi.ContainerState_CONTAINER_EXITED:
 		case runtimeapi.ContainerState_CONTAINER_RUNNING:
 			delete(rec.waiting, c.Name)
-			if init && !isSidecar(c) {
+			if init && !kubecontainer.IsSidecar(c) {
 				return 0, false
 			}
 			return p.checkHealth(ctx, rec, pod, sandboxID, sb, c, history)
@@ -301,7 +303,7 @@ func (p *Provider) runContainer(ctx context.Context, rec *podRecord, pod *corev1
 
 func shouldRestart(c *corev1.Container, policy corev1.RestartPolicy, init bool, exitCode int32) bool {
 	switch {
-	case isSidecar(c):
+	case kubecontainer.IsSidecar(c):
 		return true
 	case policy == corev1.RestartPolicyNever:
 		return false

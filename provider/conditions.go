@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/satellite-vk/satellite/provider/internal/kubecontainer"
 )
 
 // The reasons of the pod's conditions, as the kubelet's (pkg/kubelet/status/generate.go).
@@ -76,7 +78,7 @@ func containersReadyCondition(pod *corev1.Pod, st *corev1.PodStatus) corev1.PodC
 	}
 	var sidecars []corev1.Container
 	for _, ctr := range pod.Spec.InitContainers {
-		if isSidecar(&ctr) {
+		if kubecontainer.IsSidecar(&ctr) {
 			sidecars = append(sidecars, ctr)
 		}
 	}
@@ -118,7 +120,7 @@ func readyCondition(pod *corev1.Pod, containersReady corev1.PodCondition, others
 func initializedCondition(pod *corev1.Pod, st *corev1.PodStatus) corev1.PodCondition {
 	c := corev1.PodCondition{Type: corev1.PodInitialized, Status: corev1.ConditionTrue}
 	unknown, incomplete := classify(pod.Spec.InitContainers, st.InitContainerStatuses, func(ctr *corev1.Container, s corev1.ContainerStatus) bool {
-		if isSidecar(ctr) {
+		if kubecontainer.IsSidecar(ctr) {
 			return s.Started == nil || !*s.Started
 		}
 		return !s.Ready

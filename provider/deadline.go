@@ -66,7 +66,7 @@ func (p *Provider) failPastDeadline(ctx context.Context, rec *podRecord, pod *co
 	if pod.Status.Reason != reasonDeadline {
 		p.recorder.Event(pod, corev1.EventTypeNormal, reasonDeadline, messageDeadline)
 	}
-	p.probes.stopPod(pod.UID)
+	p.probes.Forget(pod.UID)
 	obs, err := p.observe(ctx, rec, pod)
 	if err == nil {
 		err = p.stopAll(ctx, pod, obs)

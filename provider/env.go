@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/satellite-vk/satellite/provider/internal/kubecontainer"
 )
 
 // Satellite resolves a container's environment itself, when it creates the container, as the
@@ -88,7 +90,7 @@ func containerEnv(pod *corev1.Pod, c *corev1.Container, src envSources) ([]*runt
 		val := e.Value
 		switch {
 		case val != "":
-			val = expandEnv(val, mapping)
+			val = kubecontainer.Expand(val, mapping)
 		case e.ValueFrom != nil:
 			v, skip, err := envValueFrom(pod, c, e, &objs)
 			if err != nil {
@@ -313,54 +315,6 @@ func addServiceEnv(env map[string]string, s *corev1.Service) {
 		env[pp+"_PROTO"] = strings.ToLower(proto)
 		env[pp+"_PORT"] = strconv.Itoa(int(sp.Port))
 		env[pp+"_ADDR"] = ip
-	}
-}
-
-// expandEnv expands $(VAR) references as the kubelet does (third_party/forked/golang/expansion):
-// a defined VAR is replaced, an undefined one is left as written, $$ is an escaped $, and any
-// other $ is kept.
-func expandEnv(in string, mapping func(string) (string, bool)) string {
-	var b strings.Builder
-	checkpoint := 0
-	for i := 0; i < len(in); i++ {
-		if in[i] != '$' || i+1 >= len(in) {
-			continue
-		}
-		b.WriteString(in[checkpoint:i])
-		next := in[i+1]
-		switch {
-		case next == '$':
-			b.WriteByte('$')
-			i++
-		case next == '(':
-			end := strings.IndexByte(in[i+2:], ')')
-			if end < 0 {
-				b.WriteString("$(") // an unterminated reference stays as it is
-				i++
-				break
-			}
-			name := in[i+2 : i+2+end]
-			if v, ok := mapping(name); ok {
-				b.WriteString(v)
-			} else {
-				b.WriteString("$(" + name + ")")
-			}
-			i += end + 2
-		default:
-			b.WriteByte('$')
-			b.WriteByte(next)
-			i++
-		}
-		checkpoint = i + 1
-	}
-	return b.String() + in[checkpoint:]
-}
-
-// lookup is expandEnv's mapping for a map of variables.
-func lookup(vars map[string]string) func(string) (string, bool) {
-	return func(name string) (string, bool) {
-		v, ok := vars[name]
-		return v, ok
 	}
 }
 

@@ -14,36 +14,6 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-func TestExpandEnv(t *testing.T) {
-	t.Parallel()
-	vars := map[string]string{"A": "alpha", "B": "$(A)", "EMPTY": ""}
-	mapping := func(n string) (string, bool) { v, ok := vars[n]; return v, ok }
-	for in, want := range map[string]string{
-		"":                     "",
-		"plain":                "plain",
-		"$(A)":                 "alpha",
-		"x-$(A)-y":             "x-alpha-y",
-		"$(A)$(A)":             "alphaalpha",
-		"$(B)":                 "$(A)", // a value is not expanded again
-		"$(EMPTY)!":            "!",
-		"$(UNDEFINED)":         "$(UNDEFINED)",
-		"$$(A)":                "$(A)", // escaped
-		"$$$(A)":               "$alpha",
-		"$$":                   "$",
-		"$":                    "$",
-		"a$":                   "a$",
-		"$(A":                  "$(A", // unterminated
-		"$(":                   "$(",
-		"$x$(A)":               "$xalpha",
-		"$()":                  "$()",
-		"$(A)$(UNDEFINED)$(A)": "alpha$(UNDEFINED)alpha",
-	} {
-		if got := expandEnv(in, mapping); got != want {
-			t.Errorf("expandEnv(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // listers are client-go listers over fixed objects, as virtual-kubelet's informers give them.
 func listers(objs ...any) (corev1listers.ConfigMapLister, corev1listers.SecretLister, corev1listers.ServiceLister) {
 	cms := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})

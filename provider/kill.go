@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/internal/kubecontainer"
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/remote"
 )
@@ -36,7 +37,7 @@ func (p *Provider) killPod(ctx context.Context, rec *podRecord, pod *corev1.Pod,
 	deadline := time.Now().Add(time.Duration(grace) * time.Second)
 	sidecars := map[string]int{}
 	for i := range pod.Spec.InitContainers {
-		if isSidecar(&pod.Spec.InitContainers[i]) {
+		if kubecontainer.IsSidecar(&pod.Spec.InitContainers[i]) {
 			sidecars[pod.Spec.InitContainers[i].Name] = i
 		}
 	}
@@ -144,7 +145,7 @@ func runningSidecars(pod *corev1.Pod, obs observation) []*runtimeapi.ContainerSt
 	var out []*runtimeapi.ContainerStatus
 	for i := len(pod.Spec.InitContainers) - 1; i >= 0; i-- {
 		c := &pod.Spec.InitContainers[i]
-		if h := obs.containers[c.Name]; isSidecar(c) && len(h) > 0 && h[0].State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+		if h := obs.containers[c.Name]; kubecontainer.IsSidecar(c) && len(h) > 0 && h[0].State == runtimeapi.ContainerState_CONTAINER_RUNNING {
 			out = append(out, h[0])
 		}
 	}
@@ -158,7 +159,7 @@ func (p *Provider) stopSidecars(ctx context.Context, pod *corev1.Pod, obs observ
 	stopped := false
 	for _, inst := range runningSidecars(pod, obs) {
 		name := inst.GetMetadata().GetName()
-		p.recorder.Event(containerRef(pod, name), corev1.EventTypeNormal, "Killing", "Stopping container "+name)
+		p.recorder.Event(kubecontainer.Ref(pod, name), corev1.EventTypeNormal, "Killing", "Stopping container "+name)
 		grace := int64(time.Until(deadline).Round(time.Second) / time.Second)
 		if err := p.stopContainer(ctx, pod, name, inst.Id, grace); err != nil {
 			log.G(ctx).WithError(err).WithField("container", name).Warn("cannot stop a sidecar of a pod whose containers are done")

@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/internal/kubecontainer"
+	"github.com/satellite-vk/satellite/provider/prober"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -24,20 +26,6 @@ const minGrace = 2
 // hookLimit bounds a postStart hook, for which the kubelet sets no deadline (every remote
 // call needs one here); the pod's deletion ends the hook sooner.
 const hookLimit = 24 * time.Hour
-
-// containerRef is the object of a container's events, as the kubelet's GenerateContainerRef
-// makes it: the pod, with the container's field path. The API's event correlator groups
-// repeated events (a probe failing every period) by it, as it does the kubelet's.
-func containerRef(pod *corev1.Pod, name string) *corev1.ObjectReference {
-	path := "spec.containers{" + name + "}"
-	for _, c := range pod.Spec.InitContainers {
-		if c.Name == name {
-			path = "spec.initContainers{" + name + "}"
-		}
-	}
-	return &corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name,
-		UID: pod.UID, ResourceVersion: pod.ResourceVersion, FieldPath: path}
-}
 
 // podDesc names a pod as the kubelet's messages do (format.Pod).
 func podDesc(pod *corev1.Pod) string {
@@ -62,7 +50,7 @@ func killGrace(pod *corev1.Pod, failed *corev1.Probe) int64 {
 // killContainer stops a container of a running pod the kubelet's way (killContainer): a
 // Normal Killing event with the message, then stopContainer.
 func (p *Provider) killContainer(ctx context.Context, pod *corev1.Pod, name, id, message string, grace int64) error {
-	p.recorder.Event(containerRef(pod, name), corev1.EventTypeNormal, "Killing", message)
+	p.recorder.Event(kubecontainer.Ref(pod, name), corev1.EventTypeNormal, "Killing", message)
 	return p.stopContainer(ctx, pod, name, id, grace)
 }
 
@@ -72,7 +60,7 @@ func (p *Provider) killContainer(ctx context.Context, pod *corev1.Pod, name, id,
 func (p *Provider) stopContainer(ctx context.Context, pod *corev1.Pod, name, id string, grace int64) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(grace+minGrace)*time.Second+time.Minute)
 	defer cancel()
-	if c := specContainer(pod, name); c != nil && c.Lifecycle != nil && c.Lifecycle.PreStop != nil && grace > 0 {
+	if c := kubecontainer.FindLongRunning(pod, name); c != nil && c.Lifecycle != nil && c.Lifecycle.PreStop != nil && grace > 0 {
 		used, wait := p.preStop(ctx, pod, c, id, grace)
 		defer wait()
 		grace -= used
@@ -97,7 +85,7 @@ func (p *Provider) preStop(ctx context.Context, pod *corev1.Pod, c *corev1.Conta
 		defer close(done)
 		if _, err := p.runHook(hctx, pod, c, id, c.Lifecycle.PreStop); err != nil && hctx.Err() == nil {
 			log.G(ctx).WithError(err).WithField("container", c.Name).Warn("preStop hook failed")
-			p.recorder.Event(containerRef(pod, c.Name), corev1.EventTypeWarning, "FailedPreStopHook", "PreStopHook failed")
+			p.recorder.Event(kubecontainer.Ref(pod, c.Name), corev1.EventTypeWarning, "FailedPreStopHook", "PreStopHook failed")
 		}
 	}()
 	t := time.NewTimer(time.Duration(grace) * time.Second)
@@ -136,7 +124,7 @@ func (p *Provider) postStart(ctx context.Context, rec *podRecord, pod *corev1.Po
 		return 0 // Satellite stops, or the pod is being deleted: its deletion stops the container
 	}
 	log.G(ctx).WithError(err).WithField("container", c.Name).Warn("postStart hook failed")
-	p.recorder.Event(containerRef(pod, c.Name), corev1.EventTypeWarning, "FailedPostStartHook", "PostStartHook failed")
+	p.recorder.Event(kubecontainer.Ref(pod, c.Name), corev1.EventTypeWarning, "FailedPostStartHook", "PostStartHook failed")
 	if err := p.killContainer(ctx, pod, c.Name, id, "FailedPostStartHook", killGrace(pod, nil)); err != nil {
 		log.G(ctx).WithError(err).WithField("container", c.Name).Warn("cannot kill a container whose postStart hook failed")
 	}
@@ -206,11 +194,11 @@ func (p *Provider) execHook(ctx context.Context, id string, cmd []string) (strin
 // will do (the status code is not checked), only a failed request fails the hook. An HTTPS
 // hook answered in plain HTTP is sent again over HTTP, with a LifecycleHTTPFallback event.
 func (p *Provider) httpHook(ctx context.Context, pod *corev1.Pod, c *corev1.Container, action *corev1.HTTPGetAction) error {
-	req, err := httpGetRequest(action, c, p.cfg.HostIP, "lifecycle")
+	req, err := prober.NewHTTPGetRequest(action, c, p.cfg.HostIP, "lifecycle")
 	if err != nil {
 		return err
 	}
-	client := httpClient(p.host.DialTCP, 0)
+	client := prober.NewHTTPClient(p.host.DialTCP, 0)
 	resp, err := client.Do(req.WithContext(ctx))
 	discard(resp)
 	if errors.Is(err, http.ErrSchemeMismatch) {
@@ -231,7 +219,7 @@ func discard(resp *http.Response) {
 	if resp == nil {
 		return
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxProbeBody))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, prober.MaxHTTPBody))
 	_ = resp.Body.Close()
 }
 
@@ -244,7 +232,7 @@ func discard(resp *http.Response) {
 // and whether it acted.
 func (p *Provider) checkHealth(ctx context.Context, rec *podRecord, pod *corev1.Pod, sandboxID string, sb *runtimeapi.PodSandboxConfig, c *corev1.Container, history []*runtimeapi.ContainerStatus) (time.Duration, bool) {
 	latest := history[0]
-	reason := p.probes.killReason(pod.UID, latest.Id)
+	reason := p.probes.KillReason(pod.UID, latest.Id)
 	if reason == "" {
 		return 0, false
 	}
@@ -252,7 +240,7 @@ func (p *Provider) checkHealth(ctx context.Context, rec *podRecord, pod *corev1.
 	if reason == "startup" {
 		failed = c.StartupProbe
 	}
-	restart := pod.Spec.RestartPolicy != corev1.RestartPolicyNever || isSidecar(c)
+	restart := pod.Spec.RestartPolicy != corev1.RestartPolicyNever || kubecontainer.IsSidecar(c)
 	msg := fmt.Sprintf("Container %s failed %s probe", c.Name, reason)
 	if restart {
 		msg += ", will be restarted"
@@ -268,6 +256,18 @@ func (p *Provider) checkHealth(ctx context.Context, rec *podRecord, pod *corev1.
 	}
 	p.pruneHistory(ctx, rec, history)
 	p.crashLoop.next(key)
-	again, _ := p.createAndStart(ctx, rec, pod, sandboxID, sb, c, isSidecar(c), latest.GetMetadata().GetAttempt()+1, key)
+	again, _ := p.createAndStart(ctx, rec, pod, sandboxID, sb, c, kubecontainer.IsSidecar(c), latest.GetMetadata().GetAttempt()+1, key)
 	return again, true
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -229,7 +231,7 @@ func TestCheckHealthKills(t *testing.T) {
 			if _, acted := p.checkHealth(context.Background(), r, pod, "sb", nil, c, history); acted {
 				t.Fatal("a healthy container was acted on")
 			}
-			p.probes.pods[pod.UID] = &podProbes{workers: map[probeKey]*probeWorker{}, results: map[string]*[3]probeResult{"c2": {liveness: resultFailure}}}
+			p.probes = killReasons{probes: p.probes, byID: map[string]string{"c2": "liveness"}}
 			again, acted := p.checkHealth(context.Background(), r, pod, "sb", nil, c, history)
 			if stops := stops(cri); !acted || again != 0 || len(stops) != 1 || stops[0].ContainerId != "c2" || stops[0].Timeout != 7 {
 				t.Fatalf("acted %v again %v stops %v; want c2 stopped with the probe's 7 s and nothing started", acted, again, stops)
@@ -244,3 +246,33 @@ func TestCheckHealthKills(t *testing.T) {
 		})
 	}
 }
+
+func TestKillGrace(t *testing.T) {
+	t.Parallel()
+	probe := &corev1.Probe{TerminationGracePeriodSeconds: ptr.To[int64](3)}
+	tests := []struct {
+		name   string
+		pod    corev1.Pod
+		failed *corev1.Probe
+		want   int64
+	}{
+		{"pod's", corev1.Pod{Spec: corev1.PodSpec{TerminationGracePeriodSeconds: ptr.To[int64](30)}}, &corev1.Probe{}, 30},
+		{"probe's", corev1.Pod{Spec: corev1.PodSpec{TerminationGracePeriodSeconds: ptr.To[int64](30)}}, probe, 3},
+		{"deletion's", corev1.Pod{ObjectMeta: metav1.ObjectMeta{DeletionGracePeriodSeconds: ptr.To[int64](1)},
+			Spec: corev1.PodSpec{TerminationGracePeriodSeconds: ptr.To[int64](30)}}, probe, 1},
+		{"none", corev1.Pod{}, probe, minGrace},
+	}
+	for _, tt := range tests {
+		if got := killGrace(&tt.pod, tt.failed); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+// killReasons is a prober whose verdicts on container instances are given.
+type killReasons struct {
+	probes
+	byID map[string]string
+}
+
+func (k killReasons) KillReason(_ types.UID, id string) string { return k.byID[id] }

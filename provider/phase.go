@@ -3,15 +3,10 @@ package provider
 import (
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-)
 
-// isSidecar reports whether an init container is a sidecar: restartPolicy Always, a
-// restartable init container (KEP-753, GA in Kubernetes 1.33). It starts in its turn among the
-// init containers, the next one waiting only until it has started, and runs beside the
-// regular containers, restarted whenever it exits, until they are done.
-func isSidecar(c *corev1.Container) bool {
-	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
-}
+	"github.com/satellite-vk/satellite/provider/internal/kubecontainer"
+	"github.com/satellite-vk/satellite/provider/status"
+)
 
 // podPhase is the kubelet's getPhase (pkg/kubelet/kubelet_pods.go) for a pod whose init
 // containers and containers are as given; terminal is set once the pod has been killed.
@@ -30,7 +25,7 @@ func podPhase(pod *corev1.Pod, inits, ctrs []corev1.ContainerStatus, terminal bo
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
 		s, ok := findStatus(inits, c.Name)
-		if isSidecar(c) {
+		if kubecontainer.IsSidecar(c) {
 			// Terminated sidecars do not count; one not started yet holds the pod in Pending.
 			switch {
 			case !ok:
@@ -141,12 +136,12 @@ func regularDone(pod *corev1.Pod, ctrs []corev1.ContainerStatus) bool {
 
 // sidecarStarted reports whether a running sidecar instance has started: at once, or once its
 // startup probe has succeeded.
-func sidecarStarted(c *corev1.Container, inst *runtimeapi.ContainerStatus, health map[string]containerHealth) bool {
+func sidecarStarted(c *corev1.Container, inst *runtimeapi.ContainerStatus, health map[string]status.Health) bool {
 	if c.StartupProbe == nil {
 		return true
 	}
 	h, ok := health[c.Name]
-	return ok && h.id == inst.Id && h.started
+	return ok && h.ID == inst.Id && h.Started
 }
 
 func findStatus(ss []corev1.ContainerStatus, name string) (corev1.ContainerStatus, bool) {

@@ -3,6 +3,7 @@ package provider
 import (
 	"testing"
 
+	"github.com/satellite-vk/satellite/provider/status"
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -28,7 +29,7 @@ func TestPodPhaseWithSidecars(t *testing.T) {
 		name         string
 		pod          *corev1.Pod
 		ctrs         hist
-		health       map[string]containerHealth
+		health       map[string]status.Health
 		phase        corev1.PodPhase
 		initialized  corev1.ConditionStatus
 		ready        corev1.ConditionStatus
@@ -36,7 +37,7 @@ func TestPodPhaseWithSidecars(t *testing.T) {
 	}{
 		{name: "sidecar not started yet", pod: withSidecar(corev1.RestartPolicyNever, true),
 			ctrs:   hist{"proxy": {ctr("proxy", 0, running, 0)}},
-			health: map[string]containerHealth{"proxy": {id: "proxy-a", started: false}},
+			health: map[string]status.Health{"proxy": {ID: "proxy-a", Started: false}},
 			phase:  corev1.PodPending, initialized: corev1.ConditionFalse, ready: corev1.ConditionFalse,
 			readyMessage: "containers with unready status: [proxy main]"},
 		{name: "sidecar started, init container running", pod: withSidecar(corev1.RestartPolicyNever, false),
@@ -59,7 +60,7 @@ func TestPodPhaseWithSidecars(t *testing.T) {
 			phase: corev1.PodRunning, initialized: corev1.ConditionTrue, ready: corev1.ConditionTrue},
 		{name: "sidecar not ready", pod: withSidecar(corev1.RestartPolicyAlways, false),
 			ctrs:   hist{"proxy": {ctr("proxy", 0, running, 0)}, "setup": {ctr("setup", 0, exited, 0)}, "main": {ctr("main", 0, running, 0)}},
-			health: map[string]containerHealth{"proxy": {id: "proxy-a", started: true, ready: false}},
+			health: map[string]status.Health{"proxy": {ID: "proxy-a", Started: true, Ready: false}},
 			phase:  corev1.PodRunning, initialized: corev1.ConditionTrue, ready: corev1.ConditionFalse,
 			readyMessage: "containers with unready status: [proxy]"},
 	}

@@ -5,6 +5,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/satellite-vk/satellite/provider/internal/kubecontainer"
 )
 
 // prepareContainer completes a container's CRI config with what the kubelet adds when it
@@ -54,10 +56,10 @@ func envVars(envs []*runtimeapi.KeyValue) map[string]string {
 // PORT, `$$` is a `$`, and an undefined reference is left as written.
 func expandCommandAndArgs(c *corev1.Container, vars map[string]string) (command, args []string) {
 	for _, s := range c.Command {
-		command = append(command, expandEnv(s, lookup(vars)))
+		command = append(command, kubecontainer.Expand(s, kubecontainer.MappingFor(vars)))
 	}
 	for _, s := range c.Args {
-		args = append(args, expandEnv(s, lookup(vars)))
+		args = append(args, kubecontainer.Expand(s, kubecontainer.MappingFor(vars)))
 	}
 	return command, args
 }

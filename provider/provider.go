@@ -23,6 +23,8 @@ import (
 	"github.com/satellite-vk/satellite/provider/images"
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/provider/logs"
+	"github.com/satellite-vk/satellite/provider/prober"
+	"github.com/satellite-vk/satellite/provider/status"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -137,6 +139,15 @@ type Config struct {
 	SubPathHelper HelperSource
 }
 
+// probes is what the pod workers ask of the prober (prober.Manager).
+type probes interface {
+	Run(ctx context.Context)
+	Sync(ctx context.Context, pod *corev1.Pod, containers map[string][]*runtimeapi.ContainerStatus)
+	Health(pod *corev1.Pod, containers map[string][]*runtimeapi.ContainerStatus) map[string]status.Health
+	KillReason(uid types.UID, id string) string
+	Forget(uid types.UID)
+}
+
 // Provider runs the pods bound to one Satellite node on one remote host.
 type Provider struct {
 	cfg      Config
@@ -151,7 +162,7 @@ type Provider struct {
 	crashLoop crashLoop
 	logs      *logs.Manager
 	stats     *statsCollector
-	probes    *probeManager
+	probes    probes
 
 	mu        sync.Mutex
 	notifyPod func(*corev1.Pod)
@@ -215,7 +226,7 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 	p.workers.finishing = func(uid types.UID) bool {
 		return p.store.shortenDeletion(uid, finishDeletionsWithin/2)
 	}
-	p.probes = newProbeManager(prober{cri: cri, host: host, podIP: cfg.HostIP}, recorder, p.workers.wake, p.apiEnv)
+	p.probes = prober.NewManager(prober.Config{Runtime: cri, Dialer: host, PodIP: cfg.HostIP, Recorder: recorder, Pods: pods, Notify: p.workers.wake})
 	p.gpu = gpu.New(gpu.Config{Mode: cfg.GPUMode, NvidiaSMI: cfg.NvidiaSMI, RuntimeHandler: cfg.GPURuntimeHandler,
 		RuntimeClasses: cfg.RuntimeClasses, NodeContainers: map[string]string{kuberuntime.LabelNode: cfg.NodeName}}, cri, host)
 	p.node = newNodeState(p)
@@ -231,7 +242,7 @@ const finishDeletionsWithin = 20 * time.Second
 // the containers of pods whose deletion is under way, which are removed first.
 func (p *Provider) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, f := range []func(context.Context){p.workers.run, p.probes.run, p.relistLoop, p.eventLoop, p.node.run, p.logs.Run} {
+	for _, f := range []func(context.Context){p.workers.run, p.probes.Run, p.relistLoop, p.eventLoop, p.node.run, p.logs.Run} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -8,7 +8,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/internal/kubecontainer"
 	"github.com/satellite-vk/satellite/provider/logs"
+	"github.com/satellite-vk/satellite/provider/status"
 )
 
 // observation is what the host reported for one pod at one moment.
@@ -40,8 +42,8 @@ type statusInput struct {
 	// terminal is set once the pod has been deleted on the host: containers without a
 	// terminated state get one, as the kubelet reports for a pod it killed.
 	terminal bool
-	// health is what the probes say of running containers, by container name (probes.go).
-	health map[string]containerHealth
+	// health is what the probes say of running containers, by container name (package prober).
+	health map[string]status.Health
 	// others are the pod's conditions that other controllers set, as the API has them.
 	others []corev1.PodCondition
 }
@@ -62,14 +64,14 @@ func podStatus(in statusInput) corev1.PodStatus {
 	for i := range st.InitContainerStatuses {
 		// An init container is ready once it has succeeded; a sidecar as its probes say, as
 		// a regular container (the kubelet's prober manager).
-		if !isSidecar(&pod.Spec.InitContainers[i]) {
+		if !kubecontainer.IsSidecar(&pod.Spec.InitContainers[i]) {
 			t := st.InitContainerStatuses[i].State.Terminated
 			st.InitContainerStatuses[i].Ready = t != nil && t.ExitCode == 0
 		}
 	}
-	applyHealth(st.InitContainerStatuses, in.health, in.terminal)
+	status.ApplyHealth(st.InitContainerStatuses, in.health, in.terminal)
 	st.ContainerStatuses = containerStatuses(pod.Spec.Containers, in)
-	applyHealth(st.ContainerStatuses, in.health, in.terminal)
+	status.ApplyHealth(st.ContainerStatuses, in.health, in.terminal)
 	logs.CapTerminationMessages(pod, &st)
 	st.Phase = podPhase(pod, st.InitContainerStatuses, st.ContainerStatuses, in.terminal)
 	sandboxReady := in.obs.sandbox != nil && in.obs.sandbox.State == runtimeapi.PodSandboxState_SANDBOX_READY

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/satellite-vk/satellite/provider/status"
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -203,5 +204,47 @@ func TestHoldTerminal(t *testing.T) {
 	rec.terminalHeld = time.Now().Add(-terminalHold)
 	if w := holdTerminal(ctx, rec, corev1.PodSucceeded, true); w != 0 {
 		t.Errorf("finished pod held %v past terminalHold", w)
+	}
+}
+
+// The probes' verdict reaches the container status and the pod's conditions; an instance
+// the verdict is not about, and a pod being torn down, keep what CRI says.
+func TestPodStatusWithProbes(t *testing.T) {
+	t.Parallel()
+	pod := samplePod()
+	pod.Spec.Containers[0].ReadinessProbe = &corev1.Probe{}
+	running := &runtimeapi.ContainerStatus{Id: "c1", Metadata: &runtimeapi.ContainerMetadata{Name: pod.Spec.Containers[0].Name},
+		State: runtimeapi.ContainerState_CONTAINER_RUNNING, StartedAt: time.Now().UnixNano()}
+	obs := observation{
+		sandbox:    &runtimeapi.PodSandboxStatus{Id: "sb", State: runtimeapi.PodSandboxState_SANDBOX_READY},
+		containers: map[string][]*runtimeapi.ContainerStatus{pod.Spec.Containers[0].Name: {running}},
+	}
+	tests := []struct {
+		name      string
+		health    map[string]status.Health
+		wantReady bool
+	}{
+		{"not ready", map[string]status.Health{pod.Spec.Containers[0].Name: {ID: "c1", Started: true}}, false},
+		{"ready", map[string]status.Health{pod.Spec.Containers[0].Name: {ID: "c1", Started: true, Ready: true}}, true},
+		{"verdict on another instance", map[string]status.Health{pod.Spec.Containers[0].Name: {ID: "old"}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st := podStatus(statusInput{pod: pod, obs: obs, waiting: map[string]waiting{}, hostIP: "10.0.0.5", start: time.Now(), health: tt.health})
+			if got := st.ContainerStatuses[0].Ready; got != tt.wantReady {
+				t.Errorf("container ready = %v, want %v", got, tt.wantReady)
+			}
+			for _, c := range st.Conditions {
+				if (c.Type == corev1.PodReady || c.Type == corev1.ContainersReady) && (c.Status == corev1.ConditionTrue) != tt.wantReady {
+					t.Errorf("condition %s = %s, want ready=%v", c.Type, c.Status, tt.wantReady)
+				}
+			}
+		})
+	}
+	st := podStatus(statusInput{pod: pod, obs: obs, waiting: map[string]waiting{}, hostIP: "10.0.0.5", start: time.Now(),
+		health: map[string]status.Health{pod.Spec.Containers[0].Name: {ID: "c1", Started: false}}})
+	if cs := st.ContainerStatuses[0]; cs.Started == nil || *cs.Started || cs.Ready {
+		t.Errorf("a container whose startup probe has not succeeded: started=%v ready=%v, want false false", cs.Started, cs.Ready)
 	}
 }

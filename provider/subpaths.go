@@ -17,6 +17,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/log"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/satellite-vk/satellite/provider/internal/kubecontainer"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -44,7 +45,7 @@ func subPathOf(vm corev1.VolumeMount, vars map[string]string) (string, error) {
 	sub := vm.SubPath
 	if vm.SubPathExpr != "" {
 		missing := map[string]bool{}
-		sub = expandEnv(vm.SubPathExpr, func(k string) (string, bool) {
+		sub = kubecontainer.Expand(vm.SubPathExpr, func(k string) (string, bool) {
 			if v := vars[k]; v != "" {
 				return v, true
 			}

@@ -59,7 +59,7 @@ func (p *Provider) syncPod(ctx context.Context, uid types.UID) (time.Duration, b
 			}
 		}
 	}
-	p.probes.sync(ctx, pod, obs)
+	p.probes.Sync(ctx, pod, obs.containers)
 	if wait := p.publishStatus(ctx, rec, pod, obs, false); wait > 0 {
 		return wait, false
 	}
@@ -92,7 +92,7 @@ func holdTerminal(ctx context.Context, rec *podRecord, phase corev1.PodPhase, sa
 }
 
 func (p *Provider) syncDeleting(ctx context.Context, rec *podRecord, pod *corev1.Pod, grace int64) (time.Duration, bool) {
-	p.probes.stopPod(pod.UID)
+	p.probes.Forget(pod.UID)
 	obs, err := p.killPod(ctx, rec, pod, grace)
 	if err != nil {
 		log.G(ctx).WithError(err).Warn("pod not yet removed from the host; will try again")
@@ -125,7 +125,7 @@ func (p *Provider) reject(rec *podRecord, pod *corev1.Pod, reason, message strin
 // unless holdTerminal holds it back: then it returns how soon to look again.
 func (p *Provider) publishStatus(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs observation, terminal bool) time.Duration {
 	st := podStatus(statusInput{pod: pod, obs: obs, waiting: rec.waiting, hostIP: p.cfg.HostIP, start: rec.start, terminal: terminal,
-		health: p.probes.health(pod, obs), others: p.otherConditions(pod)})
+		health: p.probes.Health(pod, obs.containers), others: p.otherConditions(pod)})
 	if !terminal {
 		sandboxReady := obs.sandbox != nil && obs.sandbox.State == runtimeapi.PodSandboxState_SANDBOX_READY
 		if wait := holdTerminal(ctx, rec, st.Phase, sandboxReady); wait > 0 {

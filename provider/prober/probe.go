@@ -1,4 +1,4 @@
-package provider
+package prober
 
 import (
 	"context"
@@ -13,24 +13,24 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/status"
+	grpcstatus "google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/satellite-vk/satellite/remote"
 )
 
-// probeKind is which of a container's probes: the kubelet's probeType.
-type probeKind int
+// kind is which of a container's probes: the kubelet's probeType.
+type kind int
 
 const (
-	readiness probeKind = iota
+	readiness kind = iota
 	liveness
 	startup
 )
 
 // String is the name the kubelet's events use ("Liveness probe failed: ...").
-func (k probeKind) String() string {
+func (k kind) String() string {
 	switch k {
 	case readiness:
 		return "Readiness"
@@ -43,7 +43,7 @@ func (k probeKind) String() string {
 }
 
 // spec is the container's probe of this kind, nil when it has none.
-func (k probeKind) spec(c *corev1.Container) *corev1.Probe {
+func (k kind) spec(c *corev1.Container) *corev1.Probe {
 	switch k {
 	case readiness:
 		return c.ReadinessProbe
@@ -55,23 +55,23 @@ func (k probeKind) spec(c *corev1.Container) *corev1.Probe {
 	return nil
 }
 
-// probeOutcome is what one run of a probe's action found (the kubelet's probe.Result).
-type probeOutcome int
+// outcome is what one run of a probe's action found (the kubelet's probe.Result).
+type outcome int
 
 const (
-	outcomeFailure probeOutcome = iota
+	outcomeFailure outcome = iota
 	outcomeSuccess
 	// outcomeWarning is a success the user is told about (an HTTP redirect not followed).
 	outcomeWarning
 )
 
-// execSyncer runs a command in a container to completion (CRI ExecSync).
-type execSyncer interface {
+// Runtime runs a command in a container to completion (CRI ExecSync).
+type Runtime interface {
 	ExecSync(ctx context.Context, in *runtimeapi.ExecSyncRequest, opts ...grpc.CallOption) (*runtimeapi.ExecSyncResponse, error)
 }
 
-// hostDialer opens TCP connections from the remote host, where the pods' network is.
-type hostDialer interface {
+// Dialer opens TCP connections from the remote host, where the pods' network is.
+type Dialer interface {
 	DialTCP(ctx context.Context, addr string) (net.Conn, error)
 }
 
@@ -82,27 +82,27 @@ const execSlack = 2 * time.Minute
 // maxProbeOutput is how much of an exec probe's output the kubelet keeps (10 KiB).
 const maxProbeOutput = 10 << 10
 
-// prober runs probe actions the kubelet's way (pkg/kubelet/prober/prober.go, runProbe), with
+// runner runs probe actions the kubelet's way (pkg/kubelet/prober/prober.go, runProbe), with
 // every connection opened on the remote host: Satellite's pods live in the host's network.
-type prober struct {
-	cri   execSyncer
-	host  hostDialer
+type runner struct {
+	cri   Runtime
+	host  Dialer
 	podIP string
 }
 
 // run runs the probe's action once against the container. An error means the probe could not
 // be run at all: the kubelet throws such a result away.
-func (pr prober) run(ctx context.Context, p *corev1.Probe, c *corev1.Container, containerID string, command []string) (probeOutcome, string, error) {
+func (pr runner) run(ctx context.Context, p *corev1.Probe, c *corev1.Container, containerID string, command []string) (outcome, string, error) {
 	timeout := time.Duration(p.TimeoutSeconds) * time.Second
 	switch {
 	case p.Exec != nil:
 		return pr.exec(ctx, containerID, command, timeout)
 	case p.HTTPGet != nil:
-		req, err := httpGetRequest(p.HTTPGet, c, pr.podIP, "probe")
+		req, err := NewHTTPGetRequest(p.HTTPGet, c, pr.podIP, "probe")
 		if err != nil {
 			return outcomeFailure, "", err
 		}
-		return httpProbe(httpClient(pr.host.DialTCP, timeout), req.WithContext(ctx))
+		return httpProbe(NewHTTPClient(pr.host.DialTCP, timeout), req.WithContext(ctx))
 	case p.TCPSocket != nil:
 		port, err := containerPort(p.TCPSocket.Port, c)
 		if err != nil {
@@ -126,7 +126,7 @@ func (pr prober) run(ctx context.Context, p *corev1.Probe, c *corev1.Container, 
 // exec runs the command with the probe's timeout (CRI ExecSync's timeout): exit 0 succeeds,
 // another exit code fails with the output, and a command that outruns the timeout fails
 // (the kubelet's ErrCommandTimedOut; exec probe timeouts are enforced since 1.20).
-func (pr prober) exec(ctx context.Context, id string, cmd []string, timeout time.Duration) (probeOutcome, string, error) {
+func (pr runner) exec(ctx context.Context, id string, cmd []string, timeout time.Duration) (outcome, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout+execSlack)
 	defer cancel()
 	resp, err := pr.cri.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: cmd, Timeout: int64(timeout.Seconds())})
@@ -147,7 +147,7 @@ func (pr prober) exec(ctx context.Context, id string, cmd []string, timeout time
 }
 
 // tcp succeeds when a connection to addr opens within the timeout (pkg/probe/tcp).
-func (pr prober) tcp(ctx context.Context, addr string, timeout time.Duration) (probeOutcome, string, error) {
+func (pr runner) tcp(ctx context.Context, addr string, timeout time.Duration) (outcome, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	conn, err := pr.host.DialTCP(ctx, addr)
@@ -160,7 +160,7 @@ func (pr prober) tcp(ctx context.Context, addr string, timeout time.Duration) (p
 
 // grpc asks the gRPC health service whether service is SERVING (pkg/probe/grpc), without
 // TLS, as the kubelet does; every failure is a probe failure.
-func (pr prober) grpc(ctx context.Context, addr, service string, timeout time.Duration) (probeOutcome, string, error) {
+func (pr runner) grpc(ctx context.Context, addr, service string, timeout time.Duration) (outcome, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	conn, err := grpc.NewClient("passthrough:///"+addr,
@@ -174,9 +174,9 @@ func (pr prober) grpc(ctx context.Context, addr, service string, timeout time.Du
 	defer conn.Close()
 	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: service})
 	if err != nil {
-		switch status.Code(err) {
+		switch grpcstatus.Code(err) {
 		case codes.Unimplemented:
-			return outcomeFailure, fmt.Sprintf("error: this server does not implement the grpc health protocol (grpc.health.v1.Health): %s", status.Convert(err).Message()), nil
+			return outcomeFailure, fmt.Sprintf("error: this server does not implement the grpc health protocol (grpc.health.v1.Health): %s", grpcstatus.Convert(err).Message()), nil
 		case codes.DeadlineExceeded:
 			return outcomeFailure, fmt.Sprintf("timeout: health rpc did not complete within %v", timeout), nil
 		}
@@ -186,22 +186,4 @@ func (pr prober) grpc(ctx context.Context, addr, service string, timeout time.Du
 		return outcomeFailure, fmt.Sprintf("service unhealthy (responded with %q)", resp.GetStatus().String()), nil
 	}
 	return outcomeSuccess, "service healthy", nil
-}
-
-// expandCommand replaces $(VAR) in an exec probe's command with the container's static env
-// values, as the kubelet's ExpandContainerCommandOnlyStatic: a variable set from a Secret,
-// ConfigMap or field reads as empty, an unknown one stays as written, and $$ is a literal $.
-func expandCommand(cmd []string, env []corev1.EnvVar) []string {
-	if len(cmd) == 0 {
-		return cmd
-	}
-	vars := make(map[string]string, len(env))
-	for _, e := range env {
-		vars[e.Name] = e.Value
-	}
-	out := make([]string, len(cmd))
-	for i, s := range cmd {
-		out[i] = expandEnv(s, lookup(vars))
-	}
-	return out
 }

@@ -1,4 +1,4 @@
-package provider
+package prober
 
 import (
 	"context"
@@ -7,31 +7,23 @@ import (
 
 	"github.com/virtual-kubelet/virtual-kubelet/log"
 	corev1 "k8s.io/api/core/v1"
-)
 
-// probeResult is a probe's recorded verdict on one container instance (the kubelet's
-// results.Result); resultNone is no verdict yet.
-type probeResult int8
-
-const (
-	resultNone probeResult = iota
-	resultSuccess
-	resultFailure
+	"github.com/satellite-vk/satellite/provider/internal/kubecontainer"
 )
 
 // maxProbeRetries is how often the kubelet runs a probe whose action errs before giving up on
 // that period (pkg/kubelet/prober/prober.go).
 const maxProbeRetries = 3
 
-// probeCounter counts equal results in a row: a result is recorded only once it has come
+// counter counts equal results in a row: a result is recorded only once it has come
 // successThreshold (or failureThreshold) times running, as in the kubelet's doProbe.
-type probeCounter struct {
-	last probeResult
+type counter struct {
+	last result
 	run  int
 }
 
 // observe counts r and reports whether it is to be recorded.
-func (c *probeCounter) observe(r probeResult, successThreshold, failureThreshold int32) bool {
+func (c *counter) observe(r result, successThreshold, failureThreshold int32) bool {
 	if c.last == r {
 		c.run++
 	} else {
@@ -44,12 +36,12 @@ func (c *probeCounter) observe(r probeResult, successThreshold, failureThreshold
 	return c.run >= int(max(threshold, 1))
 }
 
-// probeWorker runs one probe of one container instance, every periodSeconds, until it is
+// worker runs one probe of one container instance, every periodSeconds, until it is
 // stopped (the container is no longer the pod's running instance, the pod is deleted, or
 // Satellite stops): the kubelet's prober worker (pkg/kubelet/prober/worker.go).
-type probeWorker struct {
-	m         *probeManager
-	kind      probeKind
+type worker struct {
+	m         *Manager
+	kind      kind
 	spec      *corev1.Probe
 	pod       *corev1.Pod       // read-only
 	container *corev1.Container // read-only
@@ -62,7 +54,7 @@ type probeWorker struct {
 	done    chan struct{}
 
 	// the worker goroutine's own
-	counter probeCounter
+	counter counter
 	onHold  bool
 }
 
@@ -71,8 +63,8 @@ type probeWorker struct {
 // on its ticks, and sees a new instance only once its status shows it running (after a PLEG
 // relist), so a container is never probed in the moment it starts, before its server can
 // listen. (A readiness probe is still run at once, triggered as the kubelet's UpdatePodStatus
-// triggers it: see health.)
-func (w *probeWorker) run(ctx context.Context) {
+// triggers it: see Health.)
+func (w *worker) run(ctx context.Context) {
 	defer close(w.done)
 	period := time.Duration(w.spec.PeriodSeconds) * time.Second
 	if period <= 0 {
@@ -99,7 +91,7 @@ func (w *probeWorker) run(ctx context.Context) {
 }
 
 // probe runs the probe once, if it is due, and records the result once its threshold is met.
-func (w *probeWorker) probe(ctx context.Context) {
+func (w *worker) probe(ctx context.Context) {
 	if w.onHold || int32(time.Since(w.startedAt).Seconds()) < w.spec.InitialDelaySeconds {
 		return
 	}
@@ -118,25 +110,25 @@ func (w *probeWorker) probe(ctx context.Context) {
 	if (w.kind == liveness && r == resultFailure) || w.kind == startup {
 		// The container is killed, or has started: nothing more to learn from it.
 		w.onHold = true
-		w.counter = probeCounter{}
+		w.counter = counter{}
 	}
 }
 
 // runWithRetries runs the probe's action, again up to maxProbeRetries times while it errs, and
 // records the kubelet's events: Unhealthy for a failure or an error, ProbeWarning for a
 // warning. ok is false when no result could be had.
-func (w *probeWorker) runWithRetries(ctx context.Context) (probeResult, bool) {
+func (w *worker) runWithRetries(ctx context.Context) (result, bool) {
 	var (
-		outcome probeOutcome
+		outcome outcome
 		output  string
 		err     error
 	)
 	for range maxProbeRetries {
-		if outcome, output, err = w.m.prober.run(ctx, w.spec, w.container, w.id, w.command); err == nil {
+		if outcome, output, err = w.m.runner.run(ctx, w.spec, w.container, w.id, w.command); err == nil {
 			break
 		}
 	}
-	ref := containerRef(w.pod, w.container.Name)
+	ref := kubecontainer.Ref(w.pod, w.container.Name)
 	switch {
 	case ctx.Err() != nil:
 		return resultNone, false
@@ -153,16 +145,4 @@ func (w *probeWorker) runWithRetries(ctx context.Context) (probeResult, bool) {
 		return resultFailure, true
 	}
 	return resultSuccess, true
-}
-
-// sleepCtx waits d or until ctx ends; it reports whether d passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -1,4 +1,4 @@
-package provider
+package prober
 
 import (
 	"context"
@@ -17,15 +17,16 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// maxProbeBody is how much of a response the kubelet reads (pkg/probe/http: 10 KiB).
-const maxProbeBody = 10 << 10
+// MaxHTTPBody is how much of a response the kubelet reads (pkg/probe/http: 10 KiB); the
+// lifecycle hooks read no more either.
+const MaxHTTPBody = 10 << 10
 
-// httpGetRequest is the request the kubelet sends for an httpGet probe or hook
+// NewHTTPGetRequest is the request the kubelet sends for an httpGet probe or hook
 // (pkg/probe/http/request.go, NewRequestForHTTPGetAction): scheme defaulting to http, host to
 // the pod's IP, the port by number or by the container's port name, the path as given, the
 // headers, and a User-Agent "kube-<purpose>/<major.minor>" and "Accept: */*" unless the
 // headers set them (an empty Accept removes it). A Host header becomes the request's Host.
-func httpGetRequest(action *corev1.HTTPGetAction, c *corev1.Container, podIP, purpose string) (*http.Request, error) {
+func NewHTTPGetRequest(action *corev1.HTTPGetAction, c *corev1.Container, podIP, purpose string) (*http.Request, error) {
 	scheme := strings.ToLower(string(action.Scheme))
 	if scheme == "" {
 		scheme = "http"
@@ -101,11 +102,11 @@ func containerPort(p intstr.IntOrString, c *corev1.Container) (int, error) {
 // probes' User-Agent. TestKubeVersion keeps it in step with go.mod.
 const kubeVersion = "1.35"
 
-// httpClient is the kubelet's probe client (pkg/probe/http/http.go) with its connections
+// NewHTTPClient is the kubelet's probe client (pkg/probe/http/http.go) with its connections
 // opened from the host through dial: certificates are not checked, no keep-alive, no proxy,
 // no compression, and redirects followed only to the same host, at most 10 (a redirect
 // elsewhere ends the probe with the redirect itself). timeout 0 means none, as for hooks.
-func httpClient(dial func(ctx context.Context, addr string) (net.Conn, error), timeout time.Duration) *http.Client {
+func NewHTTPClient(dial func(ctx context.Context, addr string) (net.Conn, error), timeout time.Duration) *http.Client {
 	return &http.Client{
 		Timeout: timeout,
 		Transport: &http.Transport{
@@ -135,13 +136,13 @@ func httpClient(dial func(ctx context.Context, addr string) (net.Conn, error), t
 // success, except a redirect that was not followed, which succeeds with a warning; anything
 // else fails, with the status code only (never the body, which may hold secrets). A request
 // that fails (refused, timed out) is a failure, not an error.
-func httpProbe(client *http.Client, req *http.Request) (probeOutcome, string, error) {
+func httpProbe(client *http.Client, req *http.Request) (outcome, string, error) {
 	resp, err := client.Do(req)
 	if err != nil {
 		return outcomeFailure, err.Error(), nil
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxProbeBody))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxHTTPBody))
 	if err != nil {
 		return outcomeFailure, "", err
 	}
