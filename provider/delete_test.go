@@ -11,7 +11,7 @@ import (
 // A pod deleted before Satellite took it in (a restart) is taken in to be deleted, so its
 // containers on the host are stopped rather than left to orphan collection.
 func TestDeletePodNotYetTakenIn(t *testing.T) {
-	p := New(Config{NodeName: "n"}, nil, nil, nil, nil)
+	p := New(Config{NodeName: "n"}, Deps{})
 	grace := int64(7)
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "u-1", DeletionGracePeriodSeconds: &grace}}
 	if err := p.DeletePod(context.Background(), pod); err != nil {

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -12,8 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	corev1listers "k8s.io/client-go/listers/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/satellite-vk/satellite/provider/internal/kubecontainer"
@@ -28,9 +27,7 @@ import (
 
 // envSources is what a container's environment is read from besides its pod.
 type envSources struct {
-	configMaps corev1listers.ConfigMapLister
-	secrets    corev1listers.SecretLister
-	services   corev1listers.ServiceLister
+	objects Objects
 	// hostIP is the pod's IP and its host's: every pod shares the host's network.
 	hostIP string
 	// allocatable is what an unset limit reads as.
@@ -39,12 +36,8 @@ type envSources struct {
 	apiEndpoint string
 }
 
-// UseServiceLister gives the provider the Services whose variables containers get (the
-// kubelet's service links). It must be called before Run.
-func (p *Provider) UseServiceLister(l corev1listers.ServiceLister) { p.api.Services = l }
-
 func (p *Provider) envSources() envSources {
-	return envSources{configMaps: p.api.ConfigMaps, secrets: p.api.Secrets, services: p.api.Services,
+	return envSources{objects: p.objects,
 		hostIP: p.cfg.HostIP, allocatable: p.node.allocatable(), apiEndpoint: p.cfg.PodAPIEndpoint}
 }
 
@@ -65,16 +58,16 @@ func (l *envList) set(name, value string) {
 // containerEnv is the container's environment: envFrom first, then env in order (overriding
 // envFrom), $(VAR) references expanded against the variables declared before and the service
 // variables, then the service variables not set otherwise.
-func containerEnv(pod *corev1.Pod, c *corev1.Container, src envSources) ([]*runtimeapi.KeyValue, error) {
+func containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, src envSources) ([]*runtimeapi.KeyValue, error) {
 	if pod.Spec.EnableServiceLinks == nil {
 		return nil, errors.New("nil pod.spec.enableServiceLinks encountered, cannot construct envvars")
 	}
-	svc, err := serviceEnv(src.services, pod.Namespace, *pod.Spec.EnableServiceLinks, src.apiEndpoint)
+	svc, err := serviceEnv(ctx, src.objects, pod.Namespace, *pod.Spec.EnableServiceLinks, src.apiEndpoint)
 	if err != nil {
 		return nil, err
 	}
 	env := envList{values: map[string]string{}}
-	objs := objectCache{src: src, ns: pod.Namespace}
+	objs := objectCache{ctx: ctx, src: src, ns: pod.Namespace}
 	if err := envFrom(&env, c.EnvFrom, &objs); err != nil {
 		return nil, err
 	}
@@ -198,6 +191,7 @@ func isTrue(b *bool) bool { return b != nil && *b }
 
 // objectCache reads each ConfigMap and Secret once per container, as the kubelet does.
 type objectCache struct {
+	ctx        context.Context
 	src        envSources
 	ns         string
 	configMaps map[string]*corev1.ConfigMap
@@ -208,10 +202,10 @@ func (o *objectCache) configMap(name string) (*corev1.ConfigMap, error) {
 	if cm, ok := o.configMaps[name]; ok {
 		return cm, nil
 	}
-	if o.src.configMaps == nil {
+	if o.src.objects == nil {
 		return nil, fmt.Errorf("couldn't get configMap %v/%v, no kubeClient defined", o.ns, name)
 	}
-	cm, err := o.src.configMaps.ConfigMaps(o.ns).Get(name)
+	cm, err := o.src.objects.ConfigMap(o.ctx, o.ns, name)
 	if err != nil {
 		return nil, err
 	}
@@ -226,10 +220,10 @@ func (o *objectCache) secret(name string) (*corev1.Secret, error) {
 	if s, ok := o.secrets[name]; ok {
 		return s, nil
 	}
-	if o.src.secrets == nil {
+	if o.src.objects == nil {
 		return nil, fmt.Errorf("couldn't get secret %v/%v, no kubeClient defined", o.ns, name)
 	}
-	s, err := o.src.secrets.Secrets(o.ns).Get(name)
+	s, err := o.src.objects.Secret(o.ctx, o.ns, name)
 	if err != nil {
 		return nil, err
 	}
@@ -244,13 +238,13 @@ func (o *objectCache) secret(name string) (*corev1.Secret, error) {
 // namespace's kubernetes Service always, those of the pod's namespace with enableServiceLinks.
 // With apiEndpoint (host:port), the kubernetes Service's name that endpoint: the API as the
 // host reaches it.
-func serviceEnv(lister corev1listers.ServiceLister, ns string, links bool, apiEndpoint string) (map[string]string, error) {
+func serviceEnv(ctx context.Context, objects Objects, ns string, links bool, apiEndpoint string) (map[string]string, error) {
 	env := map[string]string{}
 	chosen := map[string]*corev1.Service{}
 	var all []*corev1.Service
-	if lister != nil {
+	if objects != nil {
 		var err error
-		if all, err = lister.List(labels.Everything()); err != nil {
+		if all, err = objects.Services(ctx); err != nil {
 			return nil, errors.New("failed to list services when setting up env vars")
 		}
 	}

@@ -1,18 +1,49 @@
 package provider
 
 import (
+	"context"
 	"reflect"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
 )
+
+// listerObjects are Objects read from client-go listers; a nil lister has no objects.
+type listerObjects struct {
+	configMaps corev1listers.ConfigMapLister
+	secrets    corev1listers.SecretLister
+	services   corev1listers.ServiceLister
+}
+
+func (l listerObjects) ConfigMap(_ context.Context, ns, name string) (*corev1.ConfigMap, error) {
+	if l.configMaps == nil {
+		return nil, apierrors.NewNotFound(corev1.Resource("configmap"), name)
+	}
+	return l.configMaps.ConfigMaps(ns).Get(name)
+}
+
+func (l listerObjects) Secret(_ context.Context, ns, name string) (*corev1.Secret, error) {
+	if l.secrets == nil {
+		return nil, apierrors.NewNotFound(corev1.Resource("secret"), name)
+	}
+	return l.secrets.Secrets(ns).Get(name)
+}
+
+func (l listerObjects) Services(context.Context) ([]*corev1.Service, error) {
+	if l.services == nil {
+		return nil, nil
+	}
+	return l.services.List(labels.Everything())
+}
 
 // listers are client-go listers over fixed objects, as virtual-kubelet's informers give them.
 func listers(objs ...any) (corev1listers.ConfigMapLister, corev1listers.SecretLister, corev1listers.ServiceLister) {
@@ -72,7 +103,7 @@ func TestContainerEnv(t *testing.T) {
 	headless := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "headless"},
 		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{{Port: 80}}}}
 	cms, secrets, svcs := listers(cm, secret, svc, kube, other, headless)
-	src := envSources{configMaps: cms, secrets: secrets, services: svcs, hostIP: "203.0.113.7",
+	src := envSources{objects: listerObjects{cms, secrets, svcs}, hostIP: "203.0.113.7",
 		allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("8"), corev1.ResourceMemory: resource.MustParse("16Gi")}}
 	optional := ptr.To(true)
 	tests := []struct {
@@ -141,7 +172,7 @@ func TestContainerEnv(t *testing.T) {
 			t.Parallel()
 			pod := envPod(tt.links, tt.env...)
 			pod.Spec.Containers[0].EnvFrom = tt.from
-			kv, err := containerEnv(pod, &pod.Spec.Containers[0], src)
+			kv, err := containerEnv(context.Background(), pod, &pod.Spec.Containers[0], src)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -182,7 +213,7 @@ func TestContainerEnvNeedsServiceLinksSet(t *testing.T) {
 	t.Parallel()
 	pod := envPod(false)
 	pod.Spec.EnableServiceLinks = nil
-	if _, err := containerEnv(pod, &pod.Spec.Containers[0], envSources{}); err == nil {
+	if _, err := containerEnv(context.Background(), pod, &pod.Spec.Containers[0], envSources{}); err == nil {
 		t.Error("a pod without enableServiceLinks (never the case from the API) was given an environment")
 	}
 }
@@ -232,7 +263,7 @@ func TestServiceEnvAPIEndpoint(t *testing.T) {
 		{"shop", "", false, map[string]string{"KUBERNETES_SERVICE_HOST": "10.96.0.1"}},
 		{"mine", "api.cluster.example:443", true, map[string]string{"KUBERNETES_SERVICE_HOST": "10.96.0.9", "KUBERNETES_SERVICE_PORT": "80"}},
 	} {
-		env, err := serviceEnv(lister, tt.ns, tt.links, tt.endpoint)
+		env, err := serviceEnv(context.Background(), listerObjects{services: lister}, tt.ns, tt.links, tt.endpoint)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -51,7 +51,7 @@ func newHookProvider(cri *fake.Runtime, host *fake.Host) (*Provider, *record.Fak
 	if host == nil {
 		host = fake.NewHost()
 	}
-	return New(Config{NodeName: "n", HostIP: "10.0.0.5"}, host, cri, rec, nil), rec
+	return New(Config{NodeName: "n", HostIP: "10.0.0.5"}, Deps{Host: host, Runtime: cri, Recorder: rec}), rec
 }
 
 func events(rec *record.FakeRecorder) []string {

@@ -21,7 +21,7 @@ func TestNodeObjectReserved(t *testing.T) {
 		corev1.ResourceMemory:           resource.MustParse("1Gi"),
 		corev1.ResourceEphemeralStorage: resource.MustParse("200Gi"), // more than there is
 		gpu.ResourceName:                resource.MustParse("1"),     // the node has none
-	}}, nil, nil, nil, nil)
+	}}, Deps{})
 	node := p.nodeObject(facts, nil, "containerd://2.2.1", true, "KubeletReady", "")
 	for name, want := range map[corev1.ResourceName]struct{ capacity, allocatable string }{
 		corev1.ResourceCPU:              {"4", "2500m"},
@@ -61,7 +61,7 @@ func TestNodeObjectGPUs(t *testing.T) {
 		{gpu.ModeOff, a100, -1},
 		{gpu.ModeCDI, none, -1},
 	} {
-		p := New(Config{NodeName: "n", MaxPods: 10, GPUMode: tt.mode}, nil, nil, nil, nil)
+		p := New(Config{NodeName: "n", MaxPods: 10, GPUMode: tt.mode}, Deps{})
 		p.gpu.Observe(context.Background(), tt.reading)
 		node := p.nodeObject(facts, p.gpu.Devices(), "containerd://2.2.1", true, "KubeletReady", "")
 		for _, l := range []corev1.ResourceList{node.Status.Capacity, node.Status.Allocatable} {

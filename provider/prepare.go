@@ -16,7 +16,7 @@ import (
 // and of a fresh termination message file (podfiles.go). An error leaves the container waiting in
 // CreateContainerConfigError with the error as its message, as with the kubelet.
 func (p *Provider) prepareContainer(ctx context.Context, rec *podRecord, pod *corev1.Pod, c *corev1.Container, cfg *runtimeapi.ContainerConfig) error {
-	envs, err := containerEnv(pod, c, p.envSources())
+	envs, err := containerEnv(ctx, pod, c, p.envSources())
 	if err != nil {
 		return err
 	}

@@ -155,7 +155,7 @@ type Provider struct {
 	cri      Runtime
 	recorder record.EventRecorder
 	lister   corev1listers.PodLister
-	api      apiAccess
+	objects  Objects
 
 	store     *store
 	workers   *workers
@@ -177,8 +177,30 @@ type Provider struct {
 	subpaths *subPathHelper
 }
 
+// Deps are what the provider works through: the host, its runtime and the Kubernetes API.
+type Deps struct {
+	Host     Host
+	Runtime  Runtime
+	Recorder record.EventRecorder
+	// Pods lists the pods bound to the node, as the API has them (virtual-kubelet's
+	// informer); nil: Kubernetes' copy is not consulted and no orphan is collected.
+	Pods corev1listers.PodLister
+	// Objects reads the ConfigMaps, Secrets and Services the pods use; nil: none can be read.
+	Objects Objects
+}
+
+// Objects is what the provider reads of the Kubernetes API besides pods. A missing object is
+// a NotFound error (apierrors.IsNotFound). Returned objects are shared: not to be changed.
+type Objects interface {
+	ConfigMap(ctx context.Context, namespace, name string) (*corev1.ConfigMap, error)
+	Secret(ctx context.Context, namespace, name string) (*corev1.Secret, error)
+	// Services lists the Services of every namespace.
+	Services(ctx context.Context) ([]*corev1.Service, error)
+}
+
 // New makes a provider; Run starts it.
-func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods corev1listers.PodLister) *Provider {
+func New(cfg Config, deps Deps) *Provider {
+	host, cri, recorder := deps.Host, deps.Runtime, deps.Recorder
 	if cfg.RelistPeriod == 0 {
 		cfg.RelistPeriod = time.Second
 	}
@@ -202,8 +224,8 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 		host:      host,
 		cri:       cri,
 		recorder:  recorder,
-		api:       apiAccess{Tokens: cfg.Tokens},
-		lister:    pods,
+		objects:   deps.Objects,
+		lister:    deps.Pods,
 		store:     newStore(),
 		crashLoop: newCrashLoop(clock.RealClock{}),
 	}
@@ -215,7 +237,7 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 		MaxFiles: cfg.ContainerLogMaxFiles,
 	}, host, cri)
 	p.images = images.New(images.Config{Runtime: cri, Host: host, Records: cfg.PullRecords,
-		Secrets: apiSecrets{&p.api}, Registries: cfg.Registries, Recorder: recorder})
+		Secrets: objectSecrets{&p.objects}, Registries: cfg.Registries, Recorder: recorder})
 	// Beside the pod directories, as the pull records are, in a directory only root can
 	// change: what is run there as root must not be replaceable by a pod.
 	p.subpaths = &subPathHelper{host: host, dir: path.Join(path.Dir(cfg.PodDir), "bin"), source: cfg.SubPathHelper}
@@ -226,7 +248,7 @@ func New(cfg Config, host Host, cri Runtime, recorder record.EventRecorder, pods
 	p.workers.finishing = func(uid types.UID) bool {
 		return p.store.shortenDeletion(uid, finishDeletionsWithin/2)
 	}
-	p.probes = prober.NewManager(prober.Config{Runtime: cri, Dialer: host, PodIP: cfg.HostIP, Recorder: recorder, Pods: pods, Notify: p.workers.wake})
+	p.probes = prober.NewManager(prober.Config{Runtime: cri, Dialer: host, PodIP: cfg.HostIP, Recorder: recorder, Pods: deps.Pods, Notify: p.workers.wake})
 	p.gpu = gpu.New(gpu.Config{Mode: cfg.GPUMode, NvidiaSMI: cfg.NvidiaSMI, RuntimeHandler: cfg.GPURuntimeHandler,
 		RuntimeClasses: cfg.RuntimeClasses, NodeContainers: map[string]string{kuberuntime.LabelNode: cfg.NodeName}}, cri, host)
 	p.node = newNodeState(p)
@@ -331,35 +353,18 @@ func (p *Provider) GetPods(context.Context) ([]*corev1.Pod, error) {
 	return p.store.list(), nil
 }
 
-// UsePodLister gives the provider the lister of the pods bound to its node, which tells it
-// which pods Kubernetes still has. It must be called before Run.
-func (p *Provider) UsePodLister(l corev1listers.PodLister) { p.lister = l }
-
-// UseListers gives the provider the ConfigMaps and Secrets its pods' volumes read.
-func (p *Provider) UseListers(configMaps corev1listers.ConfigMapLister, secrets corev1listers.SecretLister) {
-	p.api.ConfigMaps, p.api.Secrets = configMaps, secrets
-}
-
-// apiAccess is what the provider reads of the Kubernetes API besides pods.
-type apiAccess struct {
-	ConfigMaps corev1listers.ConfigMapLister
-	Secrets    corev1listers.SecretLister
-	Services   corev1listers.ServiceLister
-	Tokens     TokenRequester
-}
-
-// apiSecrets reads Secrets with the lister the provider is given (UseListers), for the
-// packages that take a SecretGetter.
-type apiSecrets struct{ api *apiAccess }
-
-func (s apiSecrets) Secret(_ context.Context, ns, name string) (*corev1.Secret, error) {
-	if s.api.Secrets == nil {
-		return nil, fmt.Errorf("couldn't get secret %v/%v, no kubeClient defined", ns, name)
-	}
-	return s.api.Secrets.Secrets(ns).Get(name)
-}
-
 // TokenRequester is the TokenRequest API of service accounts.
 type TokenRequester interface {
 	CreateToken(ctx context.Context, namespace, serviceAccount string, tr *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error)
+}
+
+// objectSecrets reads Secrets through the provider's Objects, for the packages that take a
+// SecretGetter; without Objects no Secret can be read.
+type objectSecrets struct{ objects *Objects }
+
+func (s objectSecrets) Secret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
+	if *s.objects == nil {
+		return nil, fmt.Errorf("couldn't get secret %v/%v, no kubeClient defined", ns, name)
+	}
+	return (*s.objects).Secret(ctx, ns, name)
 }

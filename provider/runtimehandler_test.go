@@ -142,7 +142,7 @@ func TestStartSandboxRuntimeHandler(t *testing.T) {
 			rec := record.NewFakeRecorder(10)
 			p := New(Config{NodeName: "n", GPUMode: tt.mode, GPURuntimeHandler: tt.gpuHandler,
 				RuntimeClasses: fake.NewClientset([]runtime.Object{kata, gvisor}...).NodeV1().RuntimeClasses()},
-				sandboxHost{}, cri, rec, nil)
+				Deps{Host: sandboxHost{}, Runtime: cri, Recorder: rec})
 			p.gpu.Observe(context.Background(), gpu.Reading{Devices: fourGPUs()})
 			err := p.startSandbox(context.Background(), tt.pod, &observation{})
 			var got string

@@ -418,7 +418,7 @@ func TestStatsFallBackToContainerStats(t *testing.T) {
 		"containerd 2.x": errors.New(`cri ListPodSandboxStats: failed to decode sandbox container metrics for sandbox "sb-a": cgroupPath is empty (Unknown)`),
 	} {
 		cri := &fakeStatsCRI{sample: podsSample(t0, 3e9), sandboxErr: sbErr}
-		p := New(Config{NodeName: "n"}, &fakeStatsHost{}, cri, nil, nil)
+		p := New(Config{NodeName: "n"}, Deps{Host: &fakeStatsHost{}, Runtime: cri})
 		p.stats.maxAge = 0
 		ctx := context.Background()
 		for i := 0; i < 3; i++ {
@@ -440,7 +440,7 @@ func TestStatsFallBackToContainerStats(t *testing.T) {
 	c.SandboxStats = []*runtimeapi.PodSandboxStats{{Attributes: &runtimeapi.PodSandboxAttributes{Id: "sb-b"}, Linux: &runtimeapi.LinuxPodSandboxStats{
 		Cpu: &runtimeapi.CpuUsage{Timestamp: t0.UnixNano(), UsageCoreNanoSeconds: &runtimeapi.UInt64Value{Value: 9e9}}}}}
 	cri := &fakeStatsCRI{sample: c}
-	p := New(Config{NodeName: "n"}, &fakeStatsHost{}, cri, nil, nil)
+	p := New(Config{NodeName: "n"}, Deps{Host: &fakeStatsHost{}, Runtime: cri})
 	s, err := p.GetStatsSummary(context.Background())
 	if err != nil || len(s.Pods) != 1 || *s.Pods[0].CPU.UsageCoreNanoSeconds != 9e9 || cri.statsCalls.Load() != 0 {
 		t.Errorf("sandbox stats: %+v, %v, %d ListContainerStats", s, err, cri.statsCalls.Load())
@@ -452,7 +452,7 @@ func TestStatsConcurrentRequestsShareAReading(t *testing.T) {
 	t.Parallel()
 	host := &fakeStatsHost{}
 	cri := &fakeStatsCRI{sample: podsSample(t0, 3e9), sandboxErr: remote.ErrUnimplemented}
-	p := New(Config{NodeName: "n"}, host, cri, nil, nil)
+	p := New(Config{NodeName: "n"}, Deps{Host: host, Runtime: cri})
 	p.stats.maxAge = time.Minute // however late the goroutines start on a loaded machine
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -490,7 +490,7 @@ func TestStatsConcurrentRequestsShareAReading(t *testing.T) {
 func TestStatsReadingFails(t *testing.T) {
 	t.Parallel()
 	host := &fakeStatsHost{err: &remote.ExitError{Code: 1, Stderr: "df: /var/lib/containerd: No such file or directory"}}
-	p := New(Config{NodeName: "n"}, host, &fakeStatsCRI{sample: podsSample(t0, 1)}, nil, nil)
+	p := New(Config{NodeName: "n"}, Deps{Host: host, Runtime: &fakeStatsCRI{sample: podsSample(t0, 1)}})
 	p.stats.maxAge = 0
 	ctx := context.Background()
 	mfs, err := p.GetMetricsResource(ctx)

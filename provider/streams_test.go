@@ -33,7 +33,7 @@ func TestExecLooksUpOnce(t *testing.T) {
 	pod := samplePod()
 	c := pod.Spec.Containers[0].Name
 	cri := &countingCRI{fakeCRI: &fakeCRI{}}
-	p := New(Config{NodeName: "n"}, nil, cri, nil, nil)
+	p := New(Config{NodeName: "n"}, Deps{Runtime: cri})
 	p.store.put(pod)
 	labels := map[string]string{kuberuntime.LabelNode: "n", kuberuntime.LabelPodUID: string(pod.UID), kuberuntime.LabelContainerName: c}
 	cri.ctrs = append(cri.ctrs,

@@ -199,9 +199,9 @@ func (p *Provider) volumeFiles(ctx context.Context, rec *podRecord, pod *corev1.
 	s := v.VolumeSource
 	switch {
 	case s.Secret != nil:
-		return files, p.secretFiles(files, pod.Namespace, s.Secret.SecretName, s.Secret.Items, s.Secret.DefaultMode, s.Secret.Optional)
+		return files, p.secretFiles(ctx, files, pod.Namespace, s.Secret.SecretName, s.Secret.Items, s.Secret.DefaultMode, s.Secret.Optional)
 	case s.ConfigMap != nil:
-		return files, p.configMapFiles(files, pod.Namespace, s.ConfigMap.Name, s.ConfigMap.Items, s.ConfigMap.DefaultMode, s.ConfigMap.Optional)
+		return files, p.configMapFiles(ctx, files, pod.Namespace, s.ConfigMap.Name, s.ConfigMap.Items, s.ConfigMap.DefaultMode, s.ConfigMap.Optional)
 	case s.DownwardAPI != nil:
 		return files, downwardFiles(files, pod, s.DownwardAPI.Items, s.DownwardAPI.DefaultMode, p.node.allocatable())
 	case s.Projected != nil:
@@ -209,9 +209,9 @@ func (p *Provider) volumeFiles(ctx context.Context, rec *podRecord, pod *corev1.
 			var err error
 			switch {
 			case src.Secret != nil:
-				err = p.secretFiles(files, pod.Namespace, src.Secret.Name, src.Secret.Items, s.Projected.DefaultMode, src.Secret.Optional)
+				err = p.secretFiles(ctx, files, pod.Namespace, src.Secret.Name, src.Secret.Items, s.Projected.DefaultMode, src.Secret.Optional)
 			case src.ConfigMap != nil:
-				err = p.configMapFiles(files, pod.Namespace, src.ConfigMap.Name, src.ConfigMap.Items, s.Projected.DefaultMode, src.ConfigMap.Optional)
+				err = p.configMapFiles(ctx, files, pod.Namespace, src.ConfigMap.Name, src.ConfigMap.Items, s.Projected.DefaultMode, src.ConfigMap.Optional)
 			case src.DownwardAPI != nil:
 				err = downwardFiles(files, pod, src.DownwardAPI.Items, s.Projected.DefaultMode, p.node.allocatable())
 			case src.ServiceAccountToken != nil:
@@ -261,11 +261,11 @@ func itemFiles(files map[string]volumeFile, kind, name string, data map[string][
 	return nil
 }
 
-func (p *Provider) secretFiles(files map[string]volumeFile, ns, name string, items []corev1.KeyToPath, defMode *int32, optional *bool) error {
-	if p.api.Secrets == nil {
+func (p *Provider) secretFiles(ctx context.Context, files map[string]volumeFile, ns, name string, items []corev1.KeyToPath, defMode *int32, optional *bool) error {
+	if p.objects == nil {
 		return errors.New("no access to Secrets")
 	}
-	s, err := p.api.Secrets.Secrets(ns).Get(name)
+	s, err := p.objects.Secret(ctx, ns, name)
 	if apierrors.IsNotFound(err) && optional != nil && *optional {
 		return nil
 	}
@@ -278,11 +278,11 @@ func (p *Provider) secretFiles(files map[string]volumeFile, ns, name string, ite
 	return itemFiles(files, "secret", name, s.Data, items, defMode, optional != nil && *optional)
 }
 
-func (p *Provider) configMapFiles(files map[string]volumeFile, ns, name string, items []corev1.KeyToPath, defMode *int32, optional *bool) error {
-	if p.api.ConfigMaps == nil {
+func (p *Provider) configMapFiles(ctx context.Context, files map[string]volumeFile, ns, name string, items []corev1.KeyToPath, defMode *int32, optional *bool) error {
+	if p.objects == nil {
 		return errors.New("no access to ConfigMaps")
 	}
-	cm, err := p.api.ConfigMaps.ConfigMaps(ns).Get(name)
+	cm, err := p.objects.ConfigMap(ctx, ns, name)
 	if apierrors.IsNotFound(err) && optional != nil && *optional {
 		return nil
 	}
@@ -337,7 +337,7 @@ func (p *Provider) token(ctx context.Context, rec *podRecord, pod *corev1.Pod, v
 	if t, ok := rec.tokens[key]; ok && time.Now().Before(t.refreshAt) {
 		return t.token, nil
 	}
-	if p.api.Tokens == nil {
+	if p.cfg.Tokens == nil {
 		return "", errors.New("no access to the TokenRequest API")
 	}
 	exp := int64(3600)
@@ -356,7 +356,7 @@ func (p *Provider) token(ctx context.Context, rec *podRecord, pod *corev1.Pod, v
 		sa = "default"
 	}
 	issued := time.Now()
-	resp, err := p.api.Tokens.CreateToken(ctx, pod.Namespace, sa, tr)
+	resp, err := p.cfg.Tokens.CreateToken(ctx, pod.Namespace, sa, tr)
 	if err != nil {
 		return "", fmt.Errorf("failed to fetch token: %w", err)
 	}

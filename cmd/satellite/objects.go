@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,8 +41,6 @@ const (
 	inertName = "satellite.invalid-name-never-used"
 )
 
-var errNoList = errors.New("listing is not offered: Satellite reads Secrets and ConfigMaps by name")
-
 // objectCache answers Gets from the API, each answer kept for objectTTL (missingTTL for
 // not found). Concurrent Gets of one object share one call. Other errors are not kept.
 type objectCache[T any] struct {
@@ -59,15 +58,38 @@ type cacheEntry[T any] struct {
 	obj  T
 	err  error
 	at   time.Time
+	// abandoned: the read failed because the caller that made it gave up.
+	abandoned bool
 }
 
 func newObjectCache[T any](resource string, get func(ctx context.Context, ns, name string) (T, error)) *objectCache[T] {
 	return &objectCache[T]{resource: resource, get: get, now: time.Now, entries: map[string]*cacheEntry[T]{}}
 }
 
-// Get returns the object, as an informer's lister does: shared, not to be changed; a missing
-// one is a NotFound error in the listers' words (`secret "creds" not found`).
-func (c *objectCache[T]) Get(ns, name string) (T, error) {
+// Get returns the object: shared, not to be changed; a missing one is a NotFound error in
+// the listers' words (`secret "creds" not found`). A read shared with a caller that gave up
+// is made again for one that has not.
+func (c *objectCache[T]) Get(ctx context.Context, ns, name string) (T, error) {
+	for {
+		e, mine := c.entry(ns, name)
+		if mine {
+			c.fill(ctx, e, ns, name)
+		}
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			var zero T
+			return zero, ctx.Err()
+		}
+		if !e.abandoned || ctx.Err() != nil {
+			return e.obj, e.err
+		}
+	}
+}
+
+// entry returns the object's entry, fresh or being read; mine: a new one, for the caller to
+// fill.
+func (c *objectCache[T]) entry(ns, name string) (*cacheEntry[T], bool) {
 	key := ns + "/" + name
 	c.mu.Lock()
 	now := c.now()
@@ -76,34 +98,32 @@ func (c *objectCache[T]) Get(ns, name string) (T, error) {
 	if ok {
 		select {
 		case <-e.done:
-			if !c.fresh(e, now) {
-				ok = false
-			}
+			ok = c.fresh(e, now)
 		default: // being read: share it
 		}
 	}
 	if !ok {
 		e = &cacheEntry[T]{done: make(chan struct{})}
 		c.entries[key] = e
-		c.mu.Unlock()
-		c.fill(e, key, ns, name)
-	} else {
-		c.mu.Unlock()
 	}
-	<-e.done
-	return e.obj, e.err
+	c.mu.Unlock()
+	return e, !ok
 }
 
-func (c *objectCache[T]) fill(e *cacheEntry[T], key, ns, name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), objectGetTimeout)
+// fill reads the object on the context of the caller that asked first, within
+// objectGetTimeout.
+func (c *objectCache[T]) fill(ctx context.Context, e *cacheEntry[T], ns, name string) {
+	key := ns + "/" + name
+	gctx, cancel := context.WithTimeout(ctx, objectGetTimeout)
 	defer cancel()
-	obj, err := c.get(ctx, ns, name)
+	obj, err := c.get(gctx, ns, name)
 	if apierrors.IsNotFound(err) {
 		err = apierrors.NewNotFound(corev1.Resource(c.resource), name)
 	}
-	e.obj, e.err, e.at = obj, err, c.now()
+	kept := err == nil || apierrors.IsNotFound(err)
+	e.obj, e.err, e.at, e.abandoned = obj, err, c.now(), !kept && ctx.Err() != nil
 	close(e.done)
-	if err != nil && !apierrors.IsNotFound(err) {
+	if !kept {
 		c.mu.Lock()
 		if c.entries[key] == e {
 			delete(c.entries, key) // the next Get asks again
@@ -137,54 +157,85 @@ func (c *objectCache[T]) prune(now time.Time) {
 	}
 }
 
-// secretLister and configMapLister are the caches as the provider's listers.
-type secretLister struct{ c *objectCache[*corev1.Secret] }
-
-func newSecretLister(client kubernetes.Interface) secretLister {
-	return secretLister{newObjectCache("secret", func(ctx context.Context, ns, name string) (*corev1.Secret, error) {
-		return client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-	})}
+// apiObjects is what the provider reads of the API besides pods (provider.Objects): Secrets
+// and ConfigMaps through the caches, Services from nodeutil's informer.
+type apiObjects struct {
+	secrets    *objectCache[*corev1.Secret]
+	configMaps *objectCache[*corev1.ConfigMap]
+	listers    *nodeListers
 }
 
-func (l secretLister) List(labels.Selector) ([]*corev1.Secret, error) { return nil, errNoList }
-func (l secretLister) Secrets(ns string) corev1listers.SecretNamespaceLister {
-	return secretNamespaceLister{l.c, ns}
+func newAPIObjects(client kubernetes.Interface, listers *nodeListers) *apiObjects {
+	return &apiObjects{
+		secrets: newObjectCache("secret", func(ctx context.Context, ns, name string) (*corev1.Secret, error) {
+			return client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		}),
+		configMaps: newObjectCache("configmap", func(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
+			return client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+		}),
+		listers: listers,
+	}
 }
 
-type secretNamespaceLister struct {
-	c  *objectCache[*corev1.Secret]
-	ns string
+func (o *apiObjects) Secret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
+	return o.secrets.Get(ctx, ns, name)
 }
 
-func (l secretNamespaceLister) List(labels.Selector) ([]*corev1.Secret, error) { return nil, errNoList }
-func (l secretNamespaceLister) Get(name string) (*corev1.Secret, error)        { return l.c.Get(l.ns, name) }
-
-type configMapLister struct {
-	c *objectCache[*corev1.ConfigMap]
+func (o *apiObjects) ConfigMap(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
+	return o.configMaps.Get(ctx, ns, name)
 }
 
-func newConfigMapLister(client kubernetes.Interface) configMapLister {
-	return configMapLister{newObjectCache("configmap", func(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
-		return client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
-	})}
+// Services lists nodeutil's Services informer; before nodeutil made it, there are none.
+func (o *apiObjects) Services(context.Context) ([]*corev1.Service, error) {
+	l := o.listers.services.Load()
+	if l == nil {
+		return nil, nil
+	}
+	return (*l).List(labels.Everything())
 }
 
-func (l configMapLister) List(labels.Selector) ([]*corev1.ConfigMap, error) { return nil, errNoList }
-func (l configMapLister) ConfigMaps(ns string) corev1listers.ConfigMapNamespaceLister {
-	return configMapNamespaceLister{l.c, ns}
+// nodeListers are the listers of the informers nodeutil.NewNode makes, set when it calls
+// back; the provider is made before (NewNode's options take its kubelet API handler).
+type nodeListers struct {
+	pods     atomic.Pointer[corev1listers.PodLister]
+	services atomic.Pointer[corev1listers.ServiceLister]
 }
 
-type configMapNamespaceLister struct {
-	c  *objectCache[*corev1.ConfigMap]
-	ns string
+// set takes nodeutil's listers: the pods bound to the node and the Services. Not its
+// Secrets and ConfigMaps: those informers hold nothing (inertClient).
+func (l *nodeListers) set(pc nodeutil.ProviderConfig) {
+	l.pods.Store(&pc.Pods)
+	l.services.Store(&pc.Services)
 }
 
-func (l configMapNamespaceLister) List(labels.Selector) ([]*corev1.ConfigMap, error) {
-	return nil, errNoList
+// Pods is the pod lister as the provider takes it: until nodeutil made it, every answer is
+// an error other than NotFound, which the provider reads as "unknown".
+func (l *nodeListers) Pods() corev1listers.PodLister { return latePods{&l.pods} }
+
+type latePods struct {
+	p *atomic.Pointer[corev1listers.PodLister]
 }
-func (l configMapNamespaceLister) Get(name string) (*corev1.ConfigMap, error) {
-	return l.c.Get(l.ns, name)
+
+var errNoPodLister = errors.New("pods are not listed yet: the node is being made")
+
+func (l latePods) List(sel labels.Selector) ([]*corev1.Pod, error) {
+	if p := l.p.Load(); p != nil {
+		return (*p).List(sel)
+	}
+	return nil, errNoPodLister
 }
+
+func (l latePods) Pods(ns string) corev1listers.PodNamespaceLister {
+	if p := l.p.Load(); p != nil {
+		return (*p).Pods(ns)
+	}
+	return noPods{}
+}
+
+type noPods struct{}
+
+func (noPods) List(labels.Selector) ([]*corev1.Pod, error) { return nil, errNoPodLister }
+func (noPods) Get(string) (*corev1.Pod, error)             { return nil, errNoPodLister }
 
 // inertClient is the client nodeutil builds its informers with: its Secrets and ConfigMaps
 // list and watch only objects named inertName, so those informers hold nothing. Everything

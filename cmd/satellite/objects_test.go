@@ -8,13 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	corev1listers "k8s.io/client-go/listers/core/v1"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 )
 
 // A Secret is read once per objectTTL however often it is asked for, again after it; a
@@ -32,12 +36,13 @@ func TestObjectCache(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	l := newSecretLister(client)
+	l := newAPIObjects(client, new(nodeListers))
 	now := time.Unix(1000, 0)
-	l.c.now = func() time.Time { return now }
+	l.secrets.now = func() time.Time { return now }
+	ctx := context.Background()
 
 	for range 3 {
-		s, err := l.Secrets("ns").Get("creds")
+		s, err := l.Secret(ctx, "ns", "creds")
 		if err != nil || string(s.Data["k"]) != "v1" {
 			t.Fatalf("get: %v %v", s, err)
 		}
@@ -46,40 +51,40 @@ func TestObjectCache(t *testing.T) {
 		t.Errorf("3 gets within the TTL made %d API calls, want 1", n)
 	}
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "creds"}, Data: map[string][]byte{"k": []byte("v2")}}
-	if _, err := client.CoreV1().Secrets("ns").Update(context.Background(), s, metav1.UpdateOptions{}); err != nil {
+	if _, err := client.CoreV1().Secrets("ns").Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := l.Secrets("ns").Get("creds"); string(got.Data["k"]) != "v1" {
+	if got, _ := l.Secret(ctx, "ns", "creds"); string(got.Data["k"]) != "v1" {
 		t.Errorf("within the TTL: %q, want the cached v1", got.Data["k"])
 	}
 	now = now.Add(objectTTL)
-	if got, _ := l.Secrets("ns").Get("creds"); string(got.Data["k"]) != "v2" {
+	if got, _ := l.Secret(ctx, "ns", "creds"); string(got.Data["k"]) != "v2" {
 		t.Errorf("after the TTL: %q, want v2", got.Data["k"])
 	}
 
-	_, err := l.Secrets("ns").Get("missing")
+	_, err := l.Secret(ctx, "ns", "missing")
 	if !apierrors.IsNotFound(err) || err.Error() != `secret "missing" not found` {
 		t.Errorf("missing: %v, want the lister's NotFound", err)
 	}
 	before := gets.Load()
-	_, _ = l.Secrets("ns").Get("missing")
+	_, _ = l.Secret(ctx, "ns", "missing")
 	now = now.Add(missingTTL)
-	_, _ = l.Secrets("ns").Get("missing")
+	_, _ = l.Secret(ctx, "ns", "missing")
 	if n := gets.Load() - before; n != 1 {
 		t.Errorf("not found asked again %d times within and after missingTTL, want 1 (after)", n)
 	}
 
 	fail.Store(true)
 	now = now.Add(objectTTL)
-	if _, err := l.Secrets("ns").Get("creds"); !apierrors.IsServiceUnavailable(err) {
+	if _, err := l.Secret(ctx, "ns", "creds"); !apierrors.IsServiceUnavailable(err) {
 		t.Errorf("API down: %v", err)
 	}
 	fail.Store(false)
-	if got, err := l.Secrets("ns").Get("creds"); err != nil || string(got.Data["k"]) != "v2" {
+	if got, err := l.Secret(ctx, "ns", "creds"); err != nil || string(got.Data["k"]) != "v2" {
 		t.Errorf("after the API came back: %v %v; the error must not be kept", got, err)
 	}
-	if _, err := l.List(nil); !errors.Is(err, errNoList) {
-		t.Errorf("List: %v", err)
+	if svcs, err := l.Services(ctx); len(svcs) != 0 || err != nil {
+		t.Errorf("Services before nodeutil made its informer: %v %v, want none", svcs, err)
 	}
 }
 
@@ -98,7 +103,7 @@ func TestObjectCacheShares(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if cm, err := c.Get("ns", "cfg"); err != nil || cm.Name != "cfg" {
+			if cm, err := c.Get(context.Background(), "ns", "cfg"); err != nil || cm.Name != "cfg" {
 				t.Errorf("get: %v %v", cm, err)
 			}
 		}()
@@ -111,6 +116,77 @@ func TestObjectCacheShares(t *testing.T) {
 	wg.Wait()
 	if n := calls.Load(); n != 1 {
 		t.Errorf("20 concurrent gets made %d calls, want 1", n)
+	}
+}
+
+// A read runs on the context of the caller that made it: one that gives up gets its
+// context's error, and one that shared the read and has not given up reads again.
+func TestObjectCacheContext(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	started := make(chan struct{}, 2)
+	c := newObjectCache("secret", func(ctx context.Context, ns, name string) (*corev1.Secret, error) {
+		if calls.Add(1) == 1 {
+			started <- struct{}{}
+			<-ctx.Done() // the first caller gives up while its read hangs
+			return nil, ctx.Err()
+		}
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}, nil
+	})
+	first, cancel := context.WithCancel(context.Background())
+	firstErr := make(chan error, 1)
+	go func() {
+		_, err := c.Get(first, "ns", "creds")
+		firstErr <- err
+	}()
+	<-started
+	second := make(chan error, 1)
+	go func() {
+		s, err := c.Get(context.Background(), "ns", "creds")
+		if err == nil && s.Name != "creds" {
+			err = errors.New("wrong secret " + s.Name)
+		}
+		second <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let the second caller share the first read
+	cancel()
+	if err := <-firstErr; !errors.Is(err, context.Canceled) {
+		t.Errorf("caller that gave up: %v, want context.Canceled", err)
+	}
+	if err := <-second; err != nil {
+		t.Errorf("caller that shared the abandoned read: %v, want the secret", err)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("%d reads, want 2 (the abandoned one and one more)", n)
+	}
+}
+
+// Until nodeutil made its informers, the provider's pod lister answers with an error that is
+// not NotFound (the provider reads it as "unknown" and deletes nothing), and no Services.
+func TestNodeListers(t *testing.T) {
+	t.Parallel()
+	l := new(nodeListers)
+	if _, err := l.Pods().Pods("ns").Get("web"); err == nil || apierrors.IsNotFound(err) {
+		t.Errorf("Get before the informer: %v, want an error other than NotFound", err)
+	}
+	if _, err := l.Pods().List(labels.Everything()); err == nil {
+		t.Error("List before the informer: no error")
+	}
+	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	_ = idx.Add(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web"}})
+	svcs := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	_ = svcs.Add(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kubernetes"}})
+	pods := l.Pods() // taken before nodeutil calls back, as the provider takes it
+	l.set(nodeutil.ProviderConfig{Pods: corev1listers.NewPodLister(idx), Services: corev1listers.NewServiceLister(svcs)})
+	if pod, err := pods.Pods("ns").Get("web"); err != nil || pod.Name != "web" {
+		t.Errorf("Get after: %v %v", pod, err)
+	}
+	if _, err := pods.Pods("ns").Get("gone"); !apierrors.IsNotFound(err) {
+		t.Errorf("Get of a missing pod after: %v, want NotFound", err)
+	}
+	o := newAPIObjects(fake.NewClientset(), l)
+	if got, err := o.Services(context.Background()); err != nil || len(got) != 1 {
+		t.Errorf("Services after: %v %v, want the one", got, err)
 	}
 }
 

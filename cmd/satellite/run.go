@@ -24,7 +24,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/satellite-vk/satellite/provider"
@@ -173,7 +172,9 @@ func run(ctx context.Context, c *config) error {
 	if pcfg.Registries, err = c.registryCredentials(ctx); err != nil {
 		return err
 	}
-	p := provider.New(pcfg, host, rt, recorder, nil)
+	listers := new(nodeListers)
+	p := provider.New(pcfg, provider.Deps{Host: host, Runtime: rt, Recorder: recorder,
+		Pods: listers.Pods(), Objects: newAPIObjects(client, listers)})
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	nodeSpec := p.Node(startCtx)
 	cancel()
@@ -187,20 +188,15 @@ func run(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
-	configMaps, secrets := newConfigMapLister(client), newSecretLister(client)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/runningpods/", p.RunningPods) // more specific than virtual-kubelet's "/"
-	pods := new(atomic.Pointer[corev1listers.PodLister])
 	n, err = nodeutil.NewNode(c.NodeName,
 		func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
-			p.UsePodLister(pc.Pods)
-			pods.Store(&pc.Pods)
-			p.UseListers(configMaps, secrets) // not pc's: those would cache the whole cluster's (objects.go)
-			p.UseServiceLister(pc.Services)
+			listers.set(pc)
 			return p, p.NodeProvider(), nil
 		},
 		func(nc *nodeutil.NodeConfig) error {
-			nc.Client = inertClient{Interface: withHeartbeat{Interface: client, heartbeat: clients.heartbeat}, pods: pods, sent: newSentStatuses()}
+			nc.Client = inertClient{Interface: withHeartbeat{Interface: client, heartbeat: clients.heartbeat}, pods: &listers.pods, sent: newSentStatuses()}
 			nc.NodeSpec = *nodeSpec
 			nc.HTTPListenAddr = c.Listen
 			nc.NumWorkers = c.Workers
