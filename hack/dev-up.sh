@@ -17,12 +17,7 @@ install_packages() {
   [ -x /usr/bin/containerd ] && [ -x /usr/lib/cni/loopback ] || missing+=(containerd)
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing Debian packages: $DEBIAN_PACKAGES"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends $DEBIAN_PACKAGES >/dev/null
-  # Debian's packages start their daemons where an init system runs; the environment starts its own.
-  pkill -x containerd 2>/dev/null || true
-  pkill -x docker-registry 2>/dev/null || true
+  bash "$HACK/install-packages.sh"
 }
 
 build() {
