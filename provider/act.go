@@ -143,7 +143,7 @@ func (p *Provider) initContainers(ctx context.Context, rec *podRecord, pod *core
 			if health == nil {
 				health = p.probes.Health(pod, obs.containers)
 			}
-			if !a && len(h) > 0 && h[0].State == runtimeapi.ContainerState_CONTAINER_RUNNING && sidecarStarted(c, h[0], health) {
+			if !a && len(h) > 0 && h[0].State == runtimeapi.ContainerState_CONTAINER_RUNNING && status.SidecarStarted(c, h[0], health) {
 				continue
 			}
 			if again == 0 && a {
@@ -170,7 +170,7 @@ func soonest(a, b time.Duration) time.Duration {
 
 // finished reports whether the pod has finished: Succeeded or Failed.
 func finished(rec *podRecord, pod *corev1.Pod, obs observation) bool {
-	phase := podStatus(statusInput{pod: pod, obs: obs, waiting: rec.waiting}).Phase
+	phase := status.Generate(obs.statusInput(pod, rec.waiting)).Phase
 	return phase == corev1.PodSucceeded || phase == corev1.PodFailed
 }
 
@@ -415,7 +415,7 @@ func (p *Provider) setWaiting(rec *podRecord, pod *corev1.Pod, name, reason, mes
 	if prev := rec.waiting[name]; prev.Reason != reason || prev.Message != message {
 		p.recorder.Event(pod, eventType, eventReason, eventMessage)
 	}
-	rec.waiting[name] = waiting{Reason: reason, Message: message}
+	rec.waiting[name] = status.Waiting{Reason: reason, Message: message}
 }
 
 // hasSyncedVolumes reports whether the pod has volumes whose content follows the API.

@@ -14,6 +14,12 @@ import (
 
 // removeRuntime is a fake runtime that holds history's containers; removing those in fail
 // gives that error. removed returns the ids it removed.
+// ctr and testPod build the CRI statuses and pods the tests here start from.
+var (
+	ctr     = fake.ContainerStatus
+	testPod = fake.Pod
+)
+
 func removeRuntime(history []*runtimeapi.ContainerStatus, fail map[string]error) (cri *fake.Runtime, removed func() []string) {
 	cri = fake.NewRuntime()
 	for _, s := range history {

@@ -12,6 +12,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/status"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -78,7 +79,9 @@ func (p *Provider) failPastDeadline(ctx context.Context, rec *podRecord, pod *co
 		log.G(ctx).WithError(err).Warn("cannot stop a pod past its active deadline; will try again")
 		return retryAfterError, false
 	}
-	st := podStatus(statusInput{pod: pod, obs: obs, waiting: rec.waiting, hostIP: p.cfg.HostIP, start: rec.start, terminal: true})
+	in := obs.statusInput(pod, rec.waiting)
+	in.HostIP, in.Start, in.Terminal = p.cfg.HostIP, rec.start, true
+	st := status.Generate(in)
 	st.Phase, st.Reason, st.Message = corev1.PodFailed, reasonDeadline, messageDeadline
 	if !apiequality.Semantic.DeepEqual(st, pod.Status) {
 		p.publish(p.store.setStatus(pod.UID, st))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/satellite-vk/satellite/provider/internal/kubecontainer"
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
+	"github.com/satellite-vk/satellite/provider/status"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -135,8 +136,8 @@ func (p *Provider) regularDone(pod *corev1.Pod, rec *podRecord, obs observation)
 	if len(runningSidecars(pod, obs)) == 0 {
 		return false
 	}
-	st := podStatus(statusInput{pod: pod, obs: obs, waiting: rec.waiting})
-	return regularDone(pod, st.ContainerStatuses)
+	st := status.Generate(obs.statusInput(pod, rec.waiting))
+	return status.RegularDone(pod, st.ContainerStatuses)
 }
 
 // runningSidecars are the pod's running sidecars, last declared first: the order the kubelet

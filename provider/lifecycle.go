@@ -16,6 +16,7 @@ import (
 
 	"github.com/satellite-vk/satellite/provider/internal/kubecontainer"
 	"github.com/satellite-vk/satellite/provider/prober"
+	"github.com/satellite-vk/satellite/provider/status"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -128,7 +129,7 @@ func (p *Provider) postStart(ctx context.Context, rec *podRecord, pod *corev1.Po
 	if err := p.killContainer(ctx, pod, c.Name, id, "FailedPostStartHook", killGrace(pod, nil)); err != nil {
 		log.G(ctx).WithError(err).WithField("container", c.Name).Warn("cannot kill a container whose postStart hook failed")
 	}
-	rec.waiting[c.Name] = waiting{Reason: "PostStartHookError", Message: msg}
+	rec.waiting[c.Name] = status.Waiting{Reason: "PostStartHookError", Message: msg}
 	return retryAfterError
 }
 

@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/satellite-vk/satellite/provider/internal/fake"
+	"github.com/satellite-vk/satellite/provider/status"
 )
 
 // hookRuntime is a fake runtime whose ExecSync, which must carry a deadline, answers with
@@ -137,7 +138,7 @@ func TestPostStart(t *testing.T) {
 	if again := p.postStart(context.Background(), r, pod, &pod.Spec.Containers[0], "cid"); again == 0 {
 		t.Error("no retry asked after a failed hook")
 	}
-	want := waiting{Reason: "PostStartHookError", Message: `Exec lifecycle hook ([sh -c exit 1]) for Container "server" in Pod "web-0_shop(1111-2222)" failed - error: command 'sh -c exit 1' exited with 1: , message: "no config\n"`}
+	want := status.Waiting{Reason: "PostStartHookError", Message: `Exec lifecycle hook ([sh -c exit 1]) for Container "server" in Pod "web-0_shop(1111-2222)" failed - error: command 'sh -c exit 1' exited with 1: , message: "no config\n"`}
 	if r.waiting["server"] != want {
 		t.Errorf("waiting %+v,\nwant    %+v", r.waiting["server"], want)
 	}

@@ -7,6 +7,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/satellite-vk/satellite/provider/status"
 )
 
 // podRecord is Satellite's memory of one pod. The fields under "shared" are guarded by the
@@ -21,7 +23,7 @@ type podRecord struct {
 
 	// worker-private
 	start   time.Time
-	waiting map[string]waiting                     // by container name
+	waiting map[string]status.Waiting              // by container name
 	exited  map[string]*runtimeapi.ContainerStatus // final statuses of exited containers, by id
 	// terminalHeld is since when a terminal status waits for the pod's sandbox to be seen
 	// stopped (holdTerminal).
@@ -65,7 +67,7 @@ func (s *store) put(pod *corev1.Pod) {
 		pod:     pod,
 		gone:    make(chan struct{}),
 		start:   time.Now(),
-		waiting: map[string]waiting{},
+		waiting: map[string]status.Waiting{},
 		exited:  map[string]*runtimeapi.ContainerStatus{},
 	}
 	s.byKey[key(pod.Namespace, pod.Name)] = pod.UID

@@ -15,6 +15,7 @@ import (
 	utilexec "k8s.io/utils/exec"
 
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
+	"github.com/satellite-vk/satellite/provider/status"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -34,7 +35,7 @@ func (p *Provider) latestContainer(ctx context.Context, namespace, podName, cont
 	for _, c := range list.Containers {
 		history = append(history, &runtimeapi.ContainerStatus{Id: c.Id, Metadata: c.Metadata, State: c.State, CreatedAt: c.CreatedAt})
 	}
-	sortHistory(history)
+	status.SortHistory(history)
 	if len(history) == 0 {
 		return nil, errdefs.NotFoundf("container %q in pod %q not found", container, podName)
 	}

@@ -13,6 +13,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
+	"github.com/satellite-vk/satellite/provider/status"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -124,8 +125,10 @@ func (p *Provider) reject(rec *podRecord, pod *corev1.Pod, reason, message strin
 // publishStatus computes the pod's status and hands it to virtual-kubelet when it changed,
 // unless holdTerminal holds it back: then it returns how soon to look again.
 func (p *Provider) publishStatus(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs observation, terminal bool) time.Duration {
-	st := podStatus(statusInput{pod: pod, obs: obs, waiting: rec.waiting, hostIP: p.cfg.HostIP, start: rec.start, terminal: terminal,
-		health: p.probes.Health(pod, obs.containers), others: p.otherConditions(pod)})
+	in := obs.statusInput(pod, rec.waiting)
+	in.HostIP, in.Start, in.Terminal = p.cfg.HostIP, rec.start, terminal
+	in.Health, in.Others = p.probes.Health(pod, obs.containers), p.otherConditions(pod)
+	st := status.Generate(in)
 	if !terminal {
 		sandboxReady := obs.sandbox != nil && obs.sandbox.State == runtimeapi.PodSandboxState_SANDBOX_READY
 		if wait := holdTerminal(ctx, rec, st.Phase, sandboxReady); wait > 0 {
@@ -184,7 +187,7 @@ func (p *Provider) observe(ctx context.Context, rec *podRecord, pod *corev1.Pod)
 		obs.containers[name] = append(obs.containers[name], st)
 	}
 	for _, h := range obs.containers {
-		sortHistory(h)
+		status.SortHistory(h)
 	}
 	return obs, nil
 }

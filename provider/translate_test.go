@@ -5,24 +5,9 @@ import (
 
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
-
-func resources(reqCPU, reqMem, limCPU, limMem string) corev1.ResourceRequirements {
-	r := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
-	set := func(l corev1.ResourceList, n corev1.ResourceName, v string) {
-		if v != "" {
-			l[n] = resource.MustParse(v)
-		}
-	}
-	set(r.Requests, corev1.ResourceCPU, reqCPU)
-	set(r.Requests, corev1.ResourceMemory, reqMem)
-	set(r.Limits, corev1.ResourceCPU, limCPU)
-	set(r.Limits, corev1.ResourceMemory, limMem)
-	return r
-}
 
 func samplePod() *corev1.Pod {
 	grace := int64(45)

@@ -1,4 +1,4 @@
-package provider
+package status
 
 import (
 	"sort"
@@ -10,54 +10,45 @@ import (
 
 	"github.com/satellite-vk/satellite/provider/internal/kubecontainer"
 	"github.com/satellite-vk/satellite/provider/logs"
-	"github.com/satellite-vk/satellite/provider/status"
 )
 
-// observation is what the host reported for one pod at one moment.
-type observation struct {
-	// sandbox is the pod's current sandbox, nil when there is none.
-	sandbox *runtimeapi.PodSandboxStatus
-	// containers holds every CRI container of the pod by container name, newest attempt first.
-	containers map[string][]*runtimeapi.ContainerStatus
-	// oldSandboxes are the pod's other sandboxes (replaced ones), with how many containers
-	// each still holds.
-	oldSandboxes map[string]int
-	// inCurrent holds the ids of the containers in the current sandbox.
-	inCurrent map[string]bool
-}
-
-// waiting is a reason a container is not running that only Satellite knows (an image pull
+// Waiting is a reason a container is not running that only Satellite knows (an image pull
 // that failed, a back-off in progress); it overrides the CRI state in the pod status.
-type waiting struct {
+type Waiting struct {
 	Reason, Message string
 }
 
-// statusInput is everything podStatus needs.
-type statusInput struct {
-	pod     *corev1.Pod
-	obs     observation
-	waiting map[string]waiting // by container name
-	hostIP  string
-	start   time.Time
-	// terminal is set once the pod has been deleted on the host: containers without a
+// Input is everything Generate needs: what the host reported for one pod at one moment, and
+// what the pod worker and the prober know of it.
+type Input struct {
+	Pod *corev1.Pod
+	// Sandbox is the pod's current sandbox, nil when there is none.
+	Sandbox *runtimeapi.PodSandboxStatus
+	// Containers holds every CRI container of the pod by container name, newest attempt first
+	// (SortHistory).
+	Containers map[string][]*runtimeapi.ContainerStatus
+	Waiting    map[string]Waiting // by container name
+	HostIP     string
+	Start      time.Time
+	// Terminal is set once the pod has been deleted on the host: containers without a
 	// terminated state get one, as the kubelet reports for a pod it killed.
-	terminal bool
-	// health is what the probes say of running containers, by container name (package prober).
-	health map[string]status.Health
-	// others are the pod's conditions that other controllers set, as the API has them.
-	others []corev1.PodCondition
+	Terminal bool
+	// Health is what the probes say of running containers, by container name (package prober).
+	Health map[string]Health
+	// Others are the pod's conditions that other controllers set, as the API has them.
+	Others []corev1.PodCondition
 }
 
-// podStatus builds the pod's status from the host's state, the kubelet's way
+// Generate builds the pod's status from the host's state, the kubelet's way
 // (pkg/kubelet/kubelet_pods.go: getPhase, generateAPIPodStatus).
-func podStatus(in statusInput) corev1.PodStatus {
-	pod := in.pod
+func Generate(in Input) corev1.PodStatus {
+	pod := in.Pod
 	st := corev1.PodStatus{
-		HostIP:    in.hostIP,
-		HostIPs:   []corev1.HostIP{{IP: in.hostIP}},
-		PodIP:     in.hostIP,
-		PodIPs:    []corev1.PodIP{{IP: in.hostIP}},
-		StartTime: timePtr(in.start),
+		HostIP:    in.HostIP,
+		HostIPs:   []corev1.HostIP{{IP: in.HostIP}},
+		PodIP:     in.HostIP,
+		PodIPs:    []corev1.PodIP{{IP: in.HostIP}},
+		StartTime: timePtr(in.Start),
 		QOSClass:  qosClass(pod),
 	}
 	st.InitContainerStatuses = containerStatuses(pod.Spec.InitContainers, in)
@@ -69,34 +60,34 @@ func podStatus(in statusInput) corev1.PodStatus {
 			st.InitContainerStatuses[i].Ready = t != nil && t.ExitCode == 0
 		}
 	}
-	status.ApplyHealth(st.InitContainerStatuses, in.health, in.terminal)
+	ApplyHealth(st.InitContainerStatuses, in.Health, in.Terminal)
 	st.ContainerStatuses = containerStatuses(pod.Spec.Containers, in)
-	status.ApplyHealth(st.ContainerStatuses, in.health, in.terminal)
+	ApplyHealth(st.ContainerStatuses, in.Health, in.Terminal)
 	logs.CapTerminationMessages(pod, &st)
-	st.Phase = podPhase(pod, st.InitContainerStatuses, st.ContainerStatuses, in.terminal)
-	sandboxReady := in.obs.sandbox != nil && in.obs.sandbox.State == runtimeapi.PodSandboxState_SANDBOX_READY
-	st.Conditions = podConditions(pod, &st, sandboxReady && !in.terminal, pod.Status.Conditions, in.others)
+	st.Phase = Phase(pod, st.InitContainerStatuses, st.ContainerStatuses, in.Terminal)
+	sandboxReady := in.Sandbox != nil && in.Sandbox.State == runtimeapi.PodSandboxState_SANDBOX_READY
+	st.Conditions = Conditions(pod, &st, sandboxReady && !in.Terminal, pod.Status.Conditions, in.Others)
 	return st
 }
 
-func containerStatuses(specs []corev1.Container, in statusInput) []corev1.ContainerStatus {
+func containerStatuses(specs []corev1.Container, in Input) []corev1.ContainerStatus {
 	if len(specs) == 0 {
 		return nil
 	}
 	// A container not created yet waits in ContainerCreating, or in a pod with init
 	// containers in PodInitializing (kubelet convertToAPIContainerStatuses).
 	pending := "ContainerCreating"
-	if len(in.pod.Spec.InitContainers) > 0 {
+	if len(in.Pod.Spec.InitContainers) > 0 {
 		pending = "PodInitializing"
 	}
 	out := make([]corev1.ContainerStatus, 0, len(specs))
 	for _, c := range specs {
-		out = append(out, containerStatus(c, in.obs.containers[c.Name], in.waiting, in.terminal, pending))
+		out = append(out, containerStatus(c, in.Containers[c.Name], in.Waiting, in.Terminal, pending))
 	}
 	return out
 }
 
-func containerStatus(c corev1.Container, history []*runtimeapi.ContainerStatus, w map[string]waiting, terminal bool, pending string) corev1.ContainerStatus {
+func containerStatus(c corev1.Container, history []*runtimeapi.ContainerStatus, w map[string]Waiting, terminal bool, pending string) corev1.ContainerStatus {
 	cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image}
 	if len(history) == 0 {
 		switch {
@@ -228,8 +219,8 @@ func timePtr(t time.Time) *metav1.Time {
 	return &mt
 }
 
-// sortHistory orders a container's CRI instances newest attempt first.
-func sortHistory(h []*runtimeapi.ContainerStatus) {
+// SortHistory orders a container's CRI instances newest attempt first.
+func SortHistory(h []*runtimeapi.ContainerStatus) {
 	sort.Slice(h, func(i, j int) bool {
 		ai, aj := h[i].GetMetadata().GetAttempt(), h[j].GetMetadata().GetAttempt()
 		if ai != aj {

@@ -1,4 +1,4 @@
-package provider
+package status
 
 import (
 	"strings"
@@ -37,8 +37,8 @@ func TestCapTerminationMessages(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			obs := observation{sandbox: readySandbox, containers: map[string][]*runtimeapi.ContainerStatus{"a": tt.history}}
-			st := podStatus(statusInput{pod: tt.pod, obs: obs, hostIP: "10.0.0.5", start: time.Now()})
+			st := Generate(Input{Pod: tt.pod, Sandbox: readySandbox, Containers: map[string][]*runtimeapi.ContainerStatus{"a": tt.history},
+				HostIP: "10.0.0.5", Start: time.Now()})
 			cs := st.ContainerStatuses[0]
 			state, last := -1, 0
 			if cs.State.Terminated != nil {

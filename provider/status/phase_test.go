@@ -1,9 +1,8 @@
-package provider
+package status
 
 import (
 	"testing"
 
-	"github.com/satellite-vk/satellite/provider/status"
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -29,7 +28,7 @@ func TestPodPhaseWithSidecars(t *testing.T) {
 		name         string
 		pod          *corev1.Pod
 		ctrs         hist
-		health       map[string]status.Health
+		health       map[string]Health
 		phase        corev1.PodPhase
 		initialized  corev1.ConditionStatus
 		ready        corev1.ConditionStatus
@@ -37,7 +36,7 @@ func TestPodPhaseWithSidecars(t *testing.T) {
 	}{
 		{name: "sidecar not started yet", pod: withSidecar(corev1.RestartPolicyNever, true),
 			ctrs:   hist{"proxy": {ctr("proxy", 0, running, 0)}},
-			health: map[string]status.Health{"proxy": {ID: "proxy-a", Started: false}},
+			health: map[string]Health{"proxy": {ID: "proxy-a", Started: false}},
 			phase:  corev1.PodPending, initialized: corev1.ConditionFalse, ready: corev1.ConditionFalse,
 			readyMessage: "containers with unready status: [proxy main]"},
 		{name: "sidecar started, init container running", pod: withSidecar(corev1.RestartPolicyNever, false),
@@ -60,14 +59,14 @@ func TestPodPhaseWithSidecars(t *testing.T) {
 			phase: corev1.PodRunning, initialized: corev1.ConditionTrue, ready: corev1.ConditionTrue},
 		{name: "sidecar not ready", pod: withSidecar(corev1.RestartPolicyAlways, false),
 			ctrs:   hist{"proxy": {ctr("proxy", 0, running, 0)}, "setup": {ctr("setup", 0, exited, 0)}, "main": {ctr("main", 0, running, 0)}},
-			health: map[string]status.Health{"proxy": {ID: "proxy-a", Started: true, Ready: false}},
+			health: map[string]Health{"proxy": {ID: "proxy-a", Started: true, Ready: false}},
 			phase:  corev1.PodRunning, initialized: corev1.ConditionTrue, ready: corev1.ConditionFalse,
 			readyMessage: "containers with unready status: [proxy]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			st := podStatus(statusInput{pod: tt.pod, obs: observation{sandbox: readySandbox, containers: tt.ctrs}, health: tt.health})
+			st := Generate(Input{Pod: tt.pod, Sandbox: readySandbox, Containers: tt.ctrs, Health: tt.health})
 			if st.Phase != tt.phase {
 				t.Errorf("phase %s, want %s", st.Phase, tt.phase)
 			}
@@ -106,7 +105,7 @@ func TestRegularDone(t *testing.T) {
 		{corev1.RestartPolicyNever, run, false},
 	} {
 		pod := testPod(tt.policy, nil, "main")
-		if got := regularDone(pod, []corev1.ContainerStatus{tt.status}); got != tt.want {
+		if got := RegularDone(pod, []corev1.ContainerStatus{tt.status}); got != tt.want {
 			t.Errorf("%s, %s: regularDone = %v, want %v", tt.policy, stateString(tt.status.State), got, tt.want)
 		}
 	}

@@ -1,39 +1,20 @@
-package provider
+package status
 
 import (
 	"testing"
 	"time"
 
-	"github.com/satellite-vk/satellite/provider/status"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/satellite-vk/satellite/provider/internal/fake"
 )
 
-func ctr(name string, attempt uint32, state runtimeapi.ContainerState, exit int32) *runtimeapi.ContainerStatus {
-	s := &runtimeapi.ContainerStatus{
-		Id:        name + "-" + string(rune('a'+attempt)),
-		Metadata:  &runtimeapi.ContainerMetadata{Name: name, Attempt: attempt},
-		State:     state,
-		ImageRef:  "sha256:abc",
-		StartedAt: time.Date(2026, 1, 1, 0, 0, int(attempt), 0, time.UTC).UnixNano(),
-	}
-	if state == runtimeapi.ContainerState_CONTAINER_EXITED {
-		s.ExitCode = exit
-		s.FinishedAt = s.StartedAt + int64(time.Second)
-	}
-	return s
-}
-
-func testPod(policy corev1.RestartPolicy, inits []string, names ...string) *corev1.Pod {
-	p := &corev1.Pod{Spec: corev1.PodSpec{RestartPolicy: policy}}
-	for _, n := range inits {
-		p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{Name: n, Image: "img"})
-	}
-	for _, n := range names {
-		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: n, Image: "img"})
-	}
-	return p
-}
+var (
+	ctr     = fake.ContainerStatus
+	testPod = fake.Pod
+)
 
 var readySandbox = &runtimeapi.PodSandboxStatus{Id: "sb", State: runtimeapi.PodSandboxState_SANDBOX_READY}
 
@@ -50,7 +31,7 @@ func TestPodStatusPhase(t *testing.T) {
 		pod      *corev1.Pod
 		sandbox  *runtimeapi.PodSandboxStatus
 		ctrs     hist
-		waiting  map[string]waiting
+		waiting  map[string]Waiting
 		terminal bool
 		phase    corev1.PodPhase
 		ready    bool
@@ -75,12 +56,12 @@ func TestPodStatusPhase(t *testing.T) {
 		{name: "always: exited 0 is restarting", pod: testPod(corev1.RestartPolicyAlways, nil, "a"), sandbox: readySandbox,
 			ctrs: hist{"a": {ctr("a", 0, exited, 0)}}, phase: corev1.PodRunning, reason: "Completed"},
 		{name: "crash loop", pod: testPod(corev1.RestartPolicyAlways, nil, "a"), sandbox: readySandbox,
-			ctrs: hist{"a": {ctr("a", 2, exited, 1), ctr("a", 1, exited, 1)}}, waiting: map[string]waiting{"a": {Reason: "CrashLoopBackOff", Message: "back-off"}},
+			ctrs: hist{"a": {ctr("a", 2, exited, 1), ctr("a", 1, exited, 1)}}, waiting: map[string]Waiting{"a": {Reason: "CrashLoopBackOff", Message: "back-off"}},
 			phase: corev1.PodRunning, reason: "CrashLoopBackOff", restarts: 2},
 		{name: "restarted and running", pod: testPod(corev1.RestartPolicyAlways, nil, "a"), sandbox: readySandbox,
 			ctrs: hist{"a": {ctr("a", 1, running, 0), ctr("a", 0, exited, 137)}}, phase: corev1.PodRunning, ready: true, restarts: 1},
 		{name: "image pull error", pod: testPod(corev1.RestartPolicyAlways, nil, "a"), sandbox: readySandbox,
-			waiting: map[string]waiting{"a": {Reason: "ErrImagePull", Message: "no such image"}}, phase: corev1.PodPending, reason: "ErrImagePull"},
+			waiting: map[string]Waiting{"a": {Reason: "ErrImagePull", Message: "no such image"}}, phase: corev1.PodPending, reason: "ErrImagePull"},
 		// In a pod with init containers, a container not created yet is PodInitializing, as the
 		// kubelet's convertToAPIContainerStatuses has it.
 		{name: "init running", pod: testPod(corev1.RestartPolicyAlways, []string{"i"}, "a"), sandbox: readySandbox,
@@ -99,8 +80,8 @@ func TestPodStatusPhase(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			st := podStatus(statusInput{pod: tt.pod, obs: observation{sandbox: tt.sandbox, containers: tt.ctrs}, waiting: tt.waiting,
-				hostIP: "192.0.2.7", start: time.Unix(1, 0), terminal: tt.terminal})
+			st := Generate(Input{Pod: tt.pod, Sandbox: tt.sandbox, Containers: tt.ctrs, Waiting: tt.waiting,
+				HostIP: "192.0.2.7", Start: time.Unix(1, 0), Terminal: tt.terminal})
 			if st.Phase != tt.phase {
 				t.Errorf("phase = %s, want %s", st.Phase, tt.phase)
 			}
@@ -127,7 +108,7 @@ func TestContainerStatusDetails(t *testing.T) {
 	cur := ctr("a", 1, runtimeapi.ContainerState_CONTAINER_RUNNING, 0)
 	prev := ctr("a", 0, runtimeapi.ContainerState_CONTAINER_EXITED, 2)
 	prev.Reason, prev.Message = "OOMKilled", "out of memory"
-	st := podStatus(statusInput{pod: pod, obs: observation{sandbox: readySandbox, containers: map[string][]*runtimeapi.ContainerStatus{"a": {cur, prev}}}})
+	st := Generate(Input{Pod: pod, Sandbox: readySandbox, Containers: map[string][]*runtimeapi.ContainerStatus{"a": {cur, prev}}})
 	cs := st.ContainerStatuses[0]
 	if cs.ContainerID != "containerd://"+cur.Id || cs.ImageID != "sha256:abc" || cs.Image != "img" {
 		t.Errorf("ids: %q %q %q", cs.ContainerID, cs.ImageID, cs.Image)
@@ -142,6 +123,20 @@ func TestContainerStatusDetails(t *testing.T) {
 	if cs.Started == nil || !*cs.Started || !cs.Ready {
 		t.Errorf("started %v ready %v", cs.Started, cs.Ready)
 	}
+}
+
+func resources(reqCPU, reqMem, limCPU, limMem string) corev1.ResourceRequirements {
+	r := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
+	set := func(l corev1.ResourceList, n corev1.ResourceName, v string) {
+		if v != "" {
+			l[n] = resource.MustParse(v)
+		}
+	}
+	set(r.Requests, corev1.ResourceCPU, reqCPU)
+	set(r.Requests, corev1.ResourceMemory, reqMem)
+	set(r.Limits, corev1.ResourceCPU, limCPU)
+	set(r.Limits, corev1.ResourceMemory, limMem)
+	return r
 }
 
 func TestQOSClass(t *testing.T) {
@@ -181,57 +176,29 @@ func stateReason(s corev1.ContainerState) string {
 	return ""
 }
 
-// A finished pod's status waits while its sandbox is still seen ready, for up to
-// terminalHold: virtual-kubelet writes no status after the first finished one.
-func TestHoldTerminal(t *testing.T) {
-	ctx := t.Context()
-	rec := &podRecord{}
-	if w := holdTerminal(ctx, rec, corev1.PodRunning, true); w != 0 {
-		t.Errorf("running pod held %v", w)
-	}
-	if w := holdTerminal(ctx, rec, corev1.PodSucceeded, true); w == 0 {
-		t.Error("finished pod with a ready sandbox published at once")
-	}
-	if w := holdTerminal(ctx, rec, corev1.PodSucceeded, false); w != 0 {
-		t.Errorf("finished pod with a stopped sandbox held %v", w)
-	}
-	if !rec.terminalHeld.IsZero() {
-		t.Error("hold not reset once the sandbox was seen stopped")
-	}
-	if w := holdTerminal(ctx, rec, corev1.PodFailed, true); w == 0 {
-		t.Error("failed pod with a ready sandbox published at once")
-	}
-	rec.terminalHeld = time.Now().Add(-terminalHold)
-	if w := holdTerminal(ctx, rec, corev1.PodSucceeded, true); w != 0 {
-		t.Errorf("finished pod held %v past terminalHold", w)
-	}
-}
-
 // The probes' verdict reaches the container status and the pod's conditions; an instance
 // the verdict is not about, and a pod being torn down, keep what CRI says.
 func TestPodStatusWithProbes(t *testing.T) {
 	t.Parallel()
-	pod := samplePod()
+	pod := testPod(corev1.RestartPolicyAlways, nil, "server")
 	pod.Spec.Containers[0].ReadinessProbe = &corev1.Probe{}
 	running := &runtimeapi.ContainerStatus{Id: "c1", Metadata: &runtimeapi.ContainerMetadata{Name: pod.Spec.Containers[0].Name},
 		State: runtimeapi.ContainerState_CONTAINER_RUNNING, StartedAt: time.Now().UnixNano()}
-	obs := observation{
-		sandbox:    &runtimeapi.PodSandboxStatus{Id: "sb", State: runtimeapi.PodSandboxState_SANDBOX_READY},
-		containers: map[string][]*runtimeapi.ContainerStatus{pod.Spec.Containers[0].Name: {running}},
-	}
+	sandbox := &runtimeapi.PodSandboxStatus{Id: "sb", State: runtimeapi.PodSandboxState_SANDBOX_READY}
+	containers := map[string][]*runtimeapi.ContainerStatus{pod.Spec.Containers[0].Name: {running}}
 	tests := []struct {
 		name      string
-		health    map[string]status.Health
+		health    map[string]Health
 		wantReady bool
 	}{
-		{"not ready", map[string]status.Health{pod.Spec.Containers[0].Name: {ID: "c1", Started: true}}, false},
-		{"ready", map[string]status.Health{pod.Spec.Containers[0].Name: {ID: "c1", Started: true, Ready: true}}, true},
-		{"verdict on another instance", map[string]status.Health{pod.Spec.Containers[0].Name: {ID: "old"}}, true},
+		{"not ready", map[string]Health{pod.Spec.Containers[0].Name: {ID: "c1", Started: true}}, false},
+		{"ready", map[string]Health{pod.Spec.Containers[0].Name: {ID: "c1", Started: true, Ready: true}}, true},
+		{"verdict on another instance", map[string]Health{pod.Spec.Containers[0].Name: {ID: "old"}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			st := podStatus(statusInput{pod: pod, obs: obs, waiting: map[string]waiting{}, hostIP: "10.0.0.5", start: time.Now(), health: tt.health})
+			st := Generate(Input{Pod: pod, Sandbox: sandbox, Containers: containers, Waiting: map[string]Waiting{}, HostIP: "10.0.0.5", Start: time.Now(), Health: tt.health})
 			if got := st.ContainerStatuses[0].Ready; got != tt.wantReady {
 				t.Errorf("container ready = %v, want %v", got, tt.wantReady)
 			}
@@ -242,8 +209,8 @@ func TestPodStatusWithProbes(t *testing.T) {
 			}
 		})
 	}
-	st := podStatus(statusInput{pod: pod, obs: obs, waiting: map[string]waiting{}, hostIP: "10.0.0.5", start: time.Now(),
-		health: map[string]status.Health{pod.Spec.Containers[0].Name: {ID: "c1", Started: false}}})
+	st := Generate(Input{Pod: pod, Sandbox: sandbox, Containers: containers, Waiting: map[string]Waiting{}, HostIP: "10.0.0.5", Start: time.Now(),
+		Health: map[string]Health{pod.Spec.Containers[0].Name: {ID: "c1", Started: false}}})
 	if cs := st.ContainerStatuses[0]; cs.Started == nil || *cs.Started || cs.Ready {
 		t.Errorf("a container whose startup probe has not succeeded: started=%v ready=%v, want false false", cs.Started, cs.Ready)
 	}
