@@ -30,46 +30,8 @@ func (p *Provider) killPod(ctx context.Context, rec *podRecord, pod *corev1.Pod,
 	if err != nil {
 		return observation{}, err
 	}
-	stopCtx, cancel := context.WithTimeout(ctx, time.Duration(grace)*time.Second+time.Minute)
-	defer cancel()
-	// The containers stop at once, each with the grace period; the sidecars after them, one
-	// after another, last declared first, each with what is left of it (the kubelet's
-	// termination ordering).
-	deadline := time.Now().Add(time.Duration(grace) * time.Second)
-	sidecars := map[string]int{}
-	for i := range pod.Spec.InitContainers {
-		if kubecontainer.IsSidecar(&pod.Spec.InitContainers[i]) {
-			sidecars[pod.Spec.InitContainers[i].Name] = i
-		}
-	}
-	var later []*runtimeapi.Container
-	g, gctx := errgroup.WithContext(stopCtx)
-	for _, c := range ctrs.Containers {
-		if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
-			continue
-		}
-		if _, ok := sidecars[c.GetMetadata().GetName()]; ok {
-			later = append(later, c)
-			continue
-		}
-		p.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.GetMetadata().GetName())
-		g.Go(func() error {
-			// preStop hook within the grace period, then StopContainer; gone already is stopped.
-			return p.stopContainer(gctx, pod, c.GetMetadata().GetName(), c.Id, grace)
-		})
-	}
-	if err := g.Wait(); err != nil {
+	if err := p.stopContainers(ctx, pod, ctrs.Containers, grace); err != nil {
 		return observation{}, fmt.Errorf("stop containers: %w", err)
-	}
-	sort.Slice(later, func(i, j int) bool {
-		return sidecars[later[i].GetMetadata().GetName()] > sidecars[later[j].GetMetadata().GetName()]
-	})
-	for _, c := range later {
-		p.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.GetMetadata().GetName())
-		left := max(int64(time.Until(deadline).Round(time.Second)/time.Second), 0)
-		if err := p.stopContainer(stopCtx, pod, c.GetMetadata().GetName(), c.Id, left); err != nil {
-			return observation{}, fmt.Errorf("stop containers: %w", err)
-		}
 	}
 	obs, err := p.observe(ctx, rec, pod)
 	if err != nil {
@@ -89,6 +51,51 @@ func (p *Provider) killPod(ctx context.Context, rec *podRecord, pod *corev1.Pod,
 		return obs, err
 	}
 	return obs, p.removeLogDir(ctx, kuberuntime.PodLogDir(p.cfg.LogRoot, pod.Namespace, pod.Name, string(pod.UID)))
+}
+
+// stopContainers stops the pod's running containers at once, each with the grace period; the
+// sidecars after them, one after another, last declared first, each with what is left of it
+// (the kubelet's termination ordering).
+func (p *Provider) stopContainers(ctx context.Context, pod *corev1.Pod, ctrs []*runtimeapi.Container, grace int64) error {
+	stopCtx, cancel := context.WithTimeout(ctx, time.Duration(grace)*time.Second+time.Minute)
+	defer cancel()
+	deadline := time.Now().Add(time.Duration(grace) * time.Second)
+	sidecars := map[string]int{}
+	for i := range pod.Spec.InitContainers {
+		if kubecontainer.IsSidecar(&pod.Spec.InitContainers[i]) {
+			sidecars[pod.Spec.InitContainers[i].Name] = i
+		}
+	}
+	var later []*runtimeapi.Container
+	g, gctx := errgroup.WithContext(stopCtx)
+	for _, c := range ctrs {
+		if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+			continue
+		}
+		if _, ok := sidecars[c.GetMetadata().GetName()]; ok {
+			later = append(later, c)
+			continue
+		}
+		p.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.GetMetadata().GetName())
+		g.Go(func() error {
+			// preStop hook within the grace period, then StopContainer; gone already is stopped.
+			return p.stopContainer(gctx, pod, c.GetMetadata().GetName(), c.Id, grace)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	sort.Slice(later, func(i, j int) bool {
+		return sidecars[later[i].GetMetadata().GetName()] > sidecars[later[j].GetMetadata().GetName()]
+	})
+	for _, c := range later {
+		p.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.GetMetadata().GetName())
+		left := max(int64(time.Until(deadline).Round(time.Second)/time.Second), 0)
+		if err := p.stopContainer(stopCtx, pod, c.GetMetadata().GetName(), c.Id, left); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // removeSandbox stops and removes a sandbox with its containers, and its log directory. A
