@@ -24,6 +24,7 @@ import (
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/provider/logs"
 	"github.com/satellite-vk/satellite/provider/prober"
+	"github.com/satellite-vk/satellite/provider/stats"
 	"github.com/satellite-vk/satellite/provider/status"
 	"github.com/satellite-vk/satellite/remote"
 )
@@ -161,7 +162,7 @@ type Provider struct {
 	workers   *workers
 	crashLoop crashLoop
 	logs      *logs.Manager
-	stats     *statsCollector
+	stats     *stats.Collector
 	probes    probes
 
 	mu        sync.Mutex
@@ -252,7 +253,7 @@ func New(cfg Config, deps Deps) *Provider {
 	p.gpu = gpu.New(gpu.Config{Mode: cfg.GPUMode, NvidiaSMI: cfg.NvidiaSMI, RuntimeHandler: cfg.GPURuntimeHandler,
 		RuntimeClasses: cfg.RuntimeClasses, NodeContainers: map[string]string{kuberuntime.LabelNode: cfg.NodeName}}, cri, host)
 	p.node = newNodeState(p)
-	p.stats = newStatsCollector(p)
+	p.stats = stats.New(stats.Config{NodeName: cfg.NodeName, ContainerdRoot: cfg.ContainerdRoot, HostDown: p.hostDown}, host, cri)
 	return p
 }
 

@@ -1,4 +1,4 @@
-package provider
+package stats
 
 import (
 	"sort"
@@ -73,62 +73,91 @@ func nodeStats(name string, n nodeSample, nanoCores *uint64) statsapi.NodeStats 
 // podStats are the pods of the sample, as the kubelet lists them: one per pod name, from its
 // ready sandbox (or its latest); running containers only.
 func podStats(c criSample, n nodeSample, rates *cpuRates) []statsapi.PodStats {
-	sandboxes := map[string]*runtimeapi.PodSandbox{}
-	for _, sb := range latestSandboxes(c.Sandboxes) {
-		sandboxes[sb.Id] = sb
-	}
-	running := map[string]*runtimeapi.Container{}
-	for _, ctr := range c.Containers {
-		if ctr.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
-			running[ctr.Id] = ctr
-		}
-	}
-	seen := map[string]bool{}
-	pods := map[string]*statsapi.PodStats{}
-	pod := func(sandboxID string) *statsapi.PodStats {
-		if ps := pods[sandboxID]; ps != nil {
-			return ps
-		}
-		sb := sandboxes[sandboxID]
-		ps := &statsapi.PodStats{
-			PodRef:    statsapi.PodReference{Name: sb.GetMetadata().GetName(), Namespace: sb.GetMetadata().GetNamespace(), UID: sb.GetMetadata().GetUid()},
-			StartTime: metav1.NewTime(time.Unix(0, sb.CreatedAt)),
-		}
-		pods[sandboxID] = ps
-		return ps
-	}
-	addContainer := func(st *runtimeapi.ContainerStats, sumIntoPod bool) {
-		ctr := running[st.GetAttributes().GetId()]
-		if ctr == nil || sandboxes[ctr.PodSandboxId] == nil {
-			return
-		}
-		seen[ctr.Id] = true
-		ps := pod(ctr.PodSandboxId)
-		cs := containerStats(st, ctr, n, rates.container(st))
-		if sumIntoPod {
-			addToPod(ps, &cs)
-		}
-		ps.Containers = append(ps.Containers, cs)
-	}
+	set := newPodSet(c, n, rates)
 	if c.SandboxStats != nil {
 		for _, ss := range c.SandboxStats {
-			if sandboxes[ss.GetAttributes().GetId()] == nil {
-				continue
-			}
-			ps := pod(ss.Attributes.Id)
-			ps.CPU, ps.Memory = sandboxCPU(ss.GetLinux().GetCpu()), sandboxMemory(ss.GetLinux().GetMemory())
-			for _, st := range ss.GetLinux().GetContainers() {
-				addContainer(st, false)
-			}
+			set.addSandbox(ss)
 		}
 	} else {
 		for _, st := range c.ContainerStats {
-			addContainer(st, true)
+			set.addContainer(st, true)
 		}
 	}
-	rates.keep(seen)
-	out := make([]statsapi.PodStats, 0, len(pods))
-	for _, ps := range pods {
+	rates.keep(set.seen)
+	return set.sorted()
+}
+
+// podSet gathers one sample's pods by sandbox id.
+type podSet struct {
+	n         nodeSample
+	rates     *cpuRates
+	sandboxes map[string]*runtimeapi.PodSandbox // the pods' sandboxes (latestSandboxes)
+	running   map[string]*runtimeapi.Container  // by id
+	seen      map[string]bool                   // the containers counted, by id
+	pods      map[string]*statsapi.PodStats     // by sandbox id
+}
+
+func newPodSet(c criSample, n nodeSample, rates *cpuRates) *podSet {
+	set := &podSet{n: n, rates: rates, sandboxes: map[string]*runtimeapi.PodSandbox{},
+		running: map[string]*runtimeapi.Container{}, seen: map[string]bool{}, pods: map[string]*statsapi.PodStats{}}
+	for _, sb := range latestSandboxes(c.Sandboxes) {
+		set.sandboxes[sb.Id] = sb
+	}
+	for _, ctr := range c.Containers {
+		if ctr.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+			set.running[ctr.Id] = ctr
+		}
+	}
+	return set
+}
+
+// pod returns the figures of the sandbox's pod, made at its first use.
+func (set *podSet) pod(sandboxID string) *statsapi.PodStats {
+	if ps := set.pods[sandboxID]; ps != nil {
+		return ps
+	}
+	sb := set.sandboxes[sandboxID]
+	ps := &statsapi.PodStats{
+		PodRef:    statsapi.PodReference{Name: sb.GetMetadata().GetName(), Namespace: sb.GetMetadata().GetNamespace(), UID: sb.GetMetadata().GetUid()},
+		StartTime: metav1.NewTime(time.Unix(0, sb.CreatedAt)),
+	}
+	set.pods[sandboxID] = ps
+	return ps
+}
+
+// addSandbox takes a pod's figures from its sandbox's (pod cgroup's) stats, and its running
+// containers' own.
+func (set *podSet) addSandbox(ss *runtimeapi.PodSandboxStats) {
+	if set.sandboxes[ss.GetAttributes().GetId()] == nil {
+		return
+	}
+	ps := set.pod(ss.Attributes.Id)
+	ps.CPU, ps.Memory = sandboxCPU(ss.GetLinux().GetCpu()), sandboxMemory(ss.GetLinux().GetMemory())
+	for _, st := range ss.GetLinux().GetContainers() {
+		set.addContainer(st, false)
+	}
+}
+
+// addContainer adds a running container of a known pod to it, and its figures to the pod's
+// when sumIntoPod.
+func (set *podSet) addContainer(st *runtimeapi.ContainerStats, sumIntoPod bool) {
+	ctr := set.running[st.GetAttributes().GetId()]
+	if ctr == nil || set.sandboxes[ctr.PodSandboxId] == nil {
+		return
+	}
+	set.seen[ctr.Id] = true
+	ps := set.pod(ctr.PodSandboxId)
+	cs := containerStats(st, ctr, set.n, set.rates.container(st))
+	if sumIntoPod {
+		addToPod(ps, &cs)
+	}
+	ps.Containers = append(ps.Containers, cs)
+}
+
+// sorted lists the pods by namespace and name, each's containers by name.
+func (set *podSet) sorted() []statsapi.PodStats {
+	out := make([]statsapi.PodStats, 0, len(set.pods))
+	for _, ps := range set.pods {
 		sort.Slice(ps.Containers, func(i, j int) bool { return ps.Containers[i].Name < ps.Containers[j].Name })
 		out = append(out, *ps)
 	}

@@ -1,4 +1,4 @@
-package provider
+package stats
 
 import (
 	"bytes"
@@ -354,7 +354,6 @@ resource_scrape_error 0
 // fakeStatsCRI answers the calls a reading makes. sandboxErr, when set, is
 // ListPodSandboxStats' answer.
 type fakeStatsCRI struct {
-	Runtime
 	sample       criSample
 	sandboxErr   error
 	sandboxCalls atomic.Int64
@@ -388,9 +387,11 @@ func (f *fakeStatsCRI) ListContainerStats(_ context.Context, r *runtimeapi.ListC
 	return &runtimeapi.ListContainerStatsResponse{Stats: f.sample.ContainerStats}, nil
 }
 
+// errUnreachable stands for the provider's ErrHostUnreachable.
+var errUnreachable = errors.New("host unreachable over SSH")
+
 // fakeStatsHost answers the node stats command, slowly enough that concurrent requests meet.
 type fakeStatsHost struct {
-	Host
 	calls atomic.Int64
 	err   error
 }
@@ -418,11 +419,11 @@ func TestStatsFallBackToContainerStats(t *testing.T) {
 		"containerd 2.x": errors.New(`cri ListPodSandboxStats: failed to decode sandbox container metrics for sandbox "sb-a": cgroupPath is empty (Unknown)`),
 	} {
 		cri := &fakeStatsCRI{sample: podsSample(t0, 3e9), sandboxErr: sbErr}
-		p := New(Config{NodeName: "n"}, Deps{Host: &fakeStatsHost{}, Runtime: cri})
-		p.stats.maxAge = 0
+		c := New(Config{NodeName: "n"}, &fakeStatsHost{}, cri)
+		c.maxAge = 0
 		ctx := context.Background()
 		for i := 0; i < 3; i++ {
-			s, err := p.GetStatsSummary(ctx)
+			s, err := c.Summary(ctx)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -440,8 +441,7 @@ func TestStatsFallBackToContainerStats(t *testing.T) {
 	c.SandboxStats = []*runtimeapi.PodSandboxStats{{Attributes: &runtimeapi.PodSandboxAttributes{Id: "sb-b"}, Linux: &runtimeapi.LinuxPodSandboxStats{
 		Cpu: &runtimeapi.CpuUsage{Timestamp: t0.UnixNano(), UsageCoreNanoSeconds: &runtimeapi.UInt64Value{Value: 9e9}}}}}
 	cri := &fakeStatsCRI{sample: c}
-	p := New(Config{NodeName: "n"}, Deps{Host: &fakeStatsHost{}, Runtime: cri})
-	s, err := p.GetStatsSummary(context.Background())
+	s, err := New(Config{NodeName: "n"}, &fakeStatsHost{}, cri).Summary(context.Background())
 	if err != nil || len(s.Pods) != 1 || *s.Pods[0].CPU.UsageCoreNanoSeconds != 9e9 || cri.statsCalls.Load() != 0 {
 		t.Errorf("sandbox stats: %+v, %v, %d ListContainerStats", s, err, cri.statsCalls.Load())
 	}
@@ -452,15 +452,15 @@ func TestStatsConcurrentRequestsShareAReading(t *testing.T) {
 	t.Parallel()
 	host := &fakeStatsHost{}
 	cri := &fakeStatsCRI{sample: podsSample(t0, 3e9), sandboxErr: remote.ErrUnimplemented}
-	p := New(Config{NodeName: "n"}, Deps{Host: host, Runtime: cri})
-	p.stats.maxAge = time.Minute // however late the goroutines start on a loaded machine
+	c := New(Config{NodeName: "n"}, host, cri)
+	c.maxAge = time.Minute // however late the goroutines start on a loaded machine
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for i := 0; i < 8; i++ {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			mfs, err := p.GetMetricsResource(context.Background())
+			mfs, err := c.ResourceMetrics(context.Background())
 			if err == nil && metricValues(mfs)["resource_scrape_error"] != 0 {
 				err = errors.New("scrape error")
 			}
@@ -468,7 +468,7 @@ func TestStatsConcurrentRequestsShareAReading(t *testing.T) {
 		}()
 		go func() {
 			defer wg.Done()
-			_, err := p.GetStatsSummary(context.Background())
+			_, err := c.Summary(context.Background())
 			errs <- err
 		}()
 	}
@@ -490,22 +490,25 @@ func TestStatsConcurrentRequestsShareAReading(t *testing.T) {
 func TestStatsReadingFails(t *testing.T) {
 	t.Parallel()
 	host := &fakeStatsHost{err: &remote.ExitError{Code: 1, Stderr: "df: /var/lib/containerd: No such file or directory"}}
-	p := New(Config{NodeName: "n"}, Deps{Host: host, Runtime: &fakeStatsCRI{sample: podsSample(t0, 1)}})
-	p.stats.maxAge = 0
+	var down error // the node status's last check: the host can be reached
+	c := New(Config{NodeName: "n", HostDown: func() error { return down }}, host, &fakeStatsCRI{sample: podsSample(t0, 1)})
+	c.maxAge = 0
 	ctx := context.Background()
-	mfs, err := p.GetMetricsResource(ctx)
+	mfs, err := c.ResourceMetrics(ctx)
 	if v := metricValues(mfs); err != nil || len(v) != 1 || v["resource_scrape_error"] != 1 {
 		t.Errorf("metrics %v, %v; want resource_scrape_error 1 alone", v, err)
 	}
-	if _, err := p.GetStatsSummary(ctx); err == nil || !strings.Contains(err.Error(), "No such file") {
+	if _, err := c.Summary(ctx); err == nil || !strings.Contains(err.Error(), "No such file") {
 		t.Errorf("summary error %v, want the host's", err)
 	}
-	p.node.mu.Lock()
-	p.node.down = fmt.Errorf("node n: %w", ErrHostUnreachable)
-	p.node.mu.Unlock()
+	down = fmt.Errorf("node n: %w", errUnreachable)
 	before := host.calls.Load()
-	if _, err := p.GetStatsSummary(ctx); !errors.Is(err, ErrHostUnreachable) || host.calls.Load() != before {
-		t.Errorf("host down: %v after %d more commands, want ErrHostUnreachable at once", err, host.calls.Load()-before)
+	if _, err := c.Summary(ctx); !errors.Is(err, errUnreachable) || host.calls.Load() != before {
+		t.Errorf("host down: %v after %d more commands, want HostDown's error at once", err, host.calls.Load()-before)
+	}
+	mfs, err = c.ResourceMetrics(ctx)
+	if v := metricValues(mfs); err != nil || len(v) != 1 || v["resource_scrape_error"] != 1 {
+		t.Errorf("host down: metrics %v, %v; want resource_scrape_error 1 alone", v, err)
 	}
 	var _ *statsapi.Summary // the summary type the kubelet API serves
 }
