@@ -38,7 +38,7 @@ type envSources struct {
 
 func (p *Provider) envSources() envSources {
 	return envSources{objects: p.objects,
-		hostIP: p.cfg.HostIP, allocatable: p.node.allocatable(), apiEndpoint: p.cfg.PodAPIEndpoint}
+		hostIP: p.cfg.HostIP, allocatable: p.node.Allocatable(), apiEndpoint: p.cfg.PodAPIEndpoint}
 }
 
 // envList keeps variables in the order they were first set, with the value last set: the

@@ -2,79 +2,30 @@ package provider
 
 import (
 	"context"
-	"strings"
+	"errors"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-
-	"github.com/satellite-vk/satellite/provider/gpu"
+	"github.com/satellite-vk/satellite/provider/internal/fake"
 )
 
-// Allocatable is capacity minus what is reserved, as the kubelet computes it: never below
-// zero, and reservations of resources the node does not have change nothing.
-func TestNodeObjectReserved(t *testing.T) {
+// The node status's last check reaches the requests that need the host: while it found the
+// SSH link down, the stats answer ErrHostUnreachable without a command on the host, and the
+// resource metrics a scrape error.
+func TestHostDownReachesStats(t *testing.T) {
 	t.Parallel()
-	facts := &hostFacts{CPUs: 4, MemoryBytes: 16 << 30, DiskBytes: 100 << 30, Arch: "amd64", OperatingSystem: "linux"}
-	p := New(Config{NodeName: "n", MaxPods: 110, Reserved: corev1.ResourceList{
-		corev1.ResourceCPU:              resource.MustParse("1500m"),
-		corev1.ResourceMemory:           resource.MustParse("1Gi"),
-		corev1.ResourceEphemeralStorage: resource.MustParse("200Gi"), // more than there is
-		gpu.ResourceName:                resource.MustParse("1"),     // the node has none
-	}}, Deps{})
-	node := p.nodeObject(facts, nil, "containerd://2.2.1", true, "KubeletReady", "")
-	for name, want := range map[corev1.ResourceName]struct{ capacity, allocatable string }{
-		corev1.ResourceCPU:              {"4", "2500m"},
-		corev1.ResourceMemory:           {"16Gi", "15Gi"},
-		corev1.ResourceEphemeralStorage: {"100Gi", "0"},
-		corev1.ResourcePods:             {"110", "110"},
-	} {
-		c, a := node.Status.Capacity[name], node.Status.Allocatable[name]
-		if c.Cmp(resource.MustParse(want.capacity)) != 0 || a.Cmp(resource.MustParse(want.allocatable)) != 0 {
-			t.Errorf("%s: capacity %s allocatable %s, want %s and %s", name, c.String(), a.String(), want.capacity, want.allocatable)
-		}
+	host := fake.NewHost()
+	host.PingErr = errors.New("connection refused")
+	p := New(Config{NodeName: "n", MaxPods: 10}, Deps{Host: host, Runtime: fake.NewRuntime()})
+	ctx := context.Background()
+	p.Node(ctx)
+	if _, err := p.GetStatsSummary(ctx); !errors.Is(err, ErrHostUnreachable) {
+		t.Errorf("stats while the host is down: %v, want ErrHostUnreachable", err)
 	}
-	if _, ok := node.Status.Allocatable[gpu.ResourceName]; ok {
-		t.Error("a reservation of a resource the node lacks made it appear in allocatable")
+	if cmds := host.Commands(); len(cmds) != 0 {
+		t.Errorf("commands run on a host known to be down: %q", cmds)
 	}
-	// Without facts (the host never answered) only pods are advertised.
-	node = p.nodeObject(nil, nil, "", false, ReasonSSHUnreachable, "down")
-	if len(node.Status.Allocatable) != 1 {
-		t.Errorf("allocatable without host facts: %v, want pods only", node.Status.Allocatable)
-	}
-}
-
-// GPUs are advertised, with their labels, in CDI and env mode; with GPUs off or none on the
-// host, not at all.
-func TestNodeObjectGPUs(t *testing.T) {
-	t.Parallel()
-	a100 := gpu.Parse("0", strings.Split(smiA100x8, "\n"), nil)
-	none := gpu.Reading{}
-	facts := &hostFacts{CPUs: 4, MemoryBytes: 1 << 30, DiskBytes: 1 << 30, Arch: "amd64", OperatingSystem: "linux"}
-	for _, tt := range []struct {
-		mode    gpu.Mode
-		reading gpu.Reading
-		want    int64 // GPUs advertised; -1 none
-	}{
-		{gpu.ModeCDI, a100, 8},
-		{gpu.ModeEnv, a100, 8},
-		{gpu.ModeOff, a100, -1},
-		{gpu.ModeCDI, none, -1},
-	} {
-		p := New(Config{NodeName: "n", MaxPods: 10, GPUMode: tt.mode}, Deps{})
-		p.gpu.Observe(context.Background(), tt.reading)
-		node := p.nodeObject(facts, p.gpu.Devices(), "containerd://2.2.1", true, "KubeletReady", "")
-		for _, l := range []corev1.ResourceList{node.Status.Capacity, node.Status.Allocatable} {
-			q, ok := l[gpu.ResourceName]
-			switch {
-			case tt.want < 0 && ok:
-				t.Errorf("mode %s: advertises %s GPUs, want none", tt.mode, q.String())
-			case tt.want >= 0 && (!ok || q.Cmp(*resource.NewQuantity(tt.want, resource.DecimalSI)) != 0):
-				t.Errorf("mode %s: %v GPUs, want %d", tt.mode, l, tt.want)
-			}
-		}
-		if got := node.Labels["nvidia.com/gpu.product"]; (tt.want > 0) != (got == "NVIDIA-A100-SXM4-80GB") {
-			t.Errorf("mode %s: product label %q", tt.mode, got)
-		}
+	mfs, err := p.GetMetricsResource(ctx)
+	if err != nil || len(mfs) != 1 || mfs[0].GetName() != "resource_scrape_error" || mfs[0].Metric[0].GetGauge().GetValue() != 1 {
+		t.Errorf("resource metrics while the host is down: %v, %v; want resource_scrape_error 1 alone", mfs, err)
 	}
 }

@@ -103,14 +103,3 @@ func checkRunAsNonRoot(ctx context.Context, images imageStatuser, pod *corev1.Po
 	}
 	return kuberuntime.VerifyRunAsNonRoot(pod, c, uid, username)
 }
-
-// allocatable is the node's allocatable as last reported (nil before the host was first read),
-// which unset limits read as.
-func (n *nodeState) allocatable() corev1.ResourceList {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.node == nil {
-		return nil
-	}
-	return n.node.Status.Allocatable.DeepCopy()
-}

@@ -23,6 +23,7 @@ import (
 	"github.com/satellite-vk/satellite/provider/images"
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/provider/logs"
+	"github.com/satellite-vk/satellite/provider/nodestatus"
 	"github.com/satellite-vk/satellite/provider/prober"
 	"github.com/satellite-vk/satellite/provider/stats"
 	"github.com/satellite-vk/satellite/provider/status"
@@ -167,7 +168,7 @@ type Provider struct {
 
 	mu        sync.Mutex
 	notifyPod func(*corev1.Pod)
-	node      *nodeState
+	node      *nodestatus.Manager
 	// gpu is the node's device manager: its GPUs, their allocation and runtime handlers.
 	gpu *gpu.Manager
 	// dns forms new sandboxes' DNS from the host's resolv.conf (podconfig.go).
@@ -252,7 +253,9 @@ func New(cfg Config, deps Deps) *Provider {
 	p.probes = prober.NewManager(prober.Config{Runtime: cri, Dialer: host, PodIP: cfg.HostIP, Recorder: recorder, Pods: deps.Pods, Notify: p.workers.wake})
 	p.gpu = gpu.New(gpu.Config{Mode: cfg.GPUMode, NvidiaSMI: cfg.NvidiaSMI, RuntimeHandler: cfg.GPURuntimeHandler,
 		RuntimeClasses: cfg.RuntimeClasses, NodeContainers: map[string]string{kuberuntime.LabelNode: cfg.NodeName}}, cri, host)
-	p.node = newNodeState(p)
+	p.node = nodestatus.New(nodestatus.Config{NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, KubeletPort: cfg.KubeletPort,
+		ContainerdRoot: cfg.ContainerdRoot, MaxPods: cfg.MaxPods, Reserved: cfg.Reserved, Labels: cfg.Labels, Taints: cfg.Taints,
+		Version: cfg.Version, Period: cfg.NodeStatusPeriod}, nodestatus.Deps{Host: host, Runtime: cri, GPUs: p.gpu, Recorder: recorder})
 	p.stats = stats.New(stats.Config{NodeName: cfg.NodeName, ContainerdRoot: cfg.ContainerdRoot, HostDown: p.hostDown}, host, cri)
 	return p
 }
@@ -265,7 +268,7 @@ const finishDeletionsWithin = 20 * time.Second
 // the containers of pods whose deletion is under way, which are removed first.
 func (p *Provider) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, f := range []func(context.Context){p.workers.run, p.probes.Run, p.relistLoop, p.eventLoop, p.node.run, p.logs.Run} {
+	for _, f := range []func(context.Context){p.workers.run, p.probes.Run, p.relistLoop, p.eventLoop, p.node.Run, p.logs.Run} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

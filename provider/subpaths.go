@@ -159,7 +159,7 @@ func (s *subPathHelper) installed(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("host architecture: %w", err)
 	}
-	arch := goArch(strings.TrimSpace(string(out)))
+	arch := remote.GoArch(strings.TrimSpace(string(out)))
 	data, err := s.source(arch)
 	if err != nil {
 		return "", err

@@ -203,7 +203,7 @@ func (p *Provider) volumeFiles(ctx context.Context, rec *podRecord, pod *corev1.
 	case s.ConfigMap != nil:
 		return files, p.configMapFiles(ctx, files, pod.Namespace, s.ConfigMap.Name, s.ConfigMap.Items, s.ConfigMap.DefaultMode, s.ConfigMap.Optional)
 	case s.DownwardAPI != nil:
-		return files, downwardFiles(files, pod, s.DownwardAPI.Items, s.DownwardAPI.DefaultMode, p.node.allocatable())
+		return files, downwardFiles(files, pod, s.DownwardAPI.Items, s.DownwardAPI.DefaultMode, p.node.Allocatable())
 	case s.Projected != nil:
 		for _, src := range s.Projected.Sources {
 			var err error
@@ -213,7 +213,7 @@ func (p *Provider) volumeFiles(ctx context.Context, rec *podRecord, pod *corev1.
 			case src.ConfigMap != nil:
 				err = p.configMapFiles(ctx, files, pod.Namespace, src.ConfigMap.Name, src.ConfigMap.Items, s.Projected.DefaultMode, src.ConfigMap.Optional)
 			case src.DownwardAPI != nil:
-				err = downwardFiles(files, pod, src.DownwardAPI.Items, s.Projected.DefaultMode, p.node.allocatable())
+				err = downwardFiles(files, pod, src.DownwardAPI.Items, s.Projected.DefaultMode, p.node.Allocatable())
 			case src.ServiceAccountToken != nil:
 				var tok string
 				tok, err = p.token(ctx, rec, pod, v.Name, src.ServiceAccountToken)

@@ -1,4 +1,4 @@
-package provider
+package nodestatus
 
 import (
 	"bufio"
@@ -88,7 +88,7 @@ func parseHostFacts(out []byte) (hostFacts, error) {
 		return f, fmt.Errorf("%w (is the containerd root directory right?)", err)
 	}
 	f.Kernel, f.OSImage, f.MachineID, f.BootID = kv["kernel"], kv["osimage"], kv["machineid"], kv["bootid"]
-	f.Arch = goArch(kv["arch"])
+	f.Arch = remote.GoArch(kv["arch"])
 	f.OperatingSystem = strings.ToLower(kv["os"])
 	if f.Arch == "" || f.OperatingSystem == "" {
 		return f, fmt.Errorf("host facts: no architecture or OS in %q", out)
@@ -108,21 +108,4 @@ func positive(kv map[string]string, key string, unit int64) (int64, error) {
 		return 0, fmt.Errorf("host facts: %s=%q is not a positive number", key, kv[key])
 	}
 	return n * unit, nil
-}
-
-// goArch maps uname -m to the GOARCH names Kubernetes uses in kubernetes.io/arch.
-func goArch(m string) string {
-	switch m {
-	case "x86_64", "amd64":
-		return "amd64"
-	case "aarch64", "arm64":
-		return "arm64"
-	case "ppc64le":
-		return "ppc64le"
-	case "s390x":
-		return "s390x"
-	case "":
-		return ""
-	}
-	return m
 }
