@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
-	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
-	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/satellite-vk/satellite/internal/kubeletserver"
 )
 
 // heartbeatTimeout bounds one node status or lease call: the kubelet's heartbeat client
@@ -27,7 +27,7 @@ const heartbeatTimeout = 10 * time.Second
 type apiClients struct {
 	main      kubernetes.Interface // everything else, 50 QPS with bursts of 100
 	heartbeat kubernetes.Interface
-	reviews   reviewClients
+	reviews   kubeletserver.ReviewClients
 }
 
 // restConfig is the kubeconfig's client configuration (in-cluster if empty), with every
@@ -71,31 +71,10 @@ func newAPIClients(kubeconfig string, calls *atomic.Int64) (*apiClients, error) 
 	if c.heartbeat, err = kubernetes.NewForConfig(hb); err != nil {
 		return nil, err
 	}
-	c.reviews, err = newReviewClients(cfg,
-		newGate(reviewQPS, reviewBurst, reviewSlots, reviewQueue, reviewWait),
-		newGate(reviewQPS, reviewBurst, reviewSlots, reviewQueue, reviewWait))
-	if err != nil {
+	if c.reviews, err = kubeletserver.NewReviewClients(cfg); err != nil {
 		return nil, err
 	}
 	return c, nil
-}
-
-// newReviewClients are cfg's clients for TokenReview, behind tokens (under the token cache),
-// and for SubjectAccessReview, behind sars (in its transport). The gates do the rate
-// limiting, with bounded waits: client-go's limiter would queue without bound.
-func newReviewClients(cfg *rest.Config, tokens, sars *gate) (reviewClients, error) {
-	r := reviewClients{tokens: tokens}
-	authn := rest.CopyConfig(cfg)
-	authn.QPS = -1
-	var err error
-	if r.authn, err = authenticationv1client.NewForConfig(authn); err != nil {
-		return r, err
-	}
-	authz := rest.CopyConfig(cfg)
-	authz.QPS = -1
-	authz.Wrap(func(rt http.RoundTripper) http.RoundTripper { return gatedTransport{next: rt, gate: sars} })
-	r.authz, err = authorizationv1client.NewForConfig(authz)
-	return r, err
 }
 
 // withHeartbeat is a client whose nodes and leases are another's: virtual-kubelet's node

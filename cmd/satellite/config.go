@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/satellite-vk/satellite/internal/kubeletserver"
 	"github.com/satellite-vk/satellite/provider"
 	"github.com/satellite-vk/satellite/provider/gpu"
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
@@ -64,7 +65,7 @@ type config struct {
 	TLSCert        string
 	TLSKey         string
 	TLSSelfSigned  bool
-	TLSMode        string // derived: tlsModeFiles, tlsModeCSR or tlsModeSelfSigned
+	TLSMode        string // derived: kubeletserver.TLSModeFiles, TLSModeCSR or TLSModeSelfSigned
 	CSRSigner      string
 	CSRSelfApprove bool
 	ClientCA       string
@@ -232,14 +233,14 @@ func (c *config) complete(v *flagValues) error {
 		if c.TLSSelfSigned {
 			return errors.New("--tls-self-signed and --tls-cert-file exclude each other")
 		}
-		c.TLSMode = tlsModeFiles
+		c.TLSMode = kubeletserver.TLSModeFiles
 	case c.TLSSelfSigned:
-		c.TLSMode = tlsModeSelfSigned
+		c.TLSMode = kubeletserver.TLSModeSelfSigned
 	default:
 		if c.CSRSigner == "" {
 			return errors.New("--csr-signer-name is required when the serving certificate is requested with a CSR")
 		}
-		c.TLSMode = tlsModeCSR
+		c.TLSMode = kubeletserver.TLSModeCSR
 	}
 	if c.TrustOnFirst && c.PinnedSecret == "" {
 		return errNoPinSecret

@@ -26,6 +26,7 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/satellite-vk/satellite/internal/kubeletserver"
 	"github.com/satellite-vk/satellite/provider"
 	"github.com/satellite-vk/satellite/remote"
 )
@@ -180,11 +181,11 @@ func run(ctx context.Context, c *config) error {
 	cancel()
 	logger.WithField("ready", nodeReady(nodeSpec)).WithField("ssh", c.SSHAddr).Info("registering node")
 
-	auth, err := kubeletAuth(clients.reviews, c)
+	auth, err := kubeletserver.NewAuth(clients.reviews, c.ClientCA, c.NodeName)
 	if err != nil {
 		return err
 	}
-	getCert, approveCSRs, err := servingCertificate(ctx, client, c)
+	getCert, approveCSRs, err := kubeletserver.ServingCertificate(ctx, client, c.certConfig())
 	if err != nil {
 		return err
 	}
@@ -207,7 +208,7 @@ func run(ctx context.Context, c *config) error {
 			// virtual-kubelet's resolution cannot do status.podIP, status.hostIP or
 			// resourceFieldRef, and holds back the whole pod when it fails.
 			nc.SkipDownwardAPIResolution = true
-			nc.Handler = withKubeletAuth(auth, c.NodeName, p.Precheck(mux))
+			nc.Handler = kubeletserver.WithAuth(auth, c.NodeName, p.Precheck(mux))
 			return nil
 		},
 		nodeutil.AttachProviderRoutes(mux),
@@ -236,7 +237,7 @@ func run(ctx context.Context, c *config) error {
 		// Give a CSR a moment to be issued, so that the node does not turn Ready with a
 		// kubelet API that cannot serve yet; a CSR awaiting a human does not hold it up.
 		wctx, cancel := context.WithTimeout(gctx, 20*time.Second)
-		waitForCertificate(wctx, getCert)
+		kubeletserver.WaitForCertificate(wctx, getCert)
 		cancel()
 		return n.Run(gctx)
 	})
@@ -244,7 +245,7 @@ func run(ctx context.Context, c *config) error {
 		select {
 		case <-n.Ready():
 			logger.WithField("tls", c.TLSMode).Info("node is registered")
-			waitForCertificate(gctx, getCert)
+			kubeletserver.WaitForCertificate(gctx, getCert)
 			logger.Info("kubelet API is serving")
 		case <-gctx.Done():
 		}
@@ -272,4 +273,10 @@ type tokenRequester struct{ client kubernetes.Interface }
 
 func (t tokenRequester) CreateToken(ctx context.Context, ns, sa string, tr *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error) {
 	return t.client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, tr, metav1.CreateOptions{})
+}
+
+// certConfig is the kubelet API's serving certificate, as the flags give it.
+func (c *config) certConfig() kubeletserver.CertConfig {
+	return kubeletserver.CertConfig{Mode: c.TLSMode, CertFile: c.TLSCert, KeyFile: c.TLSKey, NodeName: c.NodeName, NodeIP: c.NodeIP,
+		Signer: c.CSRSigner, SelfApprove: c.CSRSelfApprove}
 }

@@ -1,4 +1,4 @@
-package main
+package kubeletserver
 
 import (
 	"net/http/httptest"

@@ -1,4 +1,4 @@
-package main
+package kubeletserver
 
 import (
 	"errors"
@@ -39,22 +39,23 @@ const (
 	tokenReviewTimeout = 10 * time.Second // one TokenReview, once it has a slot
 )
 
-// reviewClients are the apiserver clients the kubelet API's reviews go through, each behind a
+// ReviewClients are the apiserver clients the kubelet API's reviews go through, each behind a
 // gate of its own (authbudget.go): tokens in front of TokenReview, under its cache; authz's in
-// its transport. Neither is the node's heartbeat client.
-type reviewClients struct {
+// its transport. Neither is the node's heartbeat client. NewReviewClients makes them.
+type ReviewClients struct {
 	authn  authenticationv1client.AuthenticationV1Interface
 	tokens *gate
 	authz  authorizationv1client.AuthorizationV1Interface
 }
 
-// kubeletAuth authenticates kubelet API callers like the kubelet does (x509 client
+// NewAuth authenticates kubelet API callers like the kubelet does (x509 client
 // certificates against the client CA, bearer tokens with TokenReview, anonymous requests
 // refused) and authorizes them with SubjectAccessReview, with the kubelet's caches
 // (authenticatorfactory.DelegatingAuthenticatorConfig.New, built here for the shorter
 // invalidTokenTTL and for the token gate under the cache).
-func kubeletAuth(clients reviewClients, c *config) (nodeutil.Auth, error) {
-	ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", c.ClientCA)
+// clientCAFile is --client-ca-file; nodeName names the node the requests are authorized on.
+func NewAuth(clients ReviewClients, clientCAFile, nodeName string) (nodeutil.Auth, error) {
+	ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", clientCAFile)
 	if err != nil {
 		return nil, fmt.Errorf("--client-ca-file: %w", err)
 	}
@@ -81,7 +82,7 @@ func kubeletAuth(clients reviewClients, c *config) (nodeutil.Auth, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubelet API authorization: %w", err)
 	}
-	return nodeAuth{Request: authn, NodeRequestAttr: nodeutil.NodeRequestAttr{NodeName: c.NodeName}, Authorizer: authz}, nil
+	return nodeAuth{Request: authn, NodeRequestAttr: nodeutil.NodeRequestAttr{NodeName: nodeName}, Authorizer: authz}, nil
 }
 
 type nodeAuth struct {
@@ -108,11 +109,11 @@ func requestAttributes(nodeName string, u user.Info, r *http.Request) authorizer
 	return a
 }
 
-// withKubeletAuth serves next to authenticated and authorized callers only: 401 without valid
+// WithAuth serves next to authenticated and authorized callers only: 401 without valid
 // credentials, 403 with the kubelet's message naming what was denied, 429 when the review
 // budget is spent (authbudget.go). Refusals are logged at debug level, as the kubelet logs
 // them at V(2): anyone on the pod network can cause them by the hundred a second.
-func withKubeletAuth(auth nodeutil.Auth, nodeName string, next http.Handler) http.Handler {
+func WithAuth(auth nodeutil.Auth, nodeName string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		info, ok, err := auth.AuthenticateRequest(r)

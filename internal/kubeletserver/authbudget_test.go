@@ -1,4 +1,4 @@
-package main
+package kubeletserver
 
 import (
 	"context"
@@ -147,11 +147,11 @@ func authFixture(t *testing.T, f *fakeReviewer, tokens, sars *gate) http.Handler
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := kubeletAuth(clients, &config{NodeName: "node-a", ClientCA: testCA(t)})
+	auth, err := NewAuth(clients, testCA(t), "node-a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return withKubeletAuth(auth, "node-a", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	return WithAuth(auth, "node-a", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 }
 
 func call(h http.Handler, token string) *httptest.ResponseRecorder {

@@ -1,4 +1,4 @@
-package main
+package kubeletserver
 
 import (
 	"crypto/ecdsa"

@@ -1,4 +1,4 @@
-package main
+package kubeletserver
 
 import (
 	"context"
@@ -28,28 +28,40 @@ import (
 
 // Serving certificate modes of the kubelet API.
 const (
-	tlsModeFiles      = "files"       // --tls-cert-file and --tls-private-key-file
-	tlsModeCSR        = "csr"         // requested through the certificates.k8s.io API, rotated
-	tlsModeSelfSigned = "self-signed" // generated at start; only when asked for explicitly
+	TLSModeFiles      = "files"       // --tls-cert-file and --tls-private-key-file
+	TLSModeCSR        = "csr"         // requested through the certificates.k8s.io API, rotated
+	TLSModeSelfSigned = "self-signed" // generated at start; only when asked for explicitly
 )
 
-// servingCertificate returns the kubelet API's GetCertificate. In csr mode a certificate
+// CertConfig says where the kubelet API's serving certificate comes from.
+type CertConfig struct {
+	Mode              string // TLSModeFiles, TLSModeCSR or TLSModeSelfSigned
+	CertFile, KeyFile string // TLSModeFiles
+	NodeName, NodeIP  string // the names the certificate is for
+	Signer            string // TLSModeCSR: the CSR's signerName
+	SelfApprove       bool   // TLSModeCSR: approve Satellite's own CSRs
+}
+
+// GetCertificate is tls.Config's GetCertificate.
+type GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+
+// ServingCertificate returns the kubelet API's GetCertificate. In csr mode a certificate
 // manager (client-go's, the one the kubelet uses) requests the certificate with a CSR for the
 // node's name and address, keeps it in memory only, and renews it before it expires; the
 // returned function then serves whichever certificate is current, so rotation never drops a
 // connection already made. It runs until ctx ends.
 // The second function, when not nil, approves Satellite's own CSRs until its context ends; the
 // caller runs it.
-func servingCertificate(ctx context.Context, client kubernetes.Interface, c *config) (func(*tls.ClientHelloInfo) (*tls.Certificate, error), func(context.Context) error, error) {
+func ServingCertificate(ctx context.Context, client kubernetes.Interface, c CertConfig) (GetCertificate, func(context.Context) error, error) {
 	ip := net.ParseIP(c.NodeIP)
-	switch c.TLSMode {
-	case tlsModeFiles:
-		pair, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	switch c.Mode {
+	case TLSModeFiles:
+		pair, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--tls-cert-file/--tls-private-key-file: %w", err)
 		}
 		return func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &pair, nil }, nil, nil
-	case tlsModeSelfSigned:
+	case TLSModeSelfSigned:
 		certPEM, keyPEM, err := certutil.GenerateSelfSignedCertKey(c.NodeName, []net.IP{ip}, []string{c.NodeName})
 		if err != nil {
 			return nil, nil, fmt.Errorf("self-signed serving certificate: %w", err)
@@ -68,7 +80,7 @@ func servingCertificate(ctx context.Context, client kubernetes.Interface, c *con
 			DNSNames:    []string{c.NodeName},
 			IPAddresses: []net.IP{ip},
 		},
-		SignerName:       c.CSRSigner,
+		SignerName:       c.Signer,
 		GetUsages:        certificate.DefaultKubeletServingGetUsages,
 		CertificateStore: &memoryStore{},
 		Name:             "kubelet-serving",
@@ -78,9 +90,9 @@ func servingCertificate(ctx context.Context, client kubernetes.Interface, c *con
 		return nil, nil, fmt.Errorf("serving certificate manager: %w", err)
 	}
 	var approve func(context.Context) error
-	if c.CSRSelfApprove {
+	if c.SelfApprove {
 		approve = func(ctx context.Context) error {
-			approveOwnCSRs(ctx, client, c.CSRSigner, subject, c.NodeName, ip)
+			approveOwnCSRs(ctx, client, c.Signer, subject, c.NodeName, ip)
 			return nil
 		}
 	}
@@ -94,9 +106,9 @@ func servingCertificate(ctx context.Context, client kubernetes.Interface, c *con
 	}, approve, nil
 }
 
-// waitForCertificate waits until get has a certificate, logging once a minute while the CSR
+// WaitForCertificate waits until get has a certificate, logging once a minute while the CSR
 // is pending, so that a cluster that never approves it says so in the log.
-func waitForCertificate(ctx context.Context, get func(*tls.ClientHelloInfo) (*tls.Certificate, error)) {
+func WaitForCertificate(ctx context.Context, get GetCertificate) {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	logged := time.Now()

@@ -1,4 +1,4 @@
-package main
+package kubeletserver
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
+	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
+	"k8s.io/client-go/rest"
 )
 
 // The kubelet API's review budget. Every request with a token Satellite has not seen costs a
@@ -81,6 +84,32 @@ func (g *gate) refusal(ctx context.Context) error {
 }
 
 func (g *gate) release() { g.slots.Release(1) }
+
+// NewReviewClients are cfg's clients for the kubelet API's reviews, each behind a gate of the
+// review budget.
+func NewReviewClients(cfg *rest.Config) (ReviewClients, error) {
+	return newReviewClients(cfg,
+		newGate(reviewQPS, reviewBurst, reviewSlots, reviewQueue, reviewWait),
+		newGate(reviewQPS, reviewBurst, reviewSlots, reviewQueue, reviewWait))
+}
+
+// newReviewClients are cfg's clients for TokenReview, behind tokens (under the token cache),
+// and for SubjectAccessReview, behind sars (in its transport). The gates do the rate
+// limiting, with bounded waits: client-go's limiter would queue without bound.
+func newReviewClients(cfg *rest.Config, tokens, sars *gate) (ReviewClients, error) {
+	r := ReviewClients{tokens: tokens}
+	authn := rest.CopyConfig(cfg)
+	authn.QPS = -1
+	var err error
+	if r.authn, err = authenticationv1client.NewForConfig(authn); err != nil {
+		return r, err
+	}
+	authz := rest.CopyConfig(cfg)
+	authz.QPS = -1
+	authz.Wrap(func(rt http.RoundTripper) http.RoundTripper { return gatedTransport{next: rt, gate: sars} })
+	r.authz, err = authorizationv1client.NewForConfig(authz)
+	return r, err
+}
 
 // gatedTokens is a token authenticator (the TokenReview webhook) behind a gate. It sits
 // under the token cache, so only cache misses take a slot, and a refusal is an error, which
