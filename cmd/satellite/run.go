@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/satellite-vk/satellite/internal/kubeletserver"
+	"github.com/satellite-vk/satellite/internal/vkadapter"
 	"github.com/satellite-vk/satellite/provider"
 	"github.com/satellite-vk/satellite/remote"
 )
@@ -173,9 +174,9 @@ func run(ctx context.Context, c *config) error {
 	if pcfg.Registries, err = c.registryCredentials(ctx); err != nil {
 		return err
 	}
-	listers := new(nodeListers)
+	listers := new(vkadapter.Listers)
 	p := provider.New(pcfg, provider.Deps{Host: host, Runtime: rt, Recorder: recorder,
-		Pods: listers.Pods(), Objects: newAPIObjects(client, listers)})
+		Pods: listers.Pods(), Objects: vkadapter.NewObjects(client, listers)})
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	nodeSpec := p.Node(startCtx)
 	cancel()
@@ -193,15 +194,15 @@ func run(ctx context.Context, c *config) error {
 	mux.HandleFunc("/runningpods/", p.RunningPods) // more specific than virtual-kubelet's "/"
 	n, err = nodeutil.NewNode(c.NodeName,
 		func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
-			listers.set(pc)
+			listers.Set(pc)
 			return p, p.NodeProvider(), nil
 		},
 		func(nc *nodeutil.NodeConfig) error {
-			nc.Client = inertClient{Interface: withHeartbeat{Interface: client, heartbeat: clients.heartbeat}, pods: &listers.pods, sent: newSentStatuses()}
+			nc.Client = vkadapter.NodeClient(client, clients.heartbeat, listers)
 			nc.NodeSpec = *nodeSpec
 			nc.HTTPListenAddr = c.Listen
 			nc.NumWorkers = c.Workers
-			nc.EventRecorder = podControllerEvents{recorder}
+			nc.EventRecorder = vkadapter.PodControllerEvents(recorder)
 			nc.StreamIdleTimeout = 4 * time.Hour // the kubelet's streamingConnectionIdleTimeout
 			nc.StreamCreationTimeout = 30 * time.Second
 			// Satellite resolves env itself when it creates a container, as the kubelet does:

@@ -1,4 +1,4 @@
-package main
+package vkadapter
 
 import (
 	"context"
@@ -157,16 +157,16 @@ func (c *objectCache[T]) prune(now time.Time) {
 	}
 }
 
-// apiObjects is what the provider reads of the API besides pods (provider.Objects): Secrets
+// Objects is what the provider reads of the API besides pods (provider.Objects): Secrets
 // and ConfigMaps through the caches, Services from nodeutil's informer.
-type apiObjects struct {
+type Objects struct {
 	secrets    *objectCache[*corev1.Secret]
 	configMaps *objectCache[*corev1.ConfigMap]
-	listers    *nodeListers
+	listers    *Listers
 }
 
-func newAPIObjects(client kubernetes.Interface, listers *nodeListers) *apiObjects {
-	return &apiObjects{
+func NewObjects(client kubernetes.Interface, listers *Listers) *Objects {
+	return &Objects{
 		secrets: newObjectCache("secret", func(ctx context.Context, ns, name string) (*corev1.Secret, error) {
 			return client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 		}),
@@ -177,16 +177,16 @@ func newAPIObjects(client kubernetes.Interface, listers *nodeListers) *apiObject
 	}
 }
 
-func (o *apiObjects) Secret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
+func (o *Objects) Secret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
 	return o.secrets.Get(ctx, ns, name)
 }
 
-func (o *apiObjects) ConfigMap(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
+func (o *Objects) ConfigMap(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
 	return o.configMaps.Get(ctx, ns, name)
 }
 
 // Services lists nodeutil's Services informer; before nodeutil made it, there are none.
-func (o *apiObjects) Services(context.Context) ([]*corev1.Service, error) {
+func (o *Objects) Services(context.Context) ([]*corev1.Service, error) {
 	l := o.listers.services.Load()
 	if l == nil {
 		return nil, nil
@@ -194,23 +194,23 @@ func (o *apiObjects) Services(context.Context) ([]*corev1.Service, error) {
 	return (*l).List(labels.Everything())
 }
 
-// nodeListers are the listers of the informers nodeutil.NewNode makes, set when it calls
+// Listers are the listers of the informers nodeutil.NewNode makes, set when it calls
 // back; the provider is made before (NewNode's options take its kubelet API handler).
-type nodeListers struct {
+type Listers struct {
 	pods     atomic.Pointer[corev1listers.PodLister]
 	services atomic.Pointer[corev1listers.ServiceLister]
 }
 
-// set takes nodeutil's listers: the pods bound to the node and the Services. Not its
+// Set takes nodeutil's listers: the pods bound to the node and the Services. Not its
 // Secrets and ConfigMaps: those informers hold nothing (inertClient).
-func (l *nodeListers) set(pc nodeutil.ProviderConfig) {
+func (l *Listers) Set(pc nodeutil.ProviderConfig) {
 	l.pods.Store(&pc.Pods)
 	l.services.Store(&pc.Services)
 }
 
 // Pods is the pod lister as the provider takes it: until nodeutil made it, every answer is
 // an error other than NotFound, which the provider reads as "unknown".
-func (l *nodeListers) Pods() corev1listers.PodLister { return latePods{&l.pods} }
+func (l *Listers) Pods() corev1listers.PodLister { return latePods{&l.pods} }
 
 type latePods struct {
 	p *atomic.Pointer[corev1listers.PodLister]
@@ -236,6 +236,13 @@ type noPods struct{}
 
 func (noPods) List(labels.Selector) ([]*corev1.Pod, error) { return nil, errNoPodLister }
 func (noPods) Get(string) (*corev1.Pod, error)             { return nil, errNoPodLister }
+
+// NodeClient is the client to build virtual-kubelet's node with (nodeutil.NodeConfig.Client):
+// client's, except that nodes and leases are heartbeat's, its Secrets and ConfigMaps informers
+// hold nothing, and pod statuses are written as patches against l's pods (statuspatch.go).
+func NodeClient(client, heartbeat kubernetes.Interface, l *Listers) kubernetes.Interface {
+	return inertClient{Interface: withHeartbeat{Interface: client, heartbeat: heartbeat}, pods: &l.pods, sent: newSentStatuses()}
+}
 
 // inertClient is the client nodeutil builds its informers with: its Secrets and ConfigMaps
 // list and watch only objects named inertName, so those informers hold nothing. Everything

@@ -1,4 +1,4 @@
-package main
+package vkadapter
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package main
+package vkadapter
 
 import (
 	"k8s.io/apimachinery/pkg/runtime"
@@ -11,6 +11,9 @@ import (
 // emits: a pod's events are the kubelet's (Pulled, Created, Started, Killing...), which
 // Satellite records itself. Failures still pass.
 type podControllerEvents struct{ record.EventRecorder }
+
+// PodControllerEvents is r without the pod controller's Normal events no kubelet emits.
+func PodControllerEvents(r record.EventRecorder) record.EventRecorder { return podControllerEvents{r} }
 
 var quietReasons = map[string]bool{"ProviderCreateSuccess": true, "ProviderUpdateSuccess": true, "ProviderDeleteSuccess": true}
 

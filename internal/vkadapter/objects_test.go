@@ -1,4 +1,4 @@
-package main
+package vkadapter
 
 import (
 	"context"
@@ -36,7 +36,7 @@ func TestObjectCache(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	l := newAPIObjects(client, new(nodeListers))
+	l := NewObjects(client, new(Listers))
 	now := time.Unix(1000, 0)
 	l.secrets.now = func() time.Time { return now }
 	ctx := context.Background()
@@ -165,7 +165,7 @@ func TestObjectCacheContext(t *testing.T) {
 // not NotFound (the provider reads it as "unknown" and deletes nothing), and no Services.
 func TestNodeListers(t *testing.T) {
 	t.Parallel()
-	l := new(nodeListers)
+	l := new(Listers)
 	if _, err := l.Pods().Pods("ns").Get("web"); err == nil || apierrors.IsNotFound(err) {
 		t.Errorf("Get before the informer: %v, want an error other than NotFound", err)
 	}
@@ -177,14 +177,14 @@ func TestNodeListers(t *testing.T) {
 	svcs := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
 	_ = svcs.Add(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kubernetes"}})
 	pods := l.Pods() // taken before nodeutil calls back, as the provider takes it
-	l.set(nodeutil.ProviderConfig{Pods: corev1listers.NewPodLister(idx), Services: corev1listers.NewServiceLister(svcs)})
+	l.Set(nodeutil.ProviderConfig{Pods: corev1listers.NewPodLister(idx), Services: corev1listers.NewServiceLister(svcs)})
 	if pod, err := pods.Pods("ns").Get("web"); err != nil || pod.Name != "web" {
 		t.Errorf("Get after: %v %v", pod, err)
 	}
 	if _, err := pods.Pods("ns").Get("gone"); !apierrors.IsNotFound(err) {
 		t.Errorf("Get of a missing pod after: %v, want NotFound", err)
 	}
-	o := newAPIObjects(fake.NewClientset(), l)
+	o := NewObjects(fake.NewClientset(), l)
 	if got, err := o.Services(context.Background()); err != nil || len(got) != 1 {
 		t.Errorf("Services after: %v %v, want the one", got, err)
 	}
