@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -145,8 +144,8 @@ func run(ctx context.Context, c *config) error {
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(filepath.Dir(pin.file))
-		hcfg.ExtraKnownHosts, hcfg.TrustOnFirstUse = pin.file, pin.pin
+		defer pin.Close()
+		hcfg.ExtraKnownHosts, hcfg.TrustOnFirstUse = pin.File(), pin.Pin
 	}
 	host, err := remote.NewHost(hcfg)
 	if err != nil {
