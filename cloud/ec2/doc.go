@@ -1,6 +1,7 @@
 // Package ec2 is Satellite's use of the EC2 API, through aws-sdk-go-v2: the ENI whose private
 // address names a node (found by ID or tags, or created and tagged so that a restart finds it
-// again), and the current address of a host that is an EC2 instance.
+// again), the name EKS gives a Fargate node for that address (FargateNodeName), and the
+// current address of a host that is an EC2 instance.
 //
 // It sits beside provider and remote rather than under either: both are cloud-neutral, and
 // neither calls it. cmd/satellite calls it once at start to name the node, and hands

@@ -12,6 +12,7 @@ import (
 	sdk "github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/virtual-kubelet/virtual-kubelet/log"
+	"k8s.io/apimachinery/pkg/util/sets"
 )
 
 // Tags Satellite reads and writes on ENIs.
@@ -129,7 +130,7 @@ func (c *Client) EnsureENI(ctx context.Context, tags map[string]string, create *
 		return c.pickOne(ctx, tags, found)
 	case create == nil:
 		return ENI{}, &Error{Action: "DescribeNetworkInterfaces", kind: ErrNotFound,
-			text: fmt.Sprintf("no ENI in %s carries the tags %s: tag the node's ENI so, or give a subnet and security groups for Satellite to create it", c.region, tagString(tags))}
+			text: fmt.Sprintf("no ENI in %s carries the tags %s: tag the node's ENI so, or give a subnet and security groups for Satellite to create it", c.region, FormatTags(tags))}
 	}
 	mine, err := c.createENI(ctx, tags, create)
 	if err != nil {
@@ -166,7 +167,7 @@ func (c *Client) pickOne(ctx context.Context, tags map[string]string, found []EN
 	if !managed {
 		sort.Strings(ids)
 		return ENI{}, fmt.Errorf("%d ENIs in %s carry the tags %s (%s): give the ENI's ID, or tags only one of them carries",
-			len(found), c.region, tagString(tags), strings.Join(ids, ", "))
+			len(found), c.region, FormatTags(tags), strings.Join(ids, ", "))
 	}
 	log.G(ctx).WithField("eni", found[0].ID).WithField("unused", strings.Join(ids[1:], ",")).
 		Warn("several ENIs Satellite created carry this host's tags; using the oldest. Delete the others with aws ec2 delete-network-interface")
@@ -241,7 +242,7 @@ func (c *Client) settleENI(ctx context.Context, tags map[string]string, mine *EN
 		}
 	}
 	if chosen.ID == "" {
-		return ENI{}, fmt.Errorf("ENIs tagged %s in %s came and went while Satellite settled on one: start again", tagString(tags), c.region)
+		return ENI{}, fmt.Errorf("ENIs tagged %s in %s came and went while Satellite settled on one: start again", FormatTags(tags), c.region)
 	}
 	return chosen, nil
 }
@@ -322,7 +323,7 @@ func older(a, b ENI) bool {
 
 func tagFilters(tags map[string]string) []types.Filter {
 	var fs []types.Filter
-	for _, k := range sortedKeys(tags) {
+	for _, k := range sets.List(sets.KeySet(tags)) {
 		fs = append(fs, types.Filter{Name: aws.String("tag:" + k), Values: []string{tags[k]}})
 	}
 	return fs
@@ -330,28 +331,19 @@ func tagFilters(tags map[string]string) []types.Filter {
 
 func sdkTags(tags map[string]string) []types.Tag {
 	var out []types.Tag
-	for _, k := range sortedKeys(tags) {
+	for _, k := range sets.List(sets.KeySet(tags)) {
 		out = append(out, types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
 	}
 	return out
 }
 
-// tagString shows tags as k=v,k=v.
-func tagString(tags map[string]string) string {
+// FormatTags shows tags as k=v,k=v, by key.
+func FormatTags(tags map[string]string) string {
 	var kv []string
-	for _, k := range sortedKeys(tags) {
+	for _, k := range sets.List(sets.KeySet(tags)) {
 		kv = append(kv, k+"="+tags[k])
 	}
 	return strings.Join(kv, ",")
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // sleep waits d or until ctx ends.

@@ -46,7 +46,7 @@ func (s InstanceSelector) String() string {
 	if s.ID != "" {
 		return s.ID
 	}
-	return "tagged " + tagString(s.Tags)
+	return "tagged " + FormatTags(s.Tags)
 }
 
 // Instance is what Satellite needs of an EC2 instance.
@@ -96,14 +96,14 @@ func (c *Client) Instance(ctx context.Context, sel InstanceSelector) (Instance, 
 	switch {
 	case len(found) == 0:
 		return Instance{}, &Error{Action: "DescribeInstances", kind: ErrNotFound,
-			text: fmt.Sprintf("no instance in %s that is not terminated carries the tags %s: check the tags and the instance's region", c.region, tagString(sel.Tags))}
+			text: fmt.Sprintf("no instance in %s that is not terminated carries the tags %s: check the tags and the instance's region", c.region, FormatTags(sel.Tags))}
 	case len(found) > 1:
 		var ids []string
 		for _, i := range found {
 			ids = append(ids, i.ID)
 		}
 		return Instance{}, fmt.Errorf("%d instances in %s carry the tags %s (%s): give the instance's ID, or tags only one of them carries",
-			len(found), c.region, tagString(sel.Tags), strings.Join(ids, ", "))
+			len(found), c.region, FormatTags(sel.Tags), strings.Join(ids, ", "))
 	case found[0].State == string(types.InstanceStateNameTerminated):
 		return Instance{}, &Error{Action: "DescribeInstances", kind: ErrNotFound,
 			text: fmt.Sprintf("instance %s in %s is terminated: point Satellite at the host's new instance", found[0].ID, c.region)}

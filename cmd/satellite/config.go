@@ -14,10 +14,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/satellite-vk/satellite/cloud/ec2"
 	"github.com/satellite-vk/satellite/internal/kubeletserver"
 	"github.com/satellite-vk/satellite/provider"
 	"github.com/satellite-vk/satellite/provider/gpu"
-	"github.com/satellite-vk/satellite/provider/kuberuntime"
 )
 
 // config is everything the command line and environment say, parsed once.
@@ -214,7 +214,7 @@ func (c *config) complete(v *flagValues) error {
 		if c.ENIIP == "" || c.Region == "" {
 			return errors.New("--node-name, or --eni-ip and --region to derive it (or --eni-id, --eni-tag or --eni-subnet), is required")
 		}
-		if c.NodeName, err = kuberuntime.FargateNodeName(c.ENIIP, c.Region); err != nil {
+		if c.NodeName, err = ec2.FargateNodeName(c.ENIIP, c.Region); err != nil {
 			return err
 		}
 	}

@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"sort"
 	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/virtual-kubelet/virtual-kubelet/log"
 
 	"github.com/satellite-vk/satellite/cloud/ec2"
-	"github.com/satellite-vk/satellite/provider/kuberuntime"
 )
 
 // ec2Config is what the command line says of the node's ENI and of a host that is an EC2
@@ -153,7 +151,7 @@ func (c *config) resolveEC2(ctx context.Context) (func(context.Context) (string,
 		if err != nil {
 			return nil, err
 		}
-		if c.NodeName, err = kuberuntime.FargateNodeName(eni.PrivateIP, c.Region); err != nil {
+		if c.NodeName, err = ec2.FargateNodeName(eni.PrivateIP, c.Region); err != nil {
 			return nil, err
 		}
 		c.ENIIP = eni.PrivateIP
@@ -209,11 +207,11 @@ func (e *ec2Config) nodeENI(ctx context.Context, client *ec2.Client) (ec2.ENI, e
 	var create *ec2.ENICreate
 	if e.ENISubnet != "" {
 		create = &ec2.ENICreate{Subnet: e.ENISubnet, SecurityGroups: e.ENIGroups,
-			Description: "Satellite node " + tagList(e.eniTags) + ": holds the address its node is named after"}
+			Description: "Satellite node " + ec2.FormatTags(e.eniTags) + ": holds the address its node is named after"}
 	}
 	eni, err := client.EnsureENI(ctx, e.eniTags, create)
 	if err != nil {
-		flags := "--eni-tag " + tagList(e.eniTags)
+		flags := "--eni-tag " + ec2.FormatTags(e.eniTags)
 		if create != nil {
 			flags += " --eni-subnet " + e.ENISubnet + " --eni-security-groups " + strings.Join(e.ENIGroups, ",")
 		}
@@ -230,21 +228,4 @@ func logENI(ctx context.Context, eni ec2.ENI, nodeName string) {
 		return
 	}
 	l.Warn("the node's ENI is not attached to an instance: while the node is NotReady, EKS looks it up with attachment.status=attached, finds nothing and deletes the node with its pods; attach the ENI to an instance in its Availability Zone (docs/eks.md)")
-}
-
-func tagList(tags map[string]string) string {
-	var kv []string
-	for _, k := range sortedKeys(tags) {
-		kv = append(kv, k+"="+tags[k])
-	}
-	return strings.Join(kv, ",")
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

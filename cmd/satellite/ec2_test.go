@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/satellite-vk/satellite/cloud/ec2"
 	"github.com/satellite-vk/satellite/test/ec2stub"
 )
 
@@ -66,7 +67,7 @@ func TestCompleteEC2Defaults(t *testing.T) {
 	if c.NodeName != "" || c.HostIP != "" || c.InstanceRegion != "us-east-1" || c.addressType != "public" {
 		t.Errorf("node %q host IP %q region %q address %q", c.NodeName, c.HostIP, c.InstanceRegion, c.addressType)
 	}
-	if tagList(c.eniTags) != "satellite.dev/host=i-0123456789abcdef0" || len(c.ENIGroups) != 2 {
+	if ec2.FormatTags(c.eniTags) != "satellite.dev/host=i-0123456789abcdef0" || len(c.ENIGroups) != 2 {
 		t.Errorf("ENI tags %v groups %v", c.eniTags, c.ENIGroups)
 	}
 }

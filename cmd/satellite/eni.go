@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/satellite-vk/satellite/cloud/ec2"
-	"github.com/satellite-vk/satellite/provider/kuberuntime"
 )
 
 // eniOptions are the flags of `satellite eni show` and `satellite eni delete`: the main
@@ -123,7 +122,7 @@ func showENIs(ctx context.Context, client *ec2.Client, o *eniOptions, out io.Wri
 			return err
 		}
 		if len(enis) == 0 {
-			return fmt.Errorf("no ENI in %s carries the tags %s", o.region, tagList(o.eniTags))
+			return fmt.Errorf("no ENI in %s carries the tags %s", o.region, ec2.FormatTags(o.eniTags))
 		}
 	}
 	for _, e := range enis {
@@ -131,7 +130,7 @@ func showENIs(ctx context.Context, client *ec2.Client, o *eniOptions, out io.Wri
 		if err != nil {
 			return err
 		}
-		name, err := kuberuntime.FargateNodeName(e.PrivateIP, o.region)
+		name, err := ec2.FargateNodeName(e.PrivateIP, o.region)
 		if err != nil {
 			return err
 		}
@@ -173,7 +172,7 @@ func deleteENIs(ctx context.Context, client *ec2.Client, o *eniOptions, out io.W
 		return err
 	}
 	if len(deleted) == 0 {
-		fmt.Fprintf(out, "no ENI created by Satellite carries the tags %s in %s: nothing to delete\n", tagList(o.eniTags), o.region)
+		fmt.Fprintf(out, "no ENI created by Satellite carries the tags %s in %s: nothing to delete\n", ec2.FormatTags(o.eniTags), o.region)
 	}
 	return nil
 }

@@ -2,7 +2,7 @@
 // pkg/kubelet/kuberuntime does: the sandbox (sandbox.go), the container with its security
 // context and resources (container.go, resources.go), the downward API (downward.go), the
 // sandbox's DNS (dns.go), admission (admission.go), the runAsNonRoot check (nonroot.go), and
-// the labels and names that tie CRI objects to pods and nodes (labels.go, name.go). The
+// the labels that tie CRI objects to pods and nodes (labels.go). The
 // container's environment is still resolved by package provider (env.go).
 //
 // It is pure: what the translation needs from the world (the Services, ConfigMaps and

@@ -20,8 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/satellite-vk/satellite/cloud/ec2"
 	"github.com/satellite-vk/satellite/provider/gpu"
-	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/test/ec2stub"
 )
 
@@ -72,7 +72,7 @@ func TestIntegrationNodeDescribe(t *testing.T) {
 		enis = stub.ENIs()
 		return len(enis) == 1, nil
 	})
-	if l.node, err = kuberuntime.FargateNodeName(enis[0].PrivateIP, region); err != nil {
+	if l.node, err = ec2.FargateNodeName(enis[0].PrivateIP, region); err != nil {
 		t.Fatal(err)
 	}
 	if !regexp.MustCompile(`^fargate-ip-10-0-77-\d+\.ec2\.internal$`).MatchString(l.node) {

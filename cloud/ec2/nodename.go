@@ -1,4 +1,4 @@
-package kuberuntime
+package ec2
 
 import (
 	"fmt"
