@@ -195,3 +195,32 @@ func TestNewLogger(t *testing.T) {
 		t.Error("level verbose accepted")
 	}
 }
+
+// Of several bad flags, the error names the same one every time: the checks go in flag order,
+// not in a map's.
+func TestCompleteErrorOrder(t *testing.T) {
+	t.Parallel()
+	base := []string{"--node-name", "n", "--ssh", "u@192.0.2.1", "--ssh-key", "k", "--known-hosts", "kh", "--node-ip", "10.0.0.1",
+		"--tls-cert-file", "c", "--tls-private-key-file", "k", "--client-ca-file", "ca"}
+	for _, tt := range []struct {
+		add  []string
+		want string
+	}{
+		{[]string{"--zone", "rack 7", "--instance-type", "gpu 1x a10", "--host-provider", "lambda labs"}, `--instance-type "gpu 1x a10" is not a valid label value`},
+		{[]string{"--client-ca-file", "", "--known-hosts", "", "--ssh-key", ""}, "--ssh-key is required"},
+		{[]string{"--kube-reserved", "gpu=1", "--system-reserved", "gpu=2"}, `--system-reserved: "gpu=2"`},
+	} {
+		for range 20 {
+			var c config
+			var v flagValues
+			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+			bindFlags(fs, &c, &v)
+			if err := fs.Parse(append(append([]string{}, base...), tt.add...)); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.complete(&v); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("%v: error %v, want %q", tt.add, err, tt.want)
+			}
+		}
+	}
+}
