@@ -37,7 +37,7 @@ func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs
 		return 0, true
 	}
 	needSandbox := obs.sandbox == nil || obs.sandbox.State != runtimeapi.PodSandboxState_SANDBOX_READY
-	needVolumes := rec.volumesAt.IsZero() || time.Since(rec.volumesAt) >= volumeResync
+	needVolumes := p.volumes.Due(pod.UID)
 	// A new sandbox and the volumes are independent: set them up at the same time, since
 	// both are round trips to the host (and the API, for tokens) on the way to the first
 	// container. Containers start only once both are there.
@@ -48,25 +48,17 @@ func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			volErr = p.setupVolumes(ctx, rec, pod)
+			volErr = p.volumes.SetUp(ctx, pod)
 		}()
 		sbErr = p.startSandbox(ctx, pod, obs)
 		<-done
 	case needVolumes:
-		volErr = p.setupVolumes(ctx, rec, pod)
+		volErr = p.volumes.SetUp(ctx, pod)
 	case needSandbox:
 		sbErr = p.startSandbox(ctx, pod, obs)
 	}
-	if needVolumes {
-		if volErr != nil {
-			log.G(ctx).WithError(volErr).Warn("volumes not ready")
-			if rec.mountError != volErr.Error() {
-				p.recorder.Event(pod, corev1.EventTypeWarning, "FailedMount", volErr.Error())
-				rec.mountError = volErr.Error()
-			}
-		} else {
-			rec.mountError = ""
-		}
+	if volErr != nil { // recorded as a FailedMount event by SetUp
+		log.G(ctx).WithError(volErr).Warn("volumes not ready")
 	}
 	if sbErr != nil {
 		log.G(ctx).WithError(sbErr).Warn("cannot create pod sandbox")
@@ -82,7 +74,7 @@ func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs
 		}
 		*obs = fresh
 	}
-	if volErr != nil && rec.volumesAt.IsZero() {
+	if volErr != nil && !p.volumes.Ready(pod.UID) {
 		return 5 * time.Second, acted // nothing starts before its volumes are there
 	}
 	sb := kuberuntime.SandboxConfig(p.cfg.NodeName, p.cfg.LogRoot, pod, obs.sandbox.GetMetadata().GetAttempt())
@@ -96,13 +88,7 @@ func (p *Provider) act(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs
 	if !ok {
 		return again, acted
 	}
-	if hasSyncedVolumes(pod) {
-		resync := volumeResync - time.Since(rec.volumesAt) // configMap/secret/token updates
-		if resync <= 0 {
-			resync = time.Second
-		}
-		next = soonest(next, resync)
-	}
+	next = soonest(next, p.volumes.ResyncIn(pod)) // configMap/secret/token updates
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
 		again, a := p.runContainer(ctx, rec, pod, obs.sandbox.Id, sb, c, false, obs.containers[c.Name])
@@ -367,7 +353,7 @@ func (p *Provider) createAndStart(ctx context.Context, rec *podRecord, pod *core
 		return wait, false
 	}
 	cfg := kuberuntime.ContainerConfig(p.cfg.NodeName, pod, c, init, attempt)
-	if err := p.prepareContainer(ctx, rec, pod, c, cfg); err != nil {
+	if err := p.prepareContainer(ctx, pod, c, cfg); err != nil {
 		p.setWaiting(rec, pod, c.Name, "CreateContainerConfigError", err.Error(), corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		return 10 * time.Second, false
 	}
@@ -416,14 +402,4 @@ func (p *Provider) setWaiting(rec *podRecord, pod *corev1.Pod, name, reason, mes
 		p.recorder.Event(pod, eventType, eventReason, eventMessage)
 	}
 	rec.waiting[name] = status.Waiting{Reason: reason, Message: message}
-}
-
-// hasSyncedVolumes reports whether the pod has volumes whose content follows the API.
-func hasSyncedVolumes(pod *corev1.Pod) bool {
-	for _, v := range pod.Spec.Volumes {
-		if v.Secret != nil || v.ConfigMap != nil || v.DownwardAPI != nil || v.Projected != nil {
-			return true
-		}
-	}
-	return false
 }

@@ -47,7 +47,7 @@ func (p *Provider) killPod(ctx context.Context, rec *podRecord, pod *corev1.Pod,
 		}
 	}
 	// The directories are named from the pod, so they go even when no sandbox was ever made.
-	if err := p.removePodDir(ctx, p.podDir(pod)); err != nil {
+	if err := p.volumes.Remove(ctx, pod); err != nil {
 		return obs, err
 	}
 	return obs, p.removeLogDir(ctx, kuberuntime.PodLogDir(p.cfg.LogRoot, pod.Namespace, pod.Name, string(pod.UID)))

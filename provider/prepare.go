@@ -12,21 +12,19 @@ import (
 // prepareContainer completes a container's CRI config with what the kubelet adds when it
 // creates a container (kuberuntime generateContainerConfig), in its order: the resolved
 // environment (env.go), the volume mounts with their subPaths bound on the host
-// (subpaths.go), the runAsNonRoot check (podconfig.go), and the mounts of the pod's hosts file
-// and of a fresh termination message file (podfiles.go). An error leaves the container waiting in
-// CreateContainerConfigError with the error as its message, as with the kubelet.
-func (p *Provider) prepareContainer(ctx context.Context, rec *podRecord, pod *corev1.Pod, c *corev1.Container, cfg *runtimeapi.ContainerConfig) error {
+// (volumes.Manager.Mounts), the runAsNonRoot check (podconfig.go), and the mounts of the pod's
+// hosts file and of a fresh termination message file (volumes.Manager.FileMounts). An error
+// leaves the container waiting in CreateContainerConfigError with the error as its message,
+// as with the kubelet.
+func (p *Provider) prepareContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, cfg *runtimeapi.ContainerConfig) error {
 	envs, err := containerEnv(ctx, pod, c, p.envSources())
 	if err != nil {
 		return err
 	}
 	cfg.Envs = envs
 	vars := envVars(envs)
-	mounts, binds, err := p.containerMounts(pod, c, vars)
+	mounts, err := p.volumes.Mounts(ctx, pod, c, vars)
 	if err != nil {
-		return err
-	}
-	if err := p.bindSubPaths(ctx, c, binds); err != nil {
 		return err
 	}
 	cfg.Mounts = mounts
@@ -34,7 +32,7 @@ func (p *Provider) prepareContainer(ctx context.Context, rec *podRecord, pod *co
 	if err := checkRunAsNonRoot(ctx, p.cri, pod, c); err != nil {
 		return err
 	}
-	files, err := p.podFileMounts(ctx, rec, pod, c)
+	files, err := p.volumes.FileMounts(ctx, pod, c)
 	if err != nil {
 		return err
 	}

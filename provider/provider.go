@@ -27,6 +27,7 @@ import (
 	"github.com/satellite-vk/satellite/provider/prober"
 	"github.com/satellite-vk/satellite/provider/stats"
 	"github.com/satellite-vk/satellite/provider/status"
+	"github.com/satellite-vk/satellite/provider/volumes"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -137,9 +138,12 @@ type Config struct {
 	// volume, hostPID or hostIPC: for clusters without Pod Security admission.
 	DenyHostAccess bool
 	// SubPathHelper gives the satellite-subpath helper for the host's architecture, which
-	// subPath mounts need (subpaths.go); nil: containers with a subPath cannot be created.
+	// subPath mounts need (package volumes); nil: containers with a subPath cannot be created.
 	SubPathHelper HelperSource
 }
+
+// HelperSource returns the satellite-subpath helper built for linux and a GOARCH.
+type HelperSource = volumes.HelperSource
 
 // probes is what the pod workers ask of the prober (prober.Manager).
 type probes interface {
@@ -175,8 +179,9 @@ type Provider struct {
 	dns *sandboxDNS
 	// images makes containers' images present on the host.
 	images *images.Manager
-	// subpaths puts the subPath helper on the host (subpaths.go).
-	subpaths *subPathHelper
+	// volumes makes pods' volumes and files ready on the host and gives containers their
+	// mounts.
+	volumes *volumes.Manager
 }
 
 // Deps are what the provider works through: the host, its runtime and the Kubernetes API.
@@ -240,9 +245,8 @@ func New(cfg Config, deps Deps) *Provider {
 	}, host, cri)
 	p.images = images.New(images.Config{Runtime: cri, Host: host, Records: cfg.PullRecords,
 		Secrets: objectSecrets{&p.objects}, Registries: cfg.Registries, Recorder: recorder})
-	// Beside the pod directories, as the pull records are, in a directory only root can
-	// change: what is run there as root must not be replaceable by a pod.
-	p.subpaths = &subPathHelper{host: host, dir: path.Join(path.Dir(cfg.PodDir), "bin"), source: cfg.SubPathHelper}
+	p.volumes = volumes.New(volumes.Config{Host: host, PodDir: cfg.PodDir, Objects: deps.Objects, Tokens: cfg.Tokens,
+		Recorder: recorder, Allocatable: func() corev1.ResourceList { return p.node.Allocatable() }, SubPathHelper: cfg.SubPathHelper})
 	p.workers = newWorkers(p.syncPod)
 	// On stop, deletions under way are finished, each within what is left of its grace
 	// period, all within finishDeletionsWithin (the chart gives Satellite 30 s to stop).

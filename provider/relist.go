@@ -175,7 +175,7 @@ func (r *relister) collectPodDirs(ctx context.Context) {
 		if time.Since(first) < orphanGrace {
 			continue
 		}
-		remove, what := p.removePodDir, "volumes"
+		remove, what := p.volumes.RemoveDir, "volumes"
 		if logDirs[d] {
 			remove, what = p.removeLogDir, "logs"
 		}

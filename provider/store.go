@@ -29,15 +29,7 @@ type podRecord struct {
 	// stopped (holdTerminal).
 	terminalHeld time.Time
 
-	// volumes
-	podDirMade bool
-	volumeHash map[string]string      // by volume name: content hash, or "ready"
-	volumesAt  time.Time              // last brought up to date
-	tokens     map[string]issuedToken // by volume/path
-	rejected   string                 // why the pod cannot run here (admission), once decided
-	mountError string                 // the last FailedMount message
-	files      podFiles               // the hosts file and termination message files
-	filesPlan  *podFilesWrite         // their first writing, for the next volume script
+	rejected string // why the pod cannot run here (admission), once decided
 }
 
 // store holds the pods bound to this node. Returned pods are deep copies.

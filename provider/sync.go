@@ -102,6 +102,7 @@ func (p *Provider) syncDeleting(ctx context.Context, rec *podRecord, pod *corev1
 	p.publishStatus(ctx, rec, pod, obs, true)
 	p.store.remove(pod.UID)
 	p.images.Forget(pod.UID)
+	p.volumes.Forget(pod.UID)
 	p.crashLoop.forget(pod)
 	return 0, true
 }

@@ -1,4 +1,4 @@
-package provider
+package volumes
 
 import (
 	"bytes"
@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,7 +55,7 @@ func subPathOf(vm corev1.VolumeMount, vars map[string]string) (string, error) {
 			return "", true
 		})
 		if len(missing) > 0 {
-			return "", fmt.Errorf("missing value for %s", strings.Join(sortedKeys(missing), ", "))
+			return "", fmt.Errorf("missing value for %s", strings.Join(slices.Sorted(maps.Keys(missing)), ", "))
 		}
 	}
 	if sub == "" {
@@ -72,7 +74,7 @@ func subPathOf(vm corev1.VolumeMount, vars map[string]string) (string, error) {
 
 // bindSubPaths binds the container's subPaths on the host in one command. A refusal is
 // worded as the kubelet words it, without the host's paths; the detail goes to the log.
-func (p *Provider) bindSubPaths(ctx context.Context, c *corev1.Container, binds []subPathBind) error {
+func (m *Manager) bindSubPaths(ctx context.Context, c *corev1.Container, binds []subPathBind) error {
 	if len(binds) == 0 {
 		return nil
 	}
@@ -83,7 +85,7 @@ func (p *Provider) bindSubPaths(ctx context.Context, c *corev1.Container, binds 
 			args.WriteString(" " + remote.Quote(a))
 		}
 	}
-	installErr, err := p.runHelper(ctx, args.String())
+	installErr, err := m.runHelper(ctx, args.String())
 	if installErr != nil {
 		return fmt.Errorf("failed to prepare subPath for volumeMount %q of container %q: %w", binds[0].mount, c.Name, installErr)
 	}
@@ -105,18 +107,18 @@ func (p *Provider) bindSubPaths(ctx context.Context, c *corev1.Container, binds 
 // runHelper runs the helper on the host with args, installing it first, and once more when
 // the host says it is gone or not executable (exit 126 or 127). It returns why the helper
 // could not be installed, or else how its run ended.
-func (p *Provider) runHelper(ctx context.Context, args string) (installErr, runErr error) {
+func (m *Manager) runHelper(ctx context.Context, args string) (installErr, runErr error) {
 	for try := 0; ; try++ {
-		helper, err := p.subpaths.installed(ctx)
+		helper, err := m.helper.installed(ctx)
 		if err != nil {
 			return err, nil
 		}
-		_, err = p.host.Output(ctx, remote.Quote(helper)+args)
+		_, err = m.host.Output(ctx, remote.Quote(helper)+args)
 		var exit *remote.ExitError
 		if try > 0 || !errors.As(err, &exit) || (exit.Code != 126 && exit.Code != 127) {
 			return nil, err
 		}
-		p.subpaths.forget()
+		m.helper.forget()
 	}
 }
 

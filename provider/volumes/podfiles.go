@@ -1,4 +1,4 @@
-package provider
+package volumes
 
 import (
 	"bytes"
@@ -36,7 +36,7 @@ const (
 	managedHostsHeader = "# Kubernetes-managed hosts file (host network)."
 )
 
-// podFiles is what the pod's worker knows of the files above.
+// podFiles is what the manager knows of a pod's files above.
 type podFiles struct {
 	written bool              // the hosts file was written by this process
 	next    map[string]string // by container name: an unused termination file for its next instance
@@ -77,12 +77,12 @@ func podFilesScript(podDir, hostsSource string, aliases []byte, termFiles []stri
 
 // writePodFiles writes the hosts file and a new termination file for each of the containers
 // that has a terminationMessagePath; it returns the files by container name.
-func (p *Provider) writePodFiles(ctx context.Context, pod *corev1.Pod, containers []*corev1.Container) (map[string]string, error) {
-	plan, err := p.podFilesPlan(pod, containers)
+func (m *Manager) writePodFiles(ctx context.Context, pod *corev1.Pod, containers []*corev1.Container) (map[string]string, error) {
+	plan, err := m.podFilesPlan(pod, containers)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := p.host.Input(ctx, plan.script, nil); err != nil {
+	if _, err := m.host.Input(ctx, plan.script, nil); err != nil {
 		return nil, fmt.Errorf("write the pod's hosts file and termination message files on the host: %w", err)
 	}
 	return plan.files, nil
@@ -95,7 +95,7 @@ type podFilesWrite struct {
 	files  map[string]string
 }
 
-func (p *Provider) podFilesPlan(pod *corev1.Pod, containers []*corev1.Container) (*podFilesWrite, error) {
+func (m *Manager) podFilesPlan(pod *corev1.Pod, containers []*corev1.Container) (*podFilesWrite, error) {
 	files := map[string]string{}
 	var paths []string
 	for _, c := range containers {
@@ -106,45 +106,45 @@ func (p *Provider) podFilesPlan(pod *corev1.Pod, containers []*corev1.Container)
 		if _, err := rand.Read(id); err != nil {
 			return nil, err
 		}
-		f := path.Join(p.podDir(pod), "containers", c.Name, hex.EncodeToString(id))
+		f := path.Join(m.podDir(pod), "containers", c.Name, hex.EncodeToString(id))
 		files[c.Name] = f
 		paths = append(paths, f)
 	}
-	return &podFilesWrite{script: podFilesScript(p.podDir(pod), etcHosts, hostAliasEntries(pod.Spec.HostAliases), paths), files: files}, nil
+	return &podFilesWrite{script: podFilesScript(m.podDir(pod), etcHosts, hostAliasEntries(pod.Spec.HostAliases), paths), files: files}, nil
 }
 
 // planPodFiles readies the writing of the pod's files for the first instance of every
-// container, done by the pod's first volume script in the same SSH session (volumeCommand),
+// container, done by the pod's first volume script in the same SSH session (command),
 // or alone by writePlannedPodFiles when the volumes need none: a session is what pods
 // starting together queue for on the host.
-func (p *Provider) planPodFiles(rec *podRecord, pod *corev1.Pod) {
+func (m *Manager) planPodFiles(st *podState, pod *corev1.Pod) {
 	var cs []*corev1.Container
 	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range list {
 			cs = append(cs, &list[i])
 		}
 	}
-	plan, err := p.podFilesPlan(pod, cs)
+	plan, err := m.podFilesPlan(pod, cs)
 	if err != nil {
 		return // written when a container is created
 	}
-	rec.filesPlan = plan
+	st.filesPlan = plan
 }
 
 // writePlannedPodFiles writes the planned pod files if no volume script took them. A failure
 // is only logged, and the files are written again when a container is created, where a
 // failure counts as the kubelet counts it.
-func (p *Provider) writePlannedPodFiles(ctx context.Context, rec *podRecord) {
-	plan := rec.filesPlan
+func (m *Manager) writePlannedPodFiles(ctx context.Context, st *podState) {
+	plan := st.filesPlan
 	if plan == nil {
 		return
 	}
-	rec.filesPlan = nil
-	if _, err := p.host.Input(ctx, plan.script, nil); err != nil {
+	st.filesPlan = nil
+	if _, err := m.host.Input(ctx, plan.script, nil); err != nil {
 		log.G(ctx).WithError(err).Warn("pod files not written; trying again when a container is created")
 		return
 	}
-	rec.files = podFiles{written: true, next: plan.files}
+	st.files = podFiles{written: true, next: plan.files}
 }
 
 // podFilesDone is what withPodFiles prints when the pod's files were written.
@@ -172,21 +172,23 @@ func podFilesWritten(out []byte) (bool, string) {
 	return false, "no report from the script"
 }
 
-// podFileMounts are the container's mounts of the hosts file and of a termination file not
-// used before.
-func (p *Provider) podFileMounts(ctx context.Context, rec *podRecord, pod *corev1.Pod, c *corev1.Container) ([]*runtimeapi.Mount, error) {
-	file, fresh := rec.files.next[c.Name]
-	if !rec.files.written || (!fresh && c.TerminationMessagePath != "") {
-		files, err := p.writePodFiles(ctx, pod, []*corev1.Container{c})
+// FileMounts are the container's mounts of the pod's hosts file and of a termination message
+// file not used before, written on the host first when need be (the kubelet's makeMounts and
+// makeHostsMount). Each call is for a new instance of the container.
+func (m *Manager) FileMounts(ctx context.Context, pod *corev1.Pod, c *corev1.Container) ([]*runtimeapi.Mount, error) {
+	st := m.pod(pod.UID)
+	file, fresh := st.files.next[c.Name]
+	if !st.files.written || (!fresh && c.TerminationMessagePath != "") {
+		files, err := m.writePodFiles(ctx, pod, []*corev1.Container{c})
 		if err != nil {
 			return nil, err
 		}
-		rec.files.written, file = true, files[c.Name]
+		st.files.written, file = true, files[c.Name]
 	}
-	delete(rec.files.next, c.Name) // an instance's file is never handed to the next one
+	delete(st.files.next, c.Name) // an instance's file is never handed to the next one
 	var mounts []*runtimeapi.Mount
 	if !mountsAt(c, etcHosts) {
-		mounts = append(mounts, &runtimeapi.Mount{ContainerPath: etcHosts, HostPath: path.Join(p.podDir(pod), "etc-hosts")})
+		mounts = append(mounts, &runtimeapi.Mount{ContainerPath: etcHosts, HostPath: path.Join(m.podDir(pod), "etc-hosts")})
 	}
 	if file != "" {
 		mounts = append(mounts, &runtimeapi.Mount{ContainerPath: c.TerminationMessagePath, HostPath: file})
