@@ -120,63 +120,89 @@ func fixContainerdConfig(text string, newVersion int, w configWants) (string, []
 	if err != nil {
 		return "", nil, err
 	}
-	var changes []string
+	e := &configEdit{text: text, c: c}
 	if len(c.doc.keys) == 0 && (w.restrictOOMScoreAdj || w.cniBinDir != "") {
-		// containerd's defaults so far: say which layout the settings below are written in.
-		if newVersion == 0 {
-			return "", nil, errors.New("cannot tell containerd's version: start the file with version = 3 (containerd 2.x) or version = 2 (1.x)")
-		}
-		if text, err = c.doc.set([]string{"version"}, strconv.Itoa(newVersion)); err != nil {
+		if err := e.setVersion(newVersion); err != nil {
 			return "", nil, err
 		}
-		if c, err = parseContainerdConfig(text); err != nil {
-			return "", nil, err
-		}
-		changes = append(changes, fmt.Sprintf("write a version %d config (containerd %d.x)", newVersion, newVersion-1))
 	}
-	apply := func(change string, edit func() (string, error)) error {
-		out, err := edit()
-		if err != nil {
-			return err
+	for _, step := range []func(configWants) error{e.enableCRI, e.restrictOOMScoreAdj, e.addCNIBinDir} {
+		if err := step(w); err != nil {
+			return "", nil, err
 		}
-		if c, err = parseContainerdConfig(out); err != nil {
-			return fmt.Errorf("%s: the edited config does not parse: %w", change, err)
-		}
-		text = out
-		changes = append(changes, change)
+	}
+	return e.text, e.changes, nil
+}
+
+// configEdit is containerd's config being changed: its text, that text parsed, and the
+// changes made so far, one line each.
+type configEdit struct {
+	text    string
+	c       *containerdConfig
+	changes []string
+}
+
+// setVersion starts a file of containerd's defaults with the version its settings are written
+// in.
+func (e *configEdit) setVersion(newVersion int) error {
+	if newVersion == 0 {
+		return errors.New("cannot tell containerd's version: start the file with version = 3 (containerd 2.x) or version = 2 (1.x)")
+	}
+	return e.apply(fmt.Sprintf("write a version %d config (containerd %d.x)", newVersion, newVersion-1), func() (string, error) {
+		return e.c.doc.set([]string{"version"}, strconv.Itoa(newVersion))
+	})
+}
+
+// apply makes one change, which must leave a config that parses.
+func (e *configEdit) apply(change string, edit func() (string, error)) error {
+	out, err := edit()
+	if err != nil {
+		return err
+	}
+	c, err := parseContainerdConfig(out)
+	if err != nil {
+		return fmt.Errorf("%s: the edited config does not parse: %w", change, err)
+	}
+	e.text, e.c = out, c
+	e.changes = append(e.changes, change)
+	return nil
+}
+
+// enableCRI removes the CRI plugin from disabled_plugins.
+func (e *configEdit) enableCRI(configWants) error {
+	found, _ := e.c.disabledCRI()
+	if len(found) == 0 {
 		return nil
 	}
-	if found, _ := c.disabledCRI(); len(found) > 0 {
-		keep := slices.DeleteFunc(c.doc.getStrings("disabled_plugins"), func(p string) bool { return slices.Contains(found, p) })
-		err := apply("enable the CRI plugin: remove "+quoteAll(found)+" from disabled_plugins", func() (string, error) {
-			return c.doc.set([]string{"disabled_plugins"}, renderStrings(keep))
-		})
-		if err != nil {
-			return "", nil, err
-		}
+	keep := slices.DeleteFunc(e.c.doc.getStrings("disabled_plugins"), func(p string) bool { return slices.Contains(found, p) })
+	return e.apply("enable the CRI plugin: remove "+quoteAll(found)+" from disabled_plugins", func() (string, error) {
+		return e.c.doc.set([]string{"disabled_plugins"}, renderStrings(keep))
+	})
+}
+
+// restrictOOMScoreAdj sets the runtime's restrict_oom_score_adj when the host needs it.
+func (e *configEdit) restrictOOMScoreAdj(w configWants) error {
+	if !w.restrictOOMScoreAdj || e.c.restrictOOMScoreAdj() {
+		return nil
 	}
-	if w.restrictOOMScoreAdj && !c.restrictOOMScoreAdj() {
-		path := append(slices.Clone(c.runtime), "restrict_oom_score_adj")
-		err := apply("set "+renderPath(path)+" = true: this host cannot lower oom_score_adj", func() (string, error) {
-			return c.doc.set(path, "true")
-		})
-		if err != nil {
-			return "", nil, err
-		}
+	path := append(slices.Clone(e.c.runtime), "restrict_oom_score_adj")
+	return e.apply("set "+renderPath(path)+" = true: this host cannot lower oom_score_adj", func() (string, error) {
+		return e.c.doc.set(path, "true")
+	})
+}
+
+// addCNIBinDir adds the directory of the host's CNI plugins to those containerd looks in.
+func (e *configEdit) addCNIBinDir(w configWants) error {
+	if w.cniBinDir == "" || slices.Contains(e.c.binDirs(), w.cniBinDir) {
+		return nil
 	}
-	if w.cniBinDir != "" && !slices.Contains(c.binDirs(), w.cniBinDir) {
-		path, value := append(slices.Clone(c.cni), "bin_dir"), renderString(w.cniBinDir)
-		if c.version == 3 {
-			path, value = append(slices.Clone(c.cni), "bin_dirs"), renderStrings(append(c.binDirs(), w.cniBinDir))
-		}
-		err := apply("look for CNI plugins in "+w.cniBinDir+" too: "+renderPath(path)+" = "+value, func() (string, error) {
-			return c.doc.set(path, value)
-		})
-		if err != nil {
-			return "", nil, err
-		}
+	path, value := append(slices.Clone(e.c.cni), "bin_dir"), renderString(w.cniBinDir)
+	if e.c.version == 3 {
+		path, value = append(slices.Clone(e.c.cni), "bin_dirs"), renderStrings(append(e.c.binDirs(), w.cniBinDir))
 	}
-	return text, changes, nil
+	return e.apply("look for CNI plugins in "+w.cniBinDir+" too: "+renderPath(path)+" = "+value, func() (string, error) {
+		return e.c.doc.set(path, value)
+	})
 }
 
 func quoteAll(ss []string) string {
