@@ -61,32 +61,19 @@ func (p *pods) startup(ctx context.Context, n node, prefix string, count int, to
 	if err != nil {
 		return nil, err
 	}
-	defer w.Stop()
-	var mu sync.Mutex
-	created := map[string]time.Time{}
-	seen := map[string]time.Duration{}
-	done := make(chan string, count)
+	st := &startTimes{created: map[string]time.Time{}, seen: map[string]time.Duration{}, done: make(chan string, count)}
+	followed := make(chan struct{})
 	go func() {
-		for ev := range w.ResultChan() {
-			pod, ok := ev.Object.(*corev1.Pod)
-			if !ok || ev.Type == watch.Deleted || !allRunning(pod) {
-				continue
-			}
-			mu.Lock()
-			if t, ok := created[pod.Name]; ok {
-				if _, dup := seen[pod.Name]; !dup {
-					seen[pod.Name] = time.Since(t)
-					done <- pod.Name
-				}
-			}
-			mu.Unlock()
-		}
+		defer close(followed)
+		st.follow(w)
+	}()
+	defer func() {
+		w.Stop()
+		<-followed
 	}()
 	create := func(i int) error {
 		name := fmt.Sprintf("%s-%d", prefix, i)
-		mu.Lock()
-		created[name] = time.Now()
-		mu.Unlock()
+		st.create(name)
 		_, err := p.client.CoreV1().Pods(ns).Create(ctx, p.pod(name, n, "exec sleep 3600", corev1.RestartPolicyAlways), metav1.CreateOptions{})
 		return err
 	}
@@ -99,32 +86,72 @@ func (p *pods) startup(ctx context.Context, n node, prefix string, count int, to
 			return nil, err
 		}
 		select {
-		case <-done:
+		case <-st.done:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
-	for together && len(seen) < count {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%d of %d pods running: %w", len(seen), count, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-		mu.Lock()
-		n := len(seen)
-		mu.Unlock()
-		if n == count {
-			break
+	if together {
+		if err := st.wait(ctx, count); err != nil {
+			return nil, err
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	var out []time.Duration
-	for _, d := range seen {
+	return st.durations(), nil
+}
+
+// startTimes are the pods' start times: from the create call until a watch saw all the pod's
+// containers running.
+type startTimes struct {
+	mu      sync.Mutex
+	created map[string]time.Time
+	seen    map[string]time.Duration
+	done    chan string // a pod's name, once seen running
+}
+
+func (s *startTimes) create(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.created[name] = time.Now()
+}
+
+// follow records the pods the watch shows running, until it is stopped.
+func (s *startTimes) follow(w watch.Interface) {
+	for ev := range w.ResultChan() {
+		pod, ok := ev.Object.(*corev1.Pod)
+		if !ok || ev.Type == watch.Deleted || !allRunning(pod) {
+			continue
+		}
+		s.mu.Lock()
+		if t, ok := s.created[pod.Name]; ok {
+			if _, dup := s.seen[pod.Name]; !dup {
+				s.seen[pod.Name] = time.Since(t)
+				s.done <- pod.Name
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// wait returns once count pods were seen running.
+func (s *startTimes) wait(ctx context.Context, count int) error {
+	for seen := 0; seen < count; seen++ {
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d pods running: %w", seen, count, ctx.Err())
+		}
+	}
+	return nil
+}
+
+func (s *startTimes) durations() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]time.Duration, 0, len(s.seen))
+	for _, d := range s.seen {
 		out = append(out, d)
 	}
-	return out, nil
+	return out
 }
 
 // createMany creates count pods at once and returns when a list shows all of them running.
