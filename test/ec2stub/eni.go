@@ -95,33 +95,20 @@ func eniStatus(e *ENI) string {
 var eniIDPattern = regexp.MustCompile(`^eni-[0-9a-f]{8,17}$`)
 
 func (s *Server) describeNetworkInterfaces(form url.Values) (any, *apiError) {
-	var picked []*ENI
-	if ids := list(form, "NetworkInterfaceId"); len(ids) > 0 {
-		for _, id := range ids {
-			if !eniIDPattern.MatchString(id) {
-				return nil, badRequest("InvalidNetworkInterfaceID.Malformed", "Invalid id: %q (expecting \"eni-...\")", id)
-			}
-			e, ok := s.enis[id]
-			if !ok {
-				return nil, badRequest("InvalidNetworkInterfaceID.NotFound", "The networkInterface ID '%s' does not exist", id)
-			}
-			picked = append(picked, e)
-		}
-	} else {
-		for _, e := range s.enis {
-			picked = append(picked, e)
-		}
+	picked, err := pick(form, "NetworkInterfaceId", s.enis, eniIDPattern, func(id string) *apiError {
+		return badRequest("InvalidNetworkInterfaceID.Malformed", "Invalid id: %q (expecting \"eni-...\")", id)
+	}, func(id string) *apiError {
+		return badRequest("InvalidNetworkInterfaceID.NotFound", "The networkInterface ID '%s' does not exist", id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if picked, err = matching(picked, filters(form), matchENI); err != nil {
+		return nil, err
 	}
 	resp := describeENIsResponse{Xmlns: Namespace, RequestID: requestID}
-	fs := filters(form)
 	for _, e := range picked {
-		ok, err := matchENI(e, fs)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			resp.ENIs = append(resp.ENIs, s.eniXML(e, eniStatus(e)))
-		}
+		resp.ENIs = append(resp.ENIs, s.eniXML(e, eniStatus(e)))
 	}
 	sort.Slice(resp.ENIs, func(i, j int) bool { return resp.ENIs[i].NetworkInterfaceID < resp.ENIs[j].NetworkInterfaceID })
 	return resp, nil

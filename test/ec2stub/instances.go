@@ -45,34 +45,20 @@ var stateCodes = map[string]int{"pending": 0, "running": 16, "shutting-down": 32
 var instanceIDPattern = regexp.MustCompile(`^i-[0-9a-f]{8,17}$`)
 
 func (s *Server) describeInstances(form url.Values) (any, *apiError) {
-	var picked []*Instance
-	if ids := list(form, "InstanceId"); len(ids) > 0 {
-		for _, id := range ids {
-			if !instanceIDPattern.MatchString(id) {
-				return nil, badRequest("InvalidInstanceID.Malformed", "Invalid id: %q", id)
-			}
-			i, ok := s.instances[id]
-			if !ok {
-				return nil, badRequest("InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
-			}
-			picked = append(picked, i)
-		}
-	} else {
-		for _, i := range s.instances {
-			picked = append(picked, i)
-		}
+	picked, err := pick(form, "InstanceId", s.instances, instanceIDPattern, func(id string) *apiError {
+		return badRequest("InvalidInstanceID.Malformed", "Invalid id: %q", id)
+	}, func(id string) *apiError {
+		return badRequest("InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if picked, err = matching(picked, filters(form), matchInstance); err != nil {
+		return nil, err
 	}
 	sort.Slice(picked, func(a, b int) bool { return picked[a].ID < picked[b].ID })
 	resp := describeInstancesResponse{Xmlns: Namespace, RequestID: requestID}
-	fs := filters(form)
 	for _, i := range picked {
-		ok, err := matchInstance(i, fs)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			continue
-		}
 		x := instanceXML{InstanceID: i.ID, State: stateXML{stateCodes[i.State], i.State},
 			PrivateIP: i.PrivateIP, PrivateDNSName: s.privateDNS(i.PrivateIP), PublicIP: i.PublicIP, Tags: tagsXML(i.Tags),
 			InstanceType: i.Type}

@@ -1,7 +1,10 @@
 package ec2stub
 
 import (
+	"maps"
 	"net/url"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -103,4 +106,42 @@ func (s *Server) privateDNS(ip string) string {
 		suffix = "ec2.internal"
 	}
 	return "ip-" + strings.ReplaceAll(ip, ".", "-") + "." + suffix
+}
+
+// pick returns the objects the form's param.1, param.2, ... name, or every object when it
+// names none, in ID order. An id that does not match pattern is malformed(id), one not in all
+// is notFound(id): EC2's two answers.
+func pick[T any](form url.Values, param string, all map[string]*T, pattern *regexp.Regexp, malformed, notFound func(id string) *apiError) ([]*T, *apiError) {
+	ids := list(form, param)
+	if len(ids) == 0 {
+		ids = slices.Sorted(maps.Keys(all))
+	}
+	picked := make([]*T, 0, len(ids))
+	for _, id := range ids {
+		if !pattern.MatchString(id) {
+			return nil, malformed(id)
+		}
+		v, ok := all[id]
+		if !ok {
+			return nil, notFound(id)
+		}
+		picked = append(picked, v)
+	}
+	return picked, nil
+}
+
+// matching keeps the objects every filter matches (match says whether one does, or that a
+// filter is invalid).
+func matching[T any](picked []*T, fs map[string][]string, match func(*T, map[string][]string) (bool, *apiError)) ([]*T, *apiError) {
+	var out []*T
+	for _, v := range picked {
+		ok, err := match(v, fs)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, v)
+		}
+	}
+	return out, nil
 }
