@@ -139,12 +139,12 @@ func (p *Provider) removeLogDir(ctx context.Context, dir string) error {
 
 // regularDone reports whether the pod has sidecars running while its regular containers are
 // done for good: then its sidecars are stopped.
-func (p *Provider) regularDone(pod *corev1.Pod, rec *podRecord, obs observation) bool {
-	if len(runningSidecars(pod, obs)) == 0 {
+func regularDone(s *podSync) bool {
+	if len(runningSidecars(s.pod, *s.obs)) == 0 {
 		return false
 	}
-	st := status.Generate(obs.statusInput(pod, rec.waiting))
-	return status.RegularDone(pod, st.ContainerStatuses)
+	st := status.Generate(s.obs.statusInput(s.pod, s.rec.waiting))
+	return status.RegularDone(s.pod, st.ContainerStatuses)
 }
 
 // runningSidecars are the pod's running sidecars, last declared first: the order the kubelet
@@ -162,10 +162,11 @@ func runningSidecars(pod *corev1.Pod, obs observation) []*runtimeapi.ContainerSt
 
 // stopSidecars stops the running sidecars one after another, last declared first, within the
 // pod's grace period (their preStop hooks included), and reports whether it stopped any.
-func (p *Provider) stopSidecars(ctx context.Context, pod *corev1.Pod, obs observation) bool {
+func (p *Provider) stopSidecars(ctx context.Context, s *podSync) bool {
+	pod := s.pod
 	deadline := time.Now().Add(time.Duration(killGrace(pod, nil)) * time.Second)
 	stopped := false
-	for _, inst := range runningSidecars(pod, obs) {
+	for _, inst := range runningSidecars(pod, *s.obs) {
 		name := inst.GetMetadata().GetName()
 		p.recorder.Event(kubecontainer.Ref(pod, name), corev1.EventTypeNormal, "Killing", "Stopping container "+name)
 		grace := int64(time.Until(deadline).Round(time.Second) / time.Second)

@@ -109,7 +109,8 @@ func (p *Provider) preStop(ctx context.Context, pod *corev1.Pod, c *corev1.Conta
 // and leaves it waiting with reason PostStartHookError and the hook's message, to be started
 // again as the restart policy says. The pod's deletion ends the hook. It returns when to sync
 // the pod again.
-func (p *Provider) postStart(ctx context.Context, rec *podRecord, pod *corev1.Pod, c *corev1.Container, id string) time.Duration {
+func (p *Provider) postStart(ctx context.Context, s *podSync, c *corev1.Container, id string) time.Duration {
+	pod := s.pod
 	if c.Lifecycle == nil || c.Lifecycle.PostStart == nil {
 		return 0
 	}
@@ -129,7 +130,7 @@ func (p *Provider) postStart(ctx context.Context, rec *podRecord, pod *corev1.Po
 	if err := p.killContainer(ctx, pod, c.Name, id, "FailedPostStartHook", killGrace(pod, nil)); err != nil {
 		log.G(ctx).WithError(err).WithField("container", c.Name).Warn("cannot kill a container whose postStart hook failed")
 	}
-	rec.waiting[c.Name] = status.Waiting{Reason: "PostStartHookError", Message: msg}
+	s.rec.waiting[c.Name] = status.Waiting{Reason: "PostStartHookError", Message: msg}
 	return retryAfterError
 }
 
@@ -231,7 +232,8 @@ func discard(resp *http.Response) {
 // Never, a new instance at once when the container is not in back-off since its previous
 // exit (later tries wait out the back-off as after any exit). It reports when to look again
 // and whether it acted.
-func (p *Provider) checkHealth(ctx context.Context, rec *podRecord, pod *corev1.Pod, sandboxID string, sb *runtimeapi.PodSandboxConfig, c *corev1.Container, history []*runtimeapi.ContainerStatus) (time.Duration, bool) {
+func (p *Provider) checkHealth(ctx context.Context, s *podSync, c *corev1.Container, history []*runtimeapi.ContainerStatus) (time.Duration, bool) {
+	pod := s.pod
 	latest := history[0]
 	reason := p.probes.KillReason(pod.UID, latest.Id)
 	if reason == "" {
@@ -250,14 +252,14 @@ func (p *Provider) checkHealth(ctx context.Context, rec *podRecord, pod *corev1.
 		log.G(ctx).WithError(err).WithField("container", c.Name).Warn("cannot kill a container that failed its " + reason + " probe")
 		return retryAfterError, false
 	}
-	key := string(pod.UID) + "/" + c.Name
+	key := s.key(c)
 	if !restart || len(history) > 1 && history[1].State == runtimeapi.ContainerState_CONTAINER_EXITED &&
 		p.crashLoop.wait(key, time.Unix(0, history[1].FinishedAt)) > 0 {
 		return 0, true
 	}
-	p.pruneHistory(ctx, rec, history)
+	p.pruneHistory(ctx, s.rec, history)
 	p.crashLoop.next(key)
-	again, _ := p.createAndStart(ctx, rec, pod, sandboxID, sb, c, kubecontainer.IsSidecar(c), latest.GetMetadata().GetAttempt()+1, key)
+	again, _ := p.createAndStart(ctx, s, c, kubecontainer.IsSidecar(c), latest.GetMetadata().GetAttempt()+1)
 	return again, true
 }
 

@@ -135,7 +135,7 @@ func TestPostStart(t *testing.T) {
 	pod.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "exit 1"}}}}
 	p.store.put(pod)
 	r, _, _, _ := p.store.record(pod.UID)
-	if again := p.postStart(context.Background(), r, pod, &pod.Spec.Containers[0], "cid"); again == 0 {
+	if again := p.postStart(context.Background(), &podSync{rec: r, pod: pod}, &pod.Spec.Containers[0], "cid"); again == 0 {
 		t.Error("no retry asked after a failed hook")
 	}
 	want := status.Waiting{Reason: "PostStartHookError", Message: `Exec lifecycle hook ([sh -c exit 1]) for Container "server" in Pod "web-0_shop(1111-2222)" failed - error: command 'sh -c exit 1' exited with 1: , message: "no config\n"`}
@@ -160,7 +160,7 @@ func TestPostStart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		p.store.markDeleting(pod.UID, 30)
 	}()
-	if again := p.postStart(context.Background(), r, pod, &pod.Spec.Containers[0], "cid"); again != 0 || len(stops(blocked)) != 0 || len(events(rec)) != 0 || r.waiting["server"].Reason != "" {
+	if again := p.postStart(context.Background(), &podSync{rec: r, pod: pod}, &pod.Spec.Containers[0], "cid"); again != 0 || len(stops(blocked)) != 0 || len(events(rec)) != 0 || r.waiting["server"].Reason != "" {
 		t.Errorf("hook ended by deletion: again %v, stops %v, waiting %+v; want nothing done", again, stops(blocked), r.waiting["server"])
 	}
 }
@@ -224,16 +224,17 @@ func TestCheckHealthKills(t *testing.T) {
 			c.LivenessProbe = &corev1.Probe{TerminationGracePeriodSeconds: ptr.To[int64](7)}
 			p.store.put(pod)
 			r, _, _, _ := p.store.record(pod.UID)
+			s := &podSync{rec: r, pod: pod, obs: &observation{sandbox: &runtimeapi.PodSandboxStatus{Id: "sb"}}}
 			history := []*runtimeapi.ContainerStatus{
 				{Id: "c2", Metadata: &runtimeapi.ContainerMetadata{Name: c.Name, Attempt: 1}, State: runtimeapi.ContainerState_CONTAINER_RUNNING},
 				{Id: "c1", Metadata: &runtimeapi.ContainerMetadata{Name: c.Name}, State: runtimeapi.ContainerState_CONTAINER_EXITED, FinishedAt: time.Now().Add(-2 * time.Second).UnixNano()},
 			}
 			p.crashLoop.next(string(pod.UID) + "/" + c.Name)
-			if _, acted := p.checkHealth(context.Background(), r, pod, "sb", nil, c, history); acted {
+			if _, acted := p.checkHealth(context.Background(), s, c, history); acted {
 				t.Fatal("a healthy container was acted on")
 			}
 			p.probes = killReasons{probes: p.probes, byID: map[string]string{"c2": "liveness"}}
-			again, acted := p.checkHealth(context.Background(), r, pod, "sb", nil, c, history)
+			again, acted := p.checkHealth(context.Background(), s, c, history)
 			if stops := stops(cri); !acted || again != 0 || len(stops) != 1 || stops[0].ContainerId != "c2" || stops[0].Timeout != 7 {
 				t.Fatalf("acted %v again %v stops %v; want c2 stopped with the probe's 7 s and nothing started", acted, again, stops)
 			}

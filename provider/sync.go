@@ -42,7 +42,8 @@ func (p *Provider) syncPod(ctx context.Context, uid types.UID) (time.Duration, b
 		log.G(ctx).WithError(err).Warn("cannot read pod state from the host; keeping its last status")
 		return retryAfterError, false
 	}
-	again, acted := p.act(ctx, rec, pod, &obs)
+	s := &podSync{rec: rec, pod: pod, obs: &obs}
+	again, acted := p.act(ctx, s)
 	if acted {
 		if obs, err = p.observe(ctx, rec, pod); err != nil {
 			log.G(ctx).WithError(err).Warn("cannot read pod state from the host after acting on it")
@@ -52,7 +53,7 @@ func (p *Provider) syncPod(ctx context.Context, uid types.UID) (time.Duration, b
 		// restartPolicy Never): its sandbox is stopped now, as after any other end, and not
 		// at a next sync that may never come.
 		if obs.sandbox != nil && obs.sandbox.State == runtimeapi.PodSandboxState_SANDBOX_READY && finished(rec, pod, obs) {
-			if _, stopped := p.act(ctx, rec, pod, &obs); stopped {
+			if _, stopped := p.act(ctx, s); stopped {
 				if obs, err = p.observe(ctx, rec, pod); err != nil {
 					log.G(ctx).WithError(err).Warn("cannot read pod state from the host after stopping its sandbox")
 					return retryAfterError, false
