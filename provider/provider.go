@@ -31,13 +31,27 @@ import (
 	"github.com/satellite-vk/satellite/remote"
 )
 
-// Host is what the provider needs of the remote host besides its runtime.
+// Host is what the provider needs of the remote host besides its runtime: its parts go to
+// the consumers that need them (the sub-packages declare their own, smaller, interfaces).
 type Host interface {
+	Commands
+	Files
+	Streams
+	// Ping checks the SSH link.
+	Ping(ctx context.Context) error
+}
+
+// Commands runs shell commands on the host.
+type Commands interface {
 	// Output runs a shell command on the host and returns its standard output.
 	Output(ctx context.Context, cmd string) ([]byte, error)
 	// Input runs a shell command with the given standard input (for data that must not be
 	// in a command line).
 	Input(ctx context.Context, cmd string, stdin io.Reader) ([]byte, error)
+}
+
+// Files are the host's files.
+type Files interface {
 	// Open opens a file on the host for reading.
 	Open(ctx context.Context, path string) (remote.File, error)
 	// Stat describes a file on the host.
@@ -54,6 +68,10 @@ type Host interface {
 	RemoveAll(ctx context.Context, path string) error
 	// Glob lists the host's files matching a pattern.
 	Glob(ctx context.Context, pattern string) ([]string, error)
+}
+
+// Streams are connections through the host: exec and attach sessions, TCP.
+type Streams interface {
 	// Stream serves an exec or attach session at a CRI streaming URL.
 	Stream(ctx context.Context, url string, opts remote.StreamOptions) error
 	// PredialStream starts connecting to the streaming server of the last session, for the
@@ -61,8 +79,6 @@ type Host interface {
 	PredialStream(ctx context.Context) *remote.Predialed
 	// DialTCP connects to an address as seen from the host.
 	DialTCP(ctx context.Context, addr string) (net.Conn, error)
-	// Ping checks the SSH link.
-	Ping(ctx context.Context) error
 }
 
 // Runtime is the host's CRI v1 API.
@@ -157,7 +173,9 @@ type probes interface {
 // Provider runs the pods bound to one Satellite node on one remote host.
 type Provider struct {
 	cfg      Config
-	host     Host
+	commands Commands
+	files    Files
+	streams  Streams
 	cri      Runtime
 	recorder record.EventRecorder
 	lister   corev1listers.PodLister
@@ -228,7 +246,9 @@ func New(cfg Config, deps Deps) *Provider {
 	}
 	p := &Provider{
 		cfg:       cfg,
-		host:      host,
+		commands:  host,
+		files:     host,
+		streams:   host,
 		cri:       cri,
 		recorder:  recorder,
 		objects:   deps.Objects,

@@ -77,7 +77,7 @@ func (p *Provider) RunInContainer(ctx context.Context, namespace, podName, conta
 	if err != nil {
 		return err
 	}
-	pre := p.host.PredialStream(ctx)
+	pre := p.streams.PredialStream(ctx)
 	resp, err := p.cri.Exec(ctx, &runtimeapi.ExecRequest{
 		ContainerId: id, Cmd: cmd, Tty: attach.TTY(),
 		Stdin: attach.Stdin() != nil, Stdout: attach.Stdout() != nil, Stderr: attach.Stderr() != nil,
@@ -95,7 +95,7 @@ func (p *Provider) AttachToContainer(ctx context.Context, namespace, podName, co
 	if err != nil {
 		return err
 	}
-	pre := p.host.PredialStream(ctx)
+	pre := p.streams.PredialStream(ctx)
 	resp, err := p.cri.Attach(ctx, &runtimeapi.AttachRequest{
 		ContainerId: id, Tty: attach.TTY(),
 		Stdin: attach.Stdin() != nil, Stdout: attach.Stdout() != nil, Stderr: attach.Stderr() != nil,
@@ -131,7 +131,7 @@ func (p *Provider) stream(ctx context.Context, url string, attach api.AttachIO, 
 			relaySizes(ctx, attach.Resize(), sizes)
 		}()
 	}
-	err := p.host.Stream(ctx, url, opts)
+	err := p.streams.Stream(ctx, url, opts)
 	var exit *remote.ExitError
 	if errors.As(err, &exit) {
 		// virtual-kubelet looks for k8s.io/utils/exec.ExitError by type, not through wrapping.
@@ -167,7 +167,7 @@ func (p *Provider) PortForward(ctx context.Context, namespace, podName string, p
 	if err := p.hostDown(); err != nil {
 		return err
 	}
-	conn, err := p.host.DialTCP(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
+	conn, err := p.streams.DialTCP(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
 	if err != nil {
 		return fmt.Errorf("port-forward to port %d of pod %s/%s: %w", port, namespace, podName, err)
 	}
