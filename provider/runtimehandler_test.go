@@ -4,26 +4,23 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
-	"google.golang.org/grpc"
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes/fake"
+	k8sfake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/satellite-vk/satellite/provider/gpu"
-	"github.com/satellite-vk/satellite/remote"
+	"github.com/satellite-vk/satellite/provider/internal/fake"
 )
 
 func fourGPUs() []gpu.Device {
@@ -44,52 +41,41 @@ func gpuPod(name string, n int64) (*corev1.Pod, *corev1.Container) {
 	return pod, c
 }
 
-// sandboxCRI is a containerd with the runtimes it is configured with: RunPodSandbox refuses
-// a handler it does not have as containerd does, and records the handler of each sandbox.
-type sandboxCRI struct {
-	Runtime
-	runtimes []string
-	cdi      bool // containerd's CDI is on
-	mu       sync.Mutex
-	handlers []string
+// sandboxRuntime is a containerd with the runtimes it is configured with: RunPodSandbox
+// refuses a handler it does not have as containerd does; the verbose Status gives its
+// config (the runtimes, CDI on or off).
+func sandboxRuntime(runtimes []string, cdi bool) *fake.Runtime {
+	cri := fake.NewRuntime()
+	cri.Hooks.RunPodSandbox = func(_ context.Context, r *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
+		h := r.RuntimeHandler
+		if h == "" {
+			h = "runc"
+		}
+		if !slices.Contains(runtimes, h) {
+			return nil, fmt.Errorf("unable to get OCI runtime for sandbox \"0123\": no runtime for %q is configured", h)
+		}
+		return nil, fake.Pass
+	}
+	cri.Hooks.Status = func(_ context.Context, r *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
+		if !r.Verbose {
+			return &runtimeapi.StatusResponse{}, nil
+		}
+		rts := map[string]json.RawMessage{}
+		for _, name := range runtimes {
+			rts[name] = json.RawMessage(`{"runtimeType":"io.containerd.runc.v2"}`)
+		}
+		b, err := json.Marshal(map[string]any{"enableCDI": cdi, "containerd": map[string]any{"runtimes": rts}})
+		return &runtimeapi.StatusResponse{Info: map[string]string{"config": string(b)}}, err
+	}
+	return cri
 }
 
-func (f *sandboxCRI) RunPodSandbox(_ context.Context, r *runtimeapi.RunPodSandboxRequest, _ ...grpc.CallOption) (*runtimeapi.RunPodSandboxResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	h := r.RuntimeHandler
-	if h == "" {
-		h = "runc"
-	}
-	if !slices.Contains(f.runtimes, h) {
-		return nil, fmt.Errorf("unable to get OCI runtime for sandbox \"0123\": no runtime for %q is configured", h)
-	}
-	f.handlers = append(f.handlers, r.RuntimeHandler)
-	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: fmt.Sprint("sb-", len(f.handlers))}, nil
-}
-
-func (f *sandboxCRI) Status(_ context.Context, r *runtimeapi.StatusRequest, _ ...grpc.CallOption) (*runtimeapi.StatusResponse, error) {
-	if !r.Verbose {
-		return &runtimeapi.StatusResponse{}, nil
-	}
-	runtimes := map[string]json.RawMessage{}
-	for _, name := range f.runtimes {
-		runtimes[name] = json.RawMessage(`{"runtimeType":"io.containerd.runc.v2"}`)
-	}
-	b, err := json.Marshal(map[string]any{"enableCDI": f.cdi, "containerd": map[string]any{"runtimes": runtimes}})
-	return &runtimeapi.StatusResponse{Info: map[string]string{"config": string(b)}}, err
-}
-
-// sandboxHost has a resolv.conf, makes directories and has a CDI spec for nvidia.com/gpu.
-type sandboxHost struct{ Host }
-
-func (sandboxHost) Output(context.Context, string) ([]byte, error) {
-	return []byte("/etc/cdi/nvidia.yaml\n"), nil
-}
-
-func (sandboxHost) MkdirAll(context.Context, string, os.FileMode) error { return nil }
-func (sandboxHost) Open(context.Context, string) (remote.File, error) {
-	return &memFile{data: []byte("nameserver 192.0.2.53\n")}, nil
+// sandboxHost has a resolv.conf and a CDI spec for nvidia.com/gpu.
+func sandboxHost() *fake.Host {
+	host := fake.NewHost()
+	host.SetFile(hostResolvConf, []byte("nameserver 192.0.2.53\n"), 0o644)
+	host.Script(fake.Command{Prefix: "", Stdout: "/etc/cdi/nvidia.yaml\n"})
+	return host
 }
 
 // A sandbox runs with its pod's RuntimeClass's handler when it names one, else with the GPU
@@ -138,11 +124,11 @@ func TestStartSandboxRuntimeHandler(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cri := &sandboxCRI{runtimes: []string{"runc", "nvidia", "kata-qemu"}, cdi: tt.cdi}
+			cri := sandboxRuntime([]string{"runc", "nvidia", "kata-qemu"}, tt.cdi)
 			rec := record.NewFakeRecorder(10)
 			p := New(Config{NodeName: "n", GPUMode: tt.mode, GPURuntimeHandler: tt.gpuHandler,
-				RuntimeClasses: fake.NewClientset([]runtime.Object{kata, gvisor}...).NodeV1().RuntimeClasses()},
-				Deps{Host: sandboxHost{}, Runtime: cri, Recorder: rec})
+				RuntimeClasses: k8sfake.NewClientset([]runtime.Object{kata, gvisor}...).NodeV1().RuntimeClasses()},
+				Deps{Host: sandboxHost(), Runtime: cri, Recorder: rec})
 			p.gpu.Observe(context.Background(), gpu.Reading{Devices: fourGPUs()})
 			err := p.startSandbox(context.Background(), tt.pod, &observation{})
 			var got string
@@ -155,7 +141,7 @@ func TestStartSandboxRuntimeHandler(t *testing.T) {
 				}
 				got = strings.Join(failed, "\n")
 			} else {
-				got = cri.handlers[0]
+				got = fake.Requests[runtimeapi.RunPodSandboxRequest](cri, "RunPodSandbox")[0].RuntimeHandler
 			}
 			if got != tt.want {
 				t.Errorf("got %q (error %v)\nwant %q", got, err, tt.want)

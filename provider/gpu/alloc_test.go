@@ -10,12 +10,13 @@ import (
 	"sync"
 	"testing"
 
-	"google.golang.org/grpc"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/satellite-vk/satellite/provider/internal/fake"
 )
 
 func heldCtr(state runtimeapi.ContainerState, gpus string) *runtimeapi.Container {
@@ -150,37 +151,6 @@ func TestApplyGPUs(t *testing.T) {
 	}
 }
 
-// fakeCRI keeps containers in memory: ListContainers and CreateContainer are all that GPU
-// allocation uses.
-type fakeCRI struct {
-	mu   sync.Mutex
-	ctrs []*runtimeapi.Container
-}
-
-func (f *fakeCRI) ListContainers(_ context.Context, r *runtimeapi.ListContainersRequest, _ ...grpc.CallOption) (*runtimeapi.ListContainersResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []*runtimeapi.Container
-	for _, c := range f.ctrs {
-		if c.Labels[labelNode] == r.GetFilter().GetLabelSelector()[labelNode] {
-			out = append(out, c)
-		}
-	}
-	return &runtimeapi.ListContainersResponse{Containers: out}, nil
-}
-
-func (f *fakeCRI) Status(context.Context, *runtimeapi.StatusRequest, ...grpc.CallOption) (*runtimeapi.StatusResponse, error) {
-	return nil, errors.New("no status here")
-}
-
-func (f *fakeCRI) CreateContainer(_ context.Context, r *runtimeapi.CreateContainerRequest, _ ...grpc.CallOption) (*runtimeapi.CreateContainerResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	id := fmt.Sprint(len(f.ctrs))
-	f.ctrs = append(f.ctrs, &runtimeapi.Container{Id: id, State: runtimeapi.ContainerState_CONTAINER_CREATED, Labels: r.Config.Labels, Annotations: r.Config.Annotations})
-	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
-}
-
 // labelNode is the CRI label by which the node's containers are told from others on the host.
 const labelNode = "satellite.dev/node"
 
@@ -201,9 +171,15 @@ func gpuPod(name string, n int64) (*corev1.Pod, *corev1.Container) {
 // devices.
 func TestAssignGPUs(t *testing.T) {
 	t.Parallel()
-	cri := &fakeCRI{}
+	cri := fake.NewRuntime()
+	cri.Hooks.Status = func(context.Context, *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
+		return nil, errors.New("no status here")
+	}
+	sandbox := cri.AddSandbox(&runtimeapi.PodSandboxConfig{})
+	cri.AddImage("example.test/web:1")
+	image := &runtimeapi.ImageSpec{Image: "example.test/web:1"}
 	// Another node's container on the same host holds GPU 0 of its own: not ours to count.
-	cri.ctrs = append(cri.ctrs, &runtimeapi.Container{State: runtimeapi.ContainerState_CONTAINER_RUNNING,
+	cri.AddContainer(sandbox, &runtimeapi.ContainerStatus{Id: "other", State: runtimeapi.ContainerState_CONTAINER_RUNNING,
 		Labels: map[string]string{labelNode: "other"}, Annotations: map[string]string{Annotation: "0"}})
 	newManager := func() *Manager {
 		m := New(Config{Mode: ModeCDI, NodeContainers: map[string]string{labelNode: "node-a"}}, cri, nil)
@@ -212,7 +188,7 @@ func TestAssignGPUs(t *testing.T) {
 	}
 	// config is the container's config as the pod worker makes it: the node's label on it.
 	config := func() *runtimeapi.ContainerConfig {
-		return &runtimeapi.ContainerConfig{Labels: map[string]string{labelNode: "node-a"}}
+		return &runtimeapi.ContainerConfig{Image: image, Labels: map[string]string{labelNode: "node-a"}}
 	}
 	create := func(m *Manager, name string, n int64) (string, error) {
 		_, c := gpuPod(name, n)
@@ -222,7 +198,7 @@ func TestAssignGPUs(t *testing.T) {
 			return "", err
 		}
 		defer release()
-		if _, err := cri.CreateContainer(context.Background(), &runtimeapi.CreateContainerRequest{Config: cfg}); err != nil {
+		if _, err := cri.CreateContainer(context.Background(), &runtimeapi.CreateContainerRequest{PodSandboxId: sandbox, Config: cfg}); err != nil {
 			return "", err
 		}
 		return cfg.Annotations[Annotation], nil
@@ -263,13 +239,20 @@ func TestAssignGPUs(t *testing.T) {
 		t.Fatalf("last free device: %q, %v", last, err)
 	}
 	// The first pod's container exits: its device is free again.
-	cri.mu.Lock()
-	for _, c := range cri.ctrs {
-		if c.Annotations[Annotation] == got[0] && c.Labels[labelNode] == "node-a" {
-			c.State = runtimeapi.ContainerState_CONTAINER_EXITED
+	ours, err := cri.ListContainers(context.Background(), &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{LabelSelector: map[string]string{labelNode: "node-a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range ours.Containers {
+		if c.Annotations[Annotation] == got[0] {
+			if _, err := cri.StartContainer(context.Background(), &runtimeapi.StartContainerRequest{ContainerId: c.Id}); err != nil {
+				t.Fatal(err)
+			}
+			if err := cri.Exit(c.Id, 0, "Completed"); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	cri.mu.Unlock()
 	if again, err := create(m, "again", 1); err != nil || again != got[0] {
 		t.Errorf("after an exit: %q, %v; want the freed %q", again, err, got[0])
 	}
