@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/satellite-vk/satellite/provider/internal/fake"
 )
 
 // A log over MaxSize is renamed with a timestamp, the runtime reopens it, and only MaxFiles-1
@@ -28,10 +30,16 @@ func TestRotate(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			files := &memFiles{files: map[string]string{file: strings.Repeat("x", tt.size), old1: "old", old2: "newer"}}
-			mine := &runtimeapi.Container{Id: "c1", Labels: map[string]string{"node": "n1"}}
-			other := &runtimeapi.Container{Id: "c2", Labels: map[string]string{"node": "n2"}}
-			cri := &fakeRuntime{containers: []*runtimeapi.Container{mine, other}, reopenErr: tt.reopenErr}
+			files := hostWith(map[string]string{file: strings.Repeat("x", tt.size), old1: "old", old2: "newer"})
+			cri := fake.NewRuntime()
+			cri.AddContainer("sb", &runtimeapi.ContainerStatus{Id: "c1", State: runtimeapi.ContainerState_CONTAINER_RUNNING, Labels: map[string]string{"node": "n1"}})
+			cri.AddContainer("sb", &runtimeapi.ContainerStatus{Id: "c2", State: runtimeapi.ContainerState_CONTAINER_RUNNING, Labels: map[string]string{"node": "n2"}})
+			cri.Hooks.ReopenContainerLog = func(context.Context, *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
+				if tt.reopenErr != nil {
+					return nil, tt.reopenErr
+				}
+				return nil, fake.Pass
+			}
 			m := New(Config{
 				Selector: map[string]string{"node": "n1"},
 				LogFile:  func(*runtimeapi.Container) string { return file },
@@ -42,7 +50,10 @@ func TestRotate(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []string
-			for f := range files.files {
+			for _, f := range files.Paths("/logs") {
+				if _, isFile := files.File(f); !isFile {
+					continue
+				}
 				if f != file && f != old1 && f != old2 {
 					f = file + ".new"
 				}
@@ -52,8 +63,10 @@ func TestRotate(t *testing.T) {
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("files %q, want %q", got, tt.want)
 			}
-			if want := tt.size > 50 && tt.reopenErr == nil; want != slices.Equal(cri.reopened, []string{"c1"}) {
-				t.Errorf("reopened %q", cri.reopened)
+			// The container's log is reopened once rotated (c2 is another node's); a reopen
+			// that failed is asked all the same.
+			if asked := cri.CallsOf("ReopenContainerLog"); (tt.size > 50) != slices.Equal(asked, []string{"c1"}) {
+				t.Errorf("reopened %q", asked)
 			}
 		})
 	}

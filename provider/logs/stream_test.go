@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/satellite-vk/satellite/remote"
 )
 
 func TestReadGrown(t *testing.T) {
@@ -28,7 +30,7 @@ func TestReadGrown(t *testing.T) {
 		{"nothing new", int64(len(data)), 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &memFile{data: data}
+			f, host := openData(t, data)
 			var out bytes.Buffer
 			var buf []byte
 			off := tc.offset
@@ -42,8 +44,8 @@ func TestReadGrown(t *testing.T) {
 			if !bytes.Equal(out.Bytes(), data[tc.offset:]) {
 				t.Fatal("the bytes written differ from the file's")
 			}
-			if f.reads != tc.reads {
-				t.Errorf("%d reads, want %d", f.reads, tc.reads)
+			if reads := host.Reads(dataFile); reads != tc.reads {
+				t.Errorf("%d reads, want %d", reads, tc.reads)
 			}
 		})
 	}
@@ -51,7 +53,7 @@ func TestReadGrown(t *testing.T) {
 
 // laterFirst is a file whose first chunk's read ends only after the second chunk's has.
 type laterFirst struct {
-	*memFile
+	remote.File
 	second chan struct{}
 }
 
@@ -62,7 +64,7 @@ func (l *laterFirst) ReadAt(b []byte, off int64) (int, error) {
 	case readChunk:
 		defer close(l.second)
 	}
-	return l.memFile.ReadAt(b, off)
+	return l.File.ReadAt(b, off)
 }
 
 // Chunks read at once are written out in the file's order, whichever read ends first.
@@ -72,7 +74,8 @@ func TestReadAheadInOrder(t *testing.T) {
 	for i := range data {
 		data[i] = byte(i * 13 / 7)
 	}
-	f := &laterFirst{memFile: &memFile{data: data}, second: make(chan struct{})}
+	file, _ := openData(t, data)
+	f := &laterFirst{File: file, second: make(chan struct{})}
 	var out bytes.Buffer
 	var buf []byte
 	off := int64(0)
@@ -97,7 +100,7 @@ func (w *failWriter) Write(b []byte) (int, error) {
 }
 
 func TestReadAheadStopsWithItsWriter(t *testing.T) {
-	f := &memFile{data: make([]byte, 5*readChunk)}
+	f, host := openData(t, make([]byte, 5*readChunk))
 	before := runtime.NumGoroutine()
 	off := int64(0)
 	var buf []byte
@@ -110,8 +113,8 @@ func TestReadAheadStopsWithItsWriter(t *testing.T) {
 	}
 	// The first readAheadInFlight+1 chunks are read at once, and the write of the first frees a
 	// buffer for one more: no read is started after the second chunk's write failed.
-	if max := readAheadInFlight + 2; f.reads > max {
-		t.Errorf("%d reads after the writer failed at the second chunk, want at most %d: reading did not stop", f.reads, max)
+	if max, reads := readAheadInFlight+2, host.Reads(dataFile); reads > max {
+		t.Errorf("%d reads after the writer failed at the second chunk, want at most %d: reading did not stop", reads, max)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
@@ -128,12 +131,12 @@ func TestPumpTailReadAlready(t *testing.T) {
 	t.Parallel()
 	file := []byte(criLogFile)
 	for _, follow := range []bool{false, true} {
-		f := &memFile{data: file}
+		f, host := openData(t, file)
 		off, tail, err := tailRead(f, int64(len(file)), 2)
 		if err != nil || tail == nil {
 			t.Fatalf("tailRead: %v, %q", err, tail)
 		}
-		reads := f.reads
+		reads := host.Reads(dataFile)
 		var out bytes.Buffer
 		m := New(Config{}, nil, nil)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -152,8 +155,8 @@ func TestPumpTailReadAlready(t *testing.T) {
 		if out.String() != want.String() || want.Len() == 0 {
 			t.Errorf("follow=%v: %q, want %q", follow, out.String(), want.String())
 		}
-		if !follow && f.reads != reads {
-			t.Errorf("the tail was read again: %d more reads", f.reads-reads)
+		if more := host.Reads(dataFile) - reads; !follow && more != 0 {
+			t.Errorf("the tail was read again: %d more reads", more)
 		}
 	}
 }

@@ -71,9 +71,9 @@ func TestTerminationMessage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			h := &memFiles{files: tt.files}
+			h := hostWith(tt.files)
 			if tt.fail != nil {
-				h.fail = map[string]error{file: tt.fail}
+				h.Fail(file, tt.fail)
 			}
 			m := New(Config{}, h, nil)
 			cached := m.AddTerminationMessage(context.Background(), tt.st)

@@ -241,3 +241,35 @@ func TestHostCommands(t *testing.T) {
 		t.Error("dial without Dial succeeded")
 	}
 }
+
+// A file made unreadable fails Open and Stat with the error as given; the reads of an opened
+// file are counted by its path.
+func TestFailAndReads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := NewHost()
+	h.SetFile("/a/log", []byte("0123456789"), 0o644)
+	f, err := h.Open(ctx, "/a/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 4)
+	for _, off := range []int64{0, 4, 8} {
+		_, _ = f.ReadAt(b, off)
+	}
+	if n := h.Reads("/a/log"); n != 3 {
+		t.Errorf("%d reads counted, want 3", n)
+	}
+	denied := errors.New("permission denied")
+	h.Fail("/a/log", denied)
+	if _, err := h.Open(ctx, "/a/log"); err != denied {
+		t.Errorf("open of a failed file: %v, want %v", err, denied)
+	}
+	if _, err := h.Stat(ctx, "/a/log"); err != denied {
+		t.Errorf("stat of a failed file: %v, want %v", err, denied)
+	}
+	h.Fail("/a/log", nil)
+	if _, err := h.Open(ctx, "/a/log"); err != nil {
+		t.Errorf("open once no longer failed: %v", err)
+	}
+}

@@ -40,10 +40,16 @@ func (i fileInfo) Mode() os.FileMode {
 	return i.f.mode
 }
 
-// openFile is a snapshot of a file's content when it was opened.
+// openFile is a snapshot of a file's content when it was opened; its reads are counted.
 type openFile struct {
 	*bytes.Reader
 	info fileInfo
+	read func()
+}
+
+func (f openFile) ReadAt(b []byte, off int64) (int, error) {
+	f.read()
+	return f.Reader.ReadAt(b, off)
 }
 
 func (f openFile) Stat() (os.FileInfo, error) { return f.info, nil }
@@ -96,11 +102,31 @@ func (h *Host) below(dir string) []string {
 	return out
 }
 
+// Fail makes Open and Stat of p answer err as it is (a file that cannot be read); nil undoes it.
+func (h *Host) Fail(p string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.fail == nil {
+		h.fail = map[string]error{}
+	}
+	h.fail[path.Clean(p)] = err
+}
+
+// Reads returns how many reads (ReadAt calls) were made of the files opened at p.
+func (h *Host) Reads(p string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.reads[path.Clean(p)]
+}
+
 // Open opens a file for reading: a snapshot of its content now.
 func (h *Host) Open(_ context.Context, p string) (remote.File, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.record("Open", p)
+	if err := h.fail[path.Clean(p)]; err != nil {
+		return nil, err
+	}
 	f := h.files[path.Clean(p)]
 	if f == nil {
 		return nil, notFound("open", p)
@@ -109,7 +135,16 @@ func (h *Host) Open(_ context.Context, p string) (remote.File, error) {
 		return nil, fileError("open", p, fmt.Errorf("is a directory"))
 	}
 	info := fileInfo{name: path.Base(p), f: *f}
-	return openFile{Reader: bytes.NewReader(f.data), info: info}, nil
+	p = path.Clean(p)
+	read := func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.reads == nil {
+			h.reads = map[string]int{}
+		}
+		h.reads[p]++
+	}
+	return openFile{Reader: bytes.NewReader(f.data), info: info, read: read}, nil
 }
 
 // Stat describes a file or directory.
@@ -117,6 +152,9 @@ func (h *Host) Stat(_ context.Context, p string) (os.FileInfo, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.record("Stat", p)
+	if err := h.fail[path.Clean(p)]; err != nil {
+		return nil, err
+	}
 	f := h.files[path.Clean(p)]
 	if f == nil {
 		return nil, notFound("stat", p)

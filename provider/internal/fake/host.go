@@ -36,6 +36,10 @@ type Host struct {
 	files    map[string]*file
 	commands []Command
 	calls    []Call
+	// fail holds the errors Open and Stat answer for some paths (Fail).
+	fail map[string]error
+	// reads counts the ReadAt calls of the files opened at each path.
+	reads map[string]int
 
 	// Dial, when set, answers DialTCP; without it every dial is refused.
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
