@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/satellite-vk/satellite/provider/internal/fake"
 )
 
 // A result is recorded once it has come threshold times in a row (the kubelet's resultRun).
@@ -79,7 +80,7 @@ func TestHealthOf(t *testing.T) {
 }
 
 // newTestManager is a probe manager over a scripted runtime, counting the wakes it sends.
-func newTestManager(cri *fakeRuntime) (*Manager, *record.FakeRecorder, func() int) {
+func newTestManager(cri *fake.Runtime) (*Manager, *record.FakeRecorder, func() int) {
 	rec := record.NewFakeRecorder(100)
 	var mu sync.Mutex
 	wakes := 0
@@ -109,11 +110,11 @@ func TestProbeWorkerThresholds(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	exit := map[string]int32{"started": 0, "check": 1}
-	cri := &fakeRuntime{exec: func(_ context.Context, r *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
+	cri := execRuntime(func(_ context.Context, r *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		return &runtimeapi.ExecSyncResponse{ExitCode: exit[r.Cmd[0]], Stdout: []byte(r.Cmd[0] + " said no")}, nil
-	}}
+	})
 	m, rec, wakes := newTestManager(cri)
 	pod := probePod()
 	c := &pod.Spec.Containers[0]
@@ -125,8 +126,8 @@ func TestProbeWorkerThresholds(t *testing.T) {
 	ctx := context.Background()
 
 	live.probe(ctx)
-	if len(cri.execs) != 0 {
-		t.Fatalf("liveness probed before the container started: %v", cri.execs)
+	if len(execRequests(cri)) != 0 {
+		t.Fatalf("liveness probed before the container started: %v", execRequests(cri))
 	}
 	start.probe(ctx)
 	if m.result(pod.UID, "c1", startup) != resultSuccess || wakes() != 1 || !start.onHold {
@@ -140,9 +141,9 @@ func TestProbeWorkerThresholds(t *testing.T) {
 	if got := m.KillReason(pod.UID, "c1"); got != "liveness" || wakes() != 2 || !live.onHold {
 		t.Fatalf("after two failures: kill reason %q, wakes %d, on hold %v", got, wakes(), live.onHold)
 	}
-	n := len(cri.execs)
+	n := len(execRequests(cri))
 	live.probe(ctx)
-	if len(cri.execs) != n {
+	if len(execRequests(cri)) != n {
 		t.Error("a worker on hold probed again")
 	}
 	close(rec.Events)
@@ -161,9 +162,9 @@ func TestProbeWorkerThresholds(t *testing.T) {
 // the pod's status asks for it (health), as the kubelet's UpdatePodStatus triggers it.
 func TestProbeWorkerFirstProbe(t *testing.T) {
 	t.Parallel()
-	cri := &fakeRuntime{exec: func(context.Context, *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
+	cri := execRuntime(func(context.Context, *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
 		return &runtimeapi.ExecSyncResponse{}, nil
-	}}
+	})
 	m, _, _ := newTestManager(cri)
 	m.start = time.Now().Add(-time.Hour) // not just started: no spreading of first probes
 	ctx, cancel := context.WithCancel(context.Background())
@@ -171,10 +172,8 @@ func TestProbeWorkerFirstProbe(t *testing.T) {
 	go func() { defer close(done); m.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	execs := func() []string {
-		cri.mu.Lock()
-		defer cri.mu.Unlock()
 		var cmds []string
-		for _, r := range cri.execs {
+		for _, r := range execRequests(cri) {
 			cmds = append(cmds, r.Cmd[0])
 		}
 		return cmds
@@ -207,9 +206,9 @@ func TestProbeWorkerFirstProbe(t *testing.T) {
 // earlier Satellite keeps the started and ready its pod's status showed.
 func TestProbeManagerLifecycle(t *testing.T) {
 	t.Parallel()
-	cri := &fakeRuntime{exec: func(context.Context, *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
+	cri := execRuntime(func(context.Context, *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
 		return &runtimeapi.ExecSyncResponse{}, nil
-	}}
+	})
 	m, _, _ := newTestManager(cri)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -272,22 +271,21 @@ func maps(in map[probeKey]*worker) map[probeKey]*worker {
 	return out
 }
 
-// fakeRuntime answers ExecSync from a script.
-type fakeRuntime struct {
-	mu    sync.Mutex
-	exec  func(context.Context, *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error)
-	execs []*runtimeapi.ExecSyncRequest
+// execRuntime is a runtime that answers ExecSync with exec, and fails one without a deadline.
+func execRuntime(exec func(context.Context, *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error)) *fake.Runtime {
+	cri := fake.NewRuntime()
+	cri.Hooks.ExecSync = func(ctx context.Context, r *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
+		if _, ok := ctx.Deadline(); !ok {
+			return nil, errors.New("ExecSync without a deadline")
+		}
+		return exec(ctx, r)
+	}
+	return cri
 }
 
-func (f *fakeRuntime) ExecSync(ctx context.Context, r *runtimeapi.ExecSyncRequest, _ ...grpc.CallOption) (*runtimeapi.ExecSyncResponse, error) {
-	f.mu.Lock()
-	f.execs = append(f.execs, r)
-	exec := f.exec
-	f.mu.Unlock()
-	if _, ok := ctx.Deadline(); !ok {
-		return nil, errors.New("ExecSync without a deadline")
-	}
-	return exec(ctx, r)
+// execRequests are the ExecSync requests cri had, in order.
+func execRequests(cri *fake.Runtime) []*runtimeapi.ExecSyncRequest {
+	return fake.Requests[runtimeapi.ExecSyncRequest](cri, "ExecSync")
 }
 
 // testPod is a pod with one container, "server".

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/internal/fake"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -169,34 +170,38 @@ func TestExecProbe(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cri := &fakeRuntime{exec: func(context.Context, *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
+			cri := execRuntime(func(context.Context, *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
 				return tt.resp, tt.err
-			}}
+			})
 			pr := runner{cri: cri}
 			spec := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{}}, TimeoutSeconds: 1}
 			got, msg, err := pr.run(context.Background(), spec, &corev1.Container{Name: "c"}, "cid", []string{"sh", "-c", "sleep 5"})
 			if got != tt.want || msg != tt.wantMessage || (err != nil) != tt.wantErr {
 				t.Errorf("%v %q %v, want %v %q error=%v", got, msg, err, tt.want, tt.wantMessage, tt.wantErr)
 			}
-			if r := cri.execs[0]; r.ContainerId != "cid" || r.Timeout != 1 || fmt.Sprint(r.Cmd) != "[sh -c sleep 5]" {
+			if r := execRequests(cri)[0]; r.ContainerId != "cid" || r.Timeout != 1 || fmt.Sprint(r.Cmd) != "[sh -c sleep 5]" {
 				t.Errorf("ExecSync %v, want container cid, timeout 1, the command", r)
 			}
 		})
 	}
 }
 
-// fakeDialer connects to whatever the test says, recording the address asked for.
-type fakeDialer struct {
-	mu    sync.Mutex
-	addrs []string
-	dial  func(ctx context.Context) (net.Conn, error)
+// dialer is a host that connects with dial.
+func dialer(dial func(ctx context.Context) (net.Conn, error)) *fake.Host {
+	h := fake.NewHost()
+	h.Dial = func(ctx context.Context, _ string) (net.Conn, error) { return dial(ctx) }
+	return h
 }
 
-func (d *fakeDialer) DialTCP(ctx context.Context, addr string) (net.Conn, error) {
-	d.mu.Lock()
-	d.addrs = append(d.addrs, addr)
-	d.mu.Unlock()
-	return d.dial(ctx)
+// dialed are the addresses h was asked to connect to, in order.
+func dialed(h *fake.Host) []string {
+	var addrs []string
+	for _, c := range h.Calls() {
+		if c.Method == "DialTCP" {
+			addrs = append(addrs, c.Arg)
+		}
+	}
+	return addrs
 }
 
 // A tcpSocket probe dials the pod's IP (the host's address) from the host, on the container's
@@ -205,14 +210,14 @@ func TestTCPProbe(t *testing.T) {
 	t.Parallel()
 	c := &corev1.Container{Name: "c", Ports: []corev1.ContainerPort{{Name: "db", ContainerPort: 5432}}}
 	spec := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("db")}}, TimeoutSeconds: 1}
-	open := &fakeDialer{dial: func(context.Context) (net.Conn, error) { a, b := net.Pipe(); _ = b.Close(); return a, nil }}
+	open := dialer(func(context.Context) (net.Conn, error) { a, b := net.Pipe(); _ = b.Close(); return a, nil })
 	if got, _, err := (runner{host: open, podIP: "10.0.0.5"}).run(context.Background(), spec, c, "cid", nil); got != outcomeSuccess || err != nil {
 		t.Errorf("open port: %v %v, want success", got, err)
 	}
-	if open.addrs[0] != "10.0.0.5:5432" {
-		t.Errorf("dialed %q, want 10.0.0.5:5432", open.addrs[0])
+	if addrs := dialed(open); len(addrs) == 0 || addrs[0] != "10.0.0.5:5432" {
+		t.Errorf("dialed %q, want 10.0.0.5:5432", addrs)
 	}
-	hung := &fakeDialer{dial: func(ctx context.Context) (net.Conn, error) { <-ctx.Done(); return nil, ctx.Err() }}
+	hung := dialer(func(ctx context.Context) (net.Conn, error) { <-ctx.Done(); return nil, ctx.Err() })
 	start := time.Now()
 	got, msg, err := (runner{host: hung, podIP: "10.0.0.5"}).run(context.Background(), spec, c, "cid", nil)
 	if got != outcomeFailure || err != nil || msg == "" || time.Since(start) > 3*time.Second {
