@@ -8,8 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/satellite-vk/satellite/provider/internal/fake"
 )
 
 // What containerd's verbose CRI Status says in Info["config"], cut to what matters here.
@@ -91,35 +92,32 @@ func TestCDISpecCommand(t *testing.T) {
 	}
 }
 
-// statusCRI answers a verbose CRI Status with a configuration, or fails.
-type statusCRI struct {
+// criStatus is what a runtime's verbose CRI Status answers: a configuration, or an error.
+type criStatus struct {
 	config string
 	err    error
 }
 
-func (f *statusCRI) ListContainers(context.Context, *runtimeapi.ListContainersRequest, ...grpc.CallOption) (*runtimeapi.ListContainersResponse, error) {
-	return &runtimeapi.ListContainersResponse{}, nil
-}
-
-func (f *statusCRI) Status(_ context.Context, r *runtimeapi.StatusRequest, _ ...grpc.CallOption) (*runtimeapi.StatusResponse, error) {
-	if f.err != nil {
-		return nil, f.err
+// runtime is an in-memory runtime that answers CRI Status so.
+func (st *criStatus) runtime() *fake.Runtime {
+	cri := fake.NewRuntime()
+	cri.Hooks.Status = func(_ context.Context, r *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
+		if st.err != nil {
+			return nil, st.err
+		}
+		if !r.Verbose {
+			return &runtimeapi.StatusResponse{}, nil
+		}
+		return &runtimeapi.StatusResponse{Info: map[string]string{"config": st.config}}, nil
 	}
-	if !r.Verbose {
-		return &runtimeapi.StatusResponse{}, nil
-	}
-	return &runtimeapi.StatusResponse{Info: map[string]string{"config": f.config}}, nil
+	return cri
 }
 
-// specsHost answers the CDI spec look-up, recording the commands it ran.
-type specsHost struct {
-	specs string
-	cmds  []string
-}
-
-func (h *specsHost) Output(_ context.Context, cmd string) ([]byte, error) {
-	h.cmds = append(h.cmds, cmd)
-	return []byte(h.specs), nil
+// specsHost is a host whose every command answers specs: the CDI spec look-up's answer.
+func specsHost(specs string) *fake.Host {
+	h := fake.NewHost()
+	h.Script(fake.Command{Prefix: "", Stdout: specs})
+	return h
 }
 
 // auto finds CDI where containerd has it on and a spec in its directories, env elsewhere; it
@@ -133,31 +131,31 @@ func TestResolveGPUMode(t *testing.T) {
 		mode   Mode
 		devs   []Device
 		last   Mode // the answer of an earlier reading, "" if none
-		cri    *statusCRI
+		cri    *criStatus
 		specs  string
 		want   Mode
 		lookIn string // the directory the spec look-up names, "" if none
 	}{
-		{"CDI on, spec", ModeAuto, gpus, "", &statusCRI{config: criConfig22}, "/srv/cdi/nvidia.yaml\n", ModeCDI, "'/srv/cdi'"},
-		{"CDI on, no spec", ModeAuto, gpus, "", &statusCRI{config: criConfig22}, "", ModeEnv, "'/srv/cdi'"},
-		{"CDI off", ModeAuto, gpus, "", &statusCRI{config: criConfig17}, "/etc/cdi/nvidia.yaml\n", ModeEnv, ""},
-		{"containerd unreachable, last answer kept", ModeAuto, gpus, ModeCDI, &statusCRI{err: errors.New("ssh: down")}, "", ModeCDI, ""},
-		{"containerd unreachable, no answer yet", ModeAuto, gpus, "", &statusCRI{err: errors.New("ssh: down")}, "", "", ""},
-		{"no GPUs", ModeAuto, nil, "", &statusCRI{config: criConfig22}, "/srv/cdi/nvidia.yaml\n", "", ""},
-		{"mode set", ModeCDI, gpus, "", &statusCRI{config: criConfig17}, "", "", ""},
+		{"CDI on, spec", ModeAuto, gpus, "", &criStatus{config: criConfig22}, "/srv/cdi/nvidia.yaml\n", ModeCDI, "'/srv/cdi'"},
+		{"CDI on, no spec", ModeAuto, gpus, "", &criStatus{config: criConfig22}, "", ModeEnv, "'/srv/cdi'"},
+		{"CDI off", ModeAuto, gpus, "", &criStatus{config: criConfig17}, "/etc/cdi/nvidia.yaml\n", ModeEnv, ""},
+		{"containerd unreachable, last answer kept", ModeAuto, gpus, ModeCDI, &criStatus{err: errors.New("ssh: down")}, "", ModeCDI, ""},
+		{"containerd unreachable, no answer yet", ModeAuto, gpus, "", &criStatus{err: errors.New("ssh: down")}, "", "", ""},
+		{"no GPUs", ModeAuto, nil, "", &criStatus{config: criConfig22}, "/srv/cdi/nvidia.yaml\n", "", ""},
+		{"mode set", ModeCDI, gpus, "", &criStatus{config: criConfig17}, "", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			host := &specsHost{specs: tt.specs}
-			m := New(Config{Mode: tt.mode}, tt.cri, host)
+			host := specsHost(tt.specs)
+			m := New(Config{Mode: tt.mode}, tt.cri.runtime(), host)
 			m.read, m.mode = tt.last != "", tt.last
 			m.Observe(context.Background(), Reading{Devices: tt.devs})
 			if m.mode != tt.want {
 				t.Errorf("auto found %q, want %q", m.mode, tt.want)
 			}
-			if looked := len(host.cmds) > 0; looked != (tt.lookIn != "") || looked && !strings.Contains(host.cmds[0], tt.lookIn) {
-				t.Errorf("commands %q, want a look in %q", host.cmds, tt.lookIn)
+			if looked := len(host.Commands()) > 0; looked != (tt.lookIn != "") || looked && !strings.Contains(host.Commands()[0], tt.lookIn) {
+				t.Errorf("commands %q, want a look in %q", host.Commands(), tt.lookIn)
 			}
 			want := tt.want
 			switch {
