@@ -22,7 +22,7 @@ func TestPullBackOff(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clk := clocktesting.NewFakeClock(t0)
 	rec := record.NewFakeRecorder(100)
-	cri := &pullCRI{want: &Credential{Username: "u", Password: "p"}} // refuses anonymous pulls
+	cri := registryRuntime(&Credential{Username: "u", Password: "p"}) // refuses anonymous pulls
 	m := New(Config{Runtime: cri, Secrets: secretMap{}, Recorder: rec, Clock: clk})
 	m.records = newPullRecords(&memRecords{})
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u"}}
@@ -52,8 +52,8 @@ func TestPullBackOff(t *testing.T) {
 			backOffs++
 		}
 	}
-	if backOffs != 1 || len(cri.pulls) != 1 {
-		t.Errorf("%d BackOff events and %d pulls, want 1 and 1", backOffs, len(cri.pulls))
+	if backOffs != 1 || len(pullAuths(cri)) != 1 {
+		t.Errorf("%d BackOff events and %d pulls, want 1 and 1", backOffs, len(pullAuths(cri)))
 	}
 	clk.Step(8 * time.Second)
 	for _, d := range []time.Duration{20, 40, 80, 160, 300, 300} {

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"google.golang.org/grpc"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,40 +15,30 @@ import (
 	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/internal/fake"
 	"github.com/satellite-vk/satellite/remote"
 )
 
-// pullCRI is a registry behind an image service: it accepts pulls with the one credential it
-// knows, refuses others as a registry answers 401, and keeps what it was sent.
-type pullCRI struct {
-	want   *Credential // nil: anonymous pulls work
-	mu     sync.Mutex
-	pulls  []*runtimeapi.AuthConfig
-	images map[string]bool
+// registryRuntime is an image service behind a registry: it accepts pulls with the one
+// credential it knows (nil: anonymous pulls work) and refuses others as a registry answers 401.
+func registryRuntime(want *Credential) *fake.Runtime {
+	cri := fake.NewRuntime()
+	cri.Hooks.PullImage = func(_ context.Context, r *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error) {
+		if want != nil && (r.Auth == nil || r.Auth.Username != want.Username || r.Auth.Password != want.Password) {
+			return nil, errors.New("401 Unauthorized")
+		}
+		return nil, fake.Pass
+	}
+	return cri
 }
 
-func (f *pullCRI) ImageStatus(_ context.Context, r *runtimeapi.ImageStatusRequest, _ ...grpc.CallOption) (*runtimeapi.ImageStatusResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.images[r.Image.Image] || (r.Image.Image == "sha256:1" && len(f.images) > 0) {
-		return &runtimeapi.ImageStatusResponse{Image: &runtimeapi.Image{Id: "sha256:1", Size: 4096}}, nil
+// pullAuths are the credentials of the pulls cri was asked for, in order.
+func pullAuths(cri *fake.Runtime) []*runtimeapi.AuthConfig {
+	var out []*runtimeapi.AuthConfig
+	for _, r := range fake.Requests[runtimeapi.PullImageRequest](cri, "PullImage") {
+		out = append(out, r.Auth)
 	}
-	return &runtimeapi.ImageStatusResponse{}, nil
-}
-
-func (f *pullCRI) PullImage(_ context.Context, r *runtimeapi.PullImageRequest, _ ...grpc.CallOption) (*runtimeapi.PullImageResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.pulls = append(f.pulls, r.Auth)
-	ok := f.want == nil || (r.Auth != nil && r.Auth.Username == f.want.Username && r.Auth.Password == f.want.Password)
-	if !ok {
-		return nil, errors.New("401 Unauthorized")
-	}
-	if f.images == nil {
-		f.images = map[string]bool{}
-	}
-	f.images[r.Image.Image] = true
-	return &runtimeapi.PullImageResponse{ImageRef: "sha256:1"}, nil
+	return out
 }
 
 type fixedRegistries struct {
@@ -136,7 +125,7 @@ func TestEnsureImageCredentials(t *testing.T) {
 			for name, doc := range docs {
 				secrets = append(secrets, configJSONSecret(name, doc))
 			}
-			cri := &pullCRI{want: tt.want}
+			cri := registryRuntime(tt.want)
 			rec := record.NewFakeRecorder(20)
 			var registries CredentialProvider
 			if tt.registries != nil {
@@ -153,7 +142,7 @@ func TestEnsureImageCredentials(t *testing.T) {
 				t.Errorf("ensureImage: %v, want ok %v", err, tt.ok)
 			}
 			var pulls []string
-			for _, a := range cri.pulls {
+			for _, a := range pullAuths(cri) {
 				if a == nil {
 					pulls = append(pulls, "-")
 				} else {
@@ -217,7 +206,7 @@ func TestEnsureImagePulledWithSecret(t *testing.T) {
 	secret.UID = "uid-1"
 	other := configJSONSecret("copy", doc) // another secret, the same credential
 	other.UID = "uid-2"
-	cri := &pullCRI{want: &Credential{Username: "satellite", Password: "right"}}
+	cri := registryRuntime(&Credential{Username: "satellite", Password: "right"})
 	records := &memRecords{}
 	newManager := func() (*Manager, *record.FakeRecorder) {
 		rec := record.NewFakeRecorder(20)
@@ -242,7 +231,7 @@ func TestEnsureImagePulledWithSecret(t *testing.T) {
 	if got := events(rec); len(got) < 3 || !strings.HasPrefix(got[len(got)-1], "Warning Failed Failed to pull image") {
 		t.Errorf("events %q: want the stranger's pull to fail", got)
 	}
-	pulls := len(cri.pulls)
+	pulls := len(pullAuths(cri))
 	// A restarted Satellite reads the records from the host.
 	m, rec = newManager()
 	for _, tt := range []struct {
@@ -253,8 +242,8 @@ func TestEnsureImagePulledWithSecret(t *testing.T) {
 			t.Errorf("%s: %v", tt.pod, err)
 		}
 	}
-	if len(cri.pulls) != pulls {
-		t.Errorf("%d pulls for pods that may use the image; want none", len(cri.pulls)-pulls)
+	if len(pullAuths(cri)) != pulls {
+		t.Errorf("%d pulls for pods that may use the image; want none", len(pullAuths(cri))-pulls)
 	}
 	for _, ev := range events(rec) {
 		if ev != `Normal Pulled Container image "`+image+`" already present on machine and can be accessed by the pod` {
@@ -356,14 +345,14 @@ func TestPullErrorWording(t *testing.T) {
 func TestPulledEventAsTheKubelets(t *testing.T) {
 	t.Parallel()
 	rec := record.NewFakeRecorder(10)
-	m := newTestManager(&pullCRI{}, rec, secretMap{}, nil, &memRecords{})
+	m := newTestManager(registryRuntime(nil), rec, secretMap{}, nil, &memRecords{})
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u"}}
 	c := &corev1.Container{Name: "main", Image: "registry.example/m:1", ImagePullPolicy: corev1.PullAlways}
 	if _, err := m.Ensure(context.Background(), pod, c, &runtimeapi.PodSandboxConfig{}, ""); err != nil {
 		t.Fatal(err)
 	}
 	got := events(rec)
-	want := regexp.MustCompile(`^Normal Pulled Successfully pulled image "registry.example/m:1" in (\d+(\.\d+)?(ms|µs|s)) \(\d+(\.\d+)?(ms|µs|s) including waiting\)\. Image size: 4096 bytes\.$`)
+	want := regexp.MustCompile(`^Normal Pulled Successfully pulled image "registry.example/m:1" in (\d+(\.\d+)?(ms|µs|s)) \(\d+(\.\d+)?(ms|µs|s) including waiting\)\. Image size: 1048576 bytes\.$`)
 	if len(got) != 2 || got[0] != `Normal Pulling Pulling image "registry.example/m:1"` || !want.MatchString(got[1]) {
 		t.Errorf("events %q: want Pulling, then Pulled as the kubelet words it", got)
 	}
