@@ -7,17 +7,16 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
+	"github.com/satellite-vk/satellite/provider/internal/fake"
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/remote"
 )
@@ -351,62 +350,50 @@ resource_scrape_error 0
 	}
 }
 
-// fakeStatsCRI answers the calls a reading makes. sandboxErr, when set, is
-// ListPodSandboxStats' answer.
-type fakeStatsCRI struct {
-	sample       criSample
-	sandboxErr   error
-	sandboxCalls atomic.Int64
-	statsCalls   atomic.Int64
-}
-
-func (f *fakeStatsCRI) ListPodSandbox(context.Context, *runtimeapi.ListPodSandboxRequest, ...grpc.CallOption) (*runtimeapi.ListPodSandboxResponse, error) {
-	return &runtimeapi.ListPodSandboxResponse{Items: f.sample.Sandboxes}, nil
-}
-
-func (f *fakeStatsCRI) ListContainers(context.Context, *runtimeapi.ListContainersRequest, ...grpc.CallOption) (*runtimeapi.ListContainersResponse, error) {
-	return &runtimeapi.ListContainersResponse{Containers: f.sample.Containers}, nil
-}
-
-func (f *fakeStatsCRI) ListPodSandboxStats(_ context.Context, r *runtimeapi.ListPodSandboxStatsRequest, _ ...grpc.CallOption) (*runtimeapi.ListPodSandboxStatsResponse, error) {
-	f.sandboxCalls.Add(1)
-	if r.GetFilter().GetLabelSelector()[kuberuntime.LabelNode] != "n" {
-		return nil, errors.New("not filtered by the node's label")
+// statsRuntime is a runtime whose lists answer the sample; sbErr, when set, is
+// ListPodSandboxStats' answer. The stats lists fail unless filtered by the node's label.
+func statsRuntime(sample criSample, sbErr error) *fake.Runtime {
+	cri := fake.NewRuntime()
+	cri.Hooks.ListPodSandbox = func(context.Context, *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
+		return &runtimeapi.ListPodSandboxResponse{Items: sample.Sandboxes}, nil
 	}
-	if f.sandboxErr != nil {
-		return nil, f.sandboxErr
+	cri.Hooks.ListContainers = func(context.Context, *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
+		return &runtimeapi.ListContainersResponse{Containers: sample.Containers}, nil
 	}
-	return &runtimeapi.ListPodSandboxStatsResponse{Stats: f.sample.SandboxStats}, nil
-}
-
-func (f *fakeStatsCRI) ListContainerStats(_ context.Context, r *runtimeapi.ListContainerStatsRequest, _ ...grpc.CallOption) (*runtimeapi.ListContainerStatsResponse, error) {
-	f.statsCalls.Add(1)
-	if r.GetFilter().GetLabelSelector()[kuberuntime.LabelNode] != "n" {
-		return nil, errors.New("not filtered by the node's label")
+	cri.Hooks.ListPodSandboxStats = func(_ context.Context, r *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
+		if r.GetFilter().GetLabelSelector()[kuberuntime.LabelNode] != "n" {
+			return nil, errors.New("not filtered by the node's label")
+		}
+		if sbErr != nil {
+			return nil, sbErr
+		}
+		return &runtimeapi.ListPodSandboxStatsResponse{Stats: sample.SandboxStats}, nil
 	}
-	return &runtimeapi.ListContainerStatsResponse{Stats: f.sample.ContainerStats}, nil
+	cri.Hooks.ListContainerStats = func(_ context.Context, r *runtimeapi.ListContainerStatsRequest) (*runtimeapi.ListContainerStatsResponse, error) {
+		if r.GetFilter().GetLabelSelector()[kuberuntime.LabelNode] != "n" {
+			return nil, errors.New("not filtered by the node's label")
+		}
+		return &runtimeapi.ListContainerStatsResponse{Stats: sample.ContainerStats}, nil
+	}
+	return cri
 }
 
 // errUnreachable stands for the provider's ErrHostUnreachable.
 var errUnreachable = errors.New("host unreachable over SSH")
 
-// fakeStatsHost answers the node stats command, slowly enough that concurrent requests meet.
-type fakeStatsHost struct {
-	calls atomic.Int64
-	err   error
-}
-
-func (h *fakeStatsHost) Output(ctx context.Context, cmd string) ([]byte, error) {
-	h.calls.Add(1)
-	if !strings.HasPrefix(cmd, "awk ") {
-		return nil, fmt.Errorf("unexpected command %q", cmd)
-	}
-	select {
-	case <-time.After(50 * time.Millisecond):
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	return []byte(nodeOutput), h.err
+// statsHost answers the node stats command with nodeOutput and err, slowly enough that
+// concurrent requests meet; any other command fails.
+func statsHost(err error) *fake.Host {
+	h := fake.NewHost()
+	h.Script(fake.Command{Prefix: "awk ", Run: func(ctx context.Context, _ string, _ []byte) ([]byte, error) {
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return []byte(nodeOutput), err
+	}})
+	return h
 }
 
 // containerd 1.6 does not implement ListPodSandboxStats, and containerd 2.x fails it for
@@ -418,8 +405,8 @@ func TestStatsFallBackToContainerStats(t *testing.T) {
 		"containerd 1.6": fmt.Errorf("cri ListPodSandboxStats: unknown method: %w", remote.ErrUnimplemented),
 		"containerd 2.x": errors.New(`cri ListPodSandboxStats: failed to decode sandbox container metrics for sandbox "sb-a": cgroupPath is empty (Unknown)`),
 	} {
-		cri := &fakeStatsCRI{sample: podsSample(t0, 3e9), sandboxErr: sbErr}
-		c := New(Config{NodeName: "n"}, &fakeStatsHost{}, cri)
+		cri := statsRuntime(podsSample(t0, 3e9), sbErr)
+		c := New(Config{NodeName: "n"}, statsHost(nil), cri)
 		c.maxAge = 0
 		ctx := context.Background()
 		for i := 0; i < 3; i++ {
@@ -431,7 +418,7 @@ func TestStatsFallBackToContainerStats(t *testing.T) {
 				t.Fatalf("%s: pods %+v", name, s.Pods)
 			}
 		}
-		if s, c := cri.sandboxCalls.Load(), cri.statsCalls.Load(); s != 1 || c != 3 {
+		if s, c := len(cri.CallsOf("ListPodSandboxStats")), len(cri.CallsOf("ListContainerStats")); s != 1 || c != 3 {
 			t.Errorf("%s: %d ListPodSandboxStats and %d ListContainerStats for 3 readings, want 1 and 3", name, s, c)
 		}
 	}
@@ -440,18 +427,18 @@ func TestStatsFallBackToContainerStats(t *testing.T) {
 	c := podsSample(t0, 3e9)
 	c.SandboxStats = []*runtimeapi.PodSandboxStats{{Attributes: &runtimeapi.PodSandboxAttributes{Id: "sb-b"}, Linux: &runtimeapi.LinuxPodSandboxStats{
 		Cpu: &runtimeapi.CpuUsage{Timestamp: t0.UnixNano(), UsageCoreNanoSeconds: &runtimeapi.UInt64Value{Value: 9e9}}}}}
-	cri := &fakeStatsCRI{sample: c}
-	s, err := New(Config{NodeName: "n"}, &fakeStatsHost{}, cri).Summary(context.Background())
-	if err != nil || len(s.Pods) != 1 || *s.Pods[0].CPU.UsageCoreNanoSeconds != 9e9 || cri.statsCalls.Load() != 0 {
-		t.Errorf("sandbox stats: %+v, %v, %d ListContainerStats", s, err, cri.statsCalls.Load())
+	cri := statsRuntime(c, nil)
+	s, err := New(Config{NodeName: "n"}, statsHost(nil), cri).Summary(context.Background())
+	if err != nil || len(s.Pods) != 1 || *s.Pods[0].CPU.UsageCoreNanoSeconds != 9e9 || len(cri.CallsOf("ListContainerStats")) != 0 {
+		t.Errorf("sandbox stats: %+v, %v, %d ListContainerStats", s, err, len(cri.CallsOf("ListContainerStats")))
 	}
 }
 
 // metrics-server and a scrape of /stats/summary arriving together share one reading.
 func TestStatsConcurrentRequestsShareAReading(t *testing.T) {
 	t.Parallel()
-	host := &fakeStatsHost{}
-	cri := &fakeStatsCRI{sample: podsSample(t0, 3e9), sandboxErr: remote.ErrUnimplemented}
+	host := statsHost(nil)
+	cri := statsRuntime(podsSample(t0, 3e9), remote.ErrUnimplemented)
 	c := New(Config{NodeName: "n"}, host, cri)
 	c.maxAge = time.Minute // however late the goroutines start on a loaded machine
 	var wg sync.WaitGroup
@@ -479,7 +466,7 @@ func TestStatsConcurrentRequestsShareAReading(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := host.calls.Load(); n != 1 {
+	if n := len(host.Commands()); n != 1 {
 		t.Errorf("%d readings of the host for 16 concurrent requests, want 1", n)
 	}
 }
@@ -489,9 +476,9 @@ func TestStatsConcurrentRequestsShareAReading(t *testing.T) {
 // trying.
 func TestStatsReadingFails(t *testing.T) {
 	t.Parallel()
-	host := &fakeStatsHost{err: &remote.ExitError{Code: 1, Stderr: "df: /var/lib/containerd: No such file or directory"}}
+	host := statsHost(&remote.ExitError{Code: 1, Stderr: "df: /var/lib/containerd: No such file or directory"})
 	var down error // the node status's last check: the host can be reached
-	c := New(Config{NodeName: "n", HostDown: func() error { return down }}, host, &fakeStatsCRI{sample: podsSample(t0, 1)})
+	c := New(Config{NodeName: "n", HostDown: func() error { return down }}, host, statsRuntime(podsSample(t0, 1), nil))
 	c.maxAge = 0
 	ctx := context.Background()
 	mfs, err := c.ResourceMetrics(ctx)
@@ -502,9 +489,9 @@ func TestStatsReadingFails(t *testing.T) {
 		t.Errorf("summary error %v, want the host's", err)
 	}
 	down = fmt.Errorf("node n: %w", errUnreachable)
-	before := host.calls.Load()
-	if _, err := c.Summary(ctx); !errors.Is(err, errUnreachable) || host.calls.Load() != before {
-		t.Errorf("host down: %v after %d more commands, want HostDown's error at once", err, host.calls.Load()-before)
+	before := len(host.Commands())
+	if _, err := c.Summary(ctx); !errors.Is(err, errUnreachable) || len(host.Commands()) != before {
+		t.Errorf("host down: %v after %d more commands, want HostDown's error at once", err, len(host.Commands())-before)
 	}
 	mfs, err = c.ResourceMetrics(ctx)
 	if v := metricValues(mfs); err != nil || len(v) != 1 || v["resource_scrape_error"] != 1 {
