@@ -23,7 +23,7 @@ func (p *Provider) Precheck(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 		if len(parts) == 4 && parts[0] == "containerLogs" {
-			if pod := p.store.get(parts[1], parts[2]); pod != nil {
+			if pod := p.pods.Get(parts[1], parts[2]); pod != nil {
 				previous := r.URL.Query().Get("previous") == "true"
 				if _, err := logs.ContainerID(pod.Name, &pod.Status, parts[3], previous); err != nil {
 					http.Error(w, err.Error(), http.StatusBadRequest)
@@ -45,7 +45,7 @@ func (p *Provider) Precheck(next http.Handler) http.Handler {
 				switch {
 				case errors.Is(err, ErrHostUnreachable):
 					code = http.StatusServiceUnavailable
-				case errdefs.IsNotFound(err) && p.store.get(ns, pod) == nil:
+				case errdefs.IsNotFound(err) && p.pods.Get(ns, pod) == nil:
 					code, msg = http.StatusNotFound, fmt.Sprintf("pod %q does not exist", pod)
 				case (errdefs.IsNotFound(err) || errdefs.IsInvalidInput(err)) && parts[0] == "exec":
 					code, msg = http.StatusNotFound, fmt.Sprintf("container not found (%q)", container)
@@ -68,7 +68,7 @@ func (p *Provider) Precheck(next http.Handler) http.Handler {
 // nodes/proxy.)
 func (p *Provider) RunningPods(w http.ResponseWriter, _ *http.Request) {
 	list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}
-	for _, pod := range p.store.list() {
+	for _, pod := range p.pods.List() {
 		out := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID}}
 		for _, c := range pod.Spec.Containers {
 			out.Spec.Containers = append(out.Spec.Containers, corev1.Container{Name: c.Name, Image: c.Image})

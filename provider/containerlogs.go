@@ -15,7 +15,7 @@ import (
 // GetContainerLogs reads a container's CRI log file on the host over SFTP and formats it as
 // kubectl asks (package logs); the container instance is the one the pod status names.
 func (p *Provider) GetContainerLogs(ctx context.Context, namespace, podName, containerName string, opts api.ContainerLogOpts) (io.ReadCloser, error) {
-	pod := p.store.get(namespace, podName)
+	pod := p.pods.Get(namespace, podName)
 	if pod == nil {
 		return nil, errdefs.NotFoundf("pod %q does not exist", podName)
 	}

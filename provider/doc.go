@@ -3,10 +3,10 @@
 // remote), turns CRI state back into pod status, and keeps the node's status true to the
 // host.
 //
-// Every pod has one worker goroutine, owned by Provider.Run, that reconciles what the pod
-// asks for with what the host's containerd reports, kubelet-style: CreatePod, UpdatePod and
-// DeletePod only record the wish and wake the worker. Each probe of a running container has
-// a goroutine of its own (package prober), which the pod's worker starts and stops with that
+// Provider is the facade virtual-kubelet calls, and the wiring: CreatePod, UpdatePod and
+// DeletePod only record the wish and wake the pod's worker (package podworker), which
+// reconciles the pod with the host, kubelet-style. Each probe of a running container has a
+// goroutine of its own (package prober), which the pod's worker starts and stops with that
 // container instance and whose results wake the pod's worker. Nothing is remembered only in
 // memory that cannot be read back from the host: sandboxes and containers carry the pod's
 // identity in CRI labels (the kubelet's io.kubernetes.* keys), so a restarted Satellite adopts

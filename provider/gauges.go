@@ -9,21 +9,7 @@ import (
 // PodPhases counts the node's pods by the phase last published, for Satellite's own metrics.
 // A pod not given a status yet counts as Pending, as the API shows it.
 func (p *Provider) PodPhases() map[corev1.PodPhase]int {
-	return p.store.phases()
-}
-
-func (s *store) phases() map[corev1.PodPhase]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[corev1.PodPhase]int{}
-	for _, rec := range s.byUID {
-		phase := rec.pod.Status.Phase
-		if phase == "" {
-			phase = corev1.PodPending
-		}
-		out[phase]++
-	}
-	return out
+	return p.pods.Phases()
 }
 
 // GPUUsage is the GPUs' usage as last read with the host facts (every minute); none while

@@ -13,20 +13,17 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-	"k8s.io/utils/clock"
 
 	"github.com/satellite-vk/satellite/provider/gpu"
 	"github.com/satellite-vk/satellite/provider/images"
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/provider/logs"
 	"github.com/satellite-vk/satellite/provider/nodestatus"
-	"github.com/satellite-vk/satellite/provider/prober"
+	"github.com/satellite-vk/satellite/provider/podworker"
 	"github.com/satellite-vk/satellite/provider/stats"
-	"github.com/satellite-vk/satellite/provider/status"
 	"github.com/satellite-vk/satellite/provider/volumes"
 	"github.com/satellite-vk/satellite/remote"
 )
@@ -82,10 +79,7 @@ type Streams interface {
 }
 
 // Runtime is the host's CRI v1 API.
-type Runtime interface {
-	runtimeapi.RuntimeServiceClient
-	runtimeapi.ImageServiceClient
-}
+type Runtime = podworker.Runtime
 
 // Config configures the provider.
 type Config struct {
@@ -161,45 +155,23 @@ type Config struct {
 // HelperSource returns the satellite-subpath helper built for linux and a GOARCH.
 type HelperSource = volumes.HelperSource
 
-// probes is what the pod workers ask of the prober (prober.Manager).
-type probes interface {
-	Run(ctx context.Context)
-	Sync(ctx context.Context, pod *corev1.Pod, containers map[string][]*runtimeapi.ContainerStatus)
-	Health(pod *corev1.Pod, containers map[string][]*runtimeapi.ContainerStatus) map[string]status.Health
-	KillReason(uid types.UID, id string) string
-	Forget(uid types.UID)
-}
-
 // Provider runs the pods bound to one Satellite node on one remote host.
 type Provider struct {
-	cfg      Config
-	commands Commands
-	files    Files
-	streams  Streams
-	cri      Runtime
-	recorder record.EventRecorder
-	lister   corev1listers.PodLister
-	objects  Objects
+	cfg     Config
+	streams Streams
+	cri     Runtime
+	objects Objects
 
-	store     *store
-	workers   *workers
-	crashLoop crashLoop
-	logs      *logs.Manager
-	stats     *stats.Collector
-	probes    probes
+	// pods runs one worker per pod, which syncs it with the host.
+	pods  *podworker.Worker
+	logs  *logs.Manager
+	stats *stats.Collector
 
 	mu        sync.Mutex
 	notifyPod func(*corev1.Pod)
 	node      *nodestatus.Manager
 	// gpu is the node's device manager: its GPUs, their allocation and runtime handlers.
 	gpu *gpu.Manager
-	// dns forms new sandboxes' DNS from the host's resolv.conf (podconfig.go).
-	dns *sandboxDNS
-	// images makes containers' images present on the host.
-	images *images.Manager
-	// volumes makes pods' volumes and files ready on the host and gives containers their
-	// mounts.
-	volumes *volumes.Manager
 }
 
 // Deps are what the provider works through: the host, its runtime and the Kubernetes API.
@@ -216,12 +188,7 @@ type Deps struct {
 
 // Objects is what the provider reads of the Kubernetes API besides pods. A missing object is
 // a NotFound error (apierrors.IsNotFound). Returned objects are shared: not to be changed.
-type Objects interface {
-	ConfigMap(ctx context.Context, namespace, name string) (*corev1.ConfigMap, error)
-	Secret(ctx context.Context, namespace, name string) (*corev1.Secret, error)
-	// Services lists the Services of every namespace.
-	Services(ctx context.Context) ([]*corev1.Service, error)
-}
+type Objects = podworker.Objects
 
 // New makes a provider; Run starts it.
 func New(cfg Config, deps Deps) *Provider {
@@ -244,39 +211,24 @@ func New(cfg Config, deps Deps) *Provider {
 	if cfg.PodsSynced == nil {
 		cfg.PodsSynced = func() bool { return true }
 	}
-	p := &Provider{
-		cfg:       cfg,
-		commands:  host,
-		files:     host,
-		streams:   host,
-		cri:       cri,
-		recorder:  recorder,
-		objects:   deps.Objects,
-		lister:    deps.Pods,
-		store:     newStore(),
-		crashLoop: newCrashLoop(clock.RealClock{}),
-	}
-	p.dns = &sandboxDNS{files: host, recorder: recorder, nodeName: cfg.NodeName}
+	p := &Provider{cfg: cfg, streams: host, cri: cri, objects: deps.Objects}
 	p.logs = logs.New(logs.Config{
 		Selector: map[string]string{kuberuntime.LabelNode: cfg.NodeName},
 		LogFile:  func(c *runtimeapi.Container) string { return containerLogFile(cfg.LogRoot, c) },
 		MaxSize:  cfg.ContainerLogMaxSize,
 		MaxFiles: cfg.ContainerLogMaxFiles,
 	}, host, cri)
-	p.images = images.New(images.Config{Runtime: cri, Host: host, Records: cfg.PullRecords,
-		Secrets: objectSecrets{&p.objects}, Registries: cfg.Registries, Recorder: recorder})
-	p.volumes = volumes.New(volumes.Config{Host: host, PodDir: cfg.PodDir, Objects: deps.Objects, Tokens: cfg.Tokens,
-		Recorder: recorder, Allocatable: func() corev1.ResourceList { return p.node.Allocatable() }, SubPathHelper: cfg.SubPathHelper})
-	p.workers = newWorkers(p.syncPod)
-	// On stop, deletions under way are finished, each within what is left of its grace
-	// period, all within finishDeletionsWithin (the chart gives Satellite 30 s to stop).
-	p.workers.finishWithin = finishDeletionsWithin
-	p.workers.finishing = func(uid types.UID) bool {
-		return p.store.shortenDeletion(uid, finishDeletionsWithin/2)
-	}
-	p.probes = prober.NewManager(prober.Config{Runtime: cri, Dialer: host, PodIP: cfg.HostIP, Recorder: recorder, Pods: deps.Pods, Notify: p.workers.wake})
+	allocatable := func() corev1.ResourceList { return p.node.Allocatable() }
 	p.gpu = gpu.New(gpu.Config{Mode: cfg.GPUMode, NvidiaSMI: cfg.NvidiaSMI, RuntimeHandler: cfg.GPURuntimeHandler,
 		RuntimeClasses: cfg.RuntimeClasses, NodeContainers: map[string]string{kuberuntime.LabelNode: cfg.NodeName}}, cri, host)
+	p.pods = podworker.New(podworker.Config{NodeName: cfg.NodeName, HostIP: cfg.HostIP, PodAPIEndpoint: cfg.PodAPIEndpoint,
+		LogRoot: cfg.LogRoot, PodDir: cfg.PodDir, RelistPeriod: cfg.RelistPeriod, PodsSynced: cfg.PodsSynced, DenyHostAccess: cfg.DenyHostAccess},
+		podworker.Deps{Host: host, Runtime: cri, Recorder: recorder, Pods: deps.Pods, Objects: deps.Objects, GPU: p.gpu, Logs: p.logs,
+			Images: images.New(images.Config{Runtime: cri, Host: host, Records: cfg.PullRecords,
+				Secrets: objectSecrets{&p.objects}, Registries: cfg.Registries, Recorder: recorder}),
+			Volumes: volumes.New(volumes.Config{Host: host, PodDir: cfg.PodDir, Objects: deps.Objects, Tokens: cfg.Tokens,
+				Recorder: recorder, Allocatable: allocatable, SubPathHelper: cfg.SubPathHelper}),
+			Allocatable: allocatable, Publish: p.publish})
 	p.node = nodestatus.New(nodestatus.Config{NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, KubeletPort: cfg.KubeletPort,
 		ContainerdRoot: cfg.ContainerdRoot, MaxPods: cfg.MaxPods, Reserved: cfg.Reserved, Labels: cfg.Labels, Taints: cfg.Taints,
 		Version: cfg.Version, Period: cfg.NodeStatusPeriod}, nodestatus.Deps{Host: host, Runtime: cri, GPUs: p.gpu, Recorder: recorder})
@@ -284,15 +236,12 @@ func New(cfg Config, deps Deps) *Provider {
 	return p
 }
 
-// finishDeletionsWithin bounds the deletions Satellite finishes once told to stop.
-const finishDeletionsWithin = 20 * time.Second
-
 // Run serves pods until ctx ends; it returns after every goroutine it started has stopped.
 // Containers on the host are left running: stopping Satellite stops nothing there, except
 // the containers of pods whose deletion is under way, which are removed first.
 func (p *Provider) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, f := range []func(context.Context){p.workers.run, p.probes.Run, p.relistLoop, p.eventLoop, p.node.Run, p.logs.Run} {
+	for _, f := range []func(context.Context){p.pods.Run, p.node.Run, p.logs.Run} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -321,15 +270,13 @@ func (p *Provider) publish(pod *corev1.Pod) {
 
 // CreatePod records the pod and wakes its worker; the work happens there.
 func (p *Provider) CreatePod(_ context.Context, pod *corev1.Pod) error {
-	p.store.put(pod)
-	p.workers.wake(pod.UID)
+	p.pods.Put(pod)
 	return nil
 }
 
 // UpdatePod records the new spec (only images, labels and annotations can change).
 func (p *Provider) UpdatePod(_ context.Context, pod *corev1.Pod) error {
-	p.store.put(pod)
-	p.workers.wake(pod.UID)
+	p.pods.Put(pod)
 	return nil
 }
 
@@ -341,27 +288,13 @@ func (p *Provider) UpdatePod(_ context.Context, pod *corev1.Pod) error {
 // the host, and answering "not found" would have virtual-kubelet remove it from the API while
 // they run on until orphan collection.
 func (p *Provider) DeletePod(_ context.Context, pod *corev1.Pod) error {
-	if !p.store.markDeleting(pod.UID, gracePeriod(pod)) {
-		p.store.put(pod)
-		p.store.markDeleting(pod.UID, gracePeriod(pod))
-	}
-	p.workers.wake(pod.UID)
+	p.pods.Delete(pod)
 	return nil
-}
-
-func gracePeriod(pod *corev1.Pod) int64 {
-	if g := pod.DeletionGracePeriodSeconds; g != nil {
-		return *g
-	}
-	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
-		return *g
-	}
-	return corev1.DefaultTerminationGracePeriodSeconds
 }
 
 // GetPod returns the pod as last published.
 func (p *Provider) GetPod(_ context.Context, namespace, name string) (*corev1.Pod, error) {
-	if pod := p.store.get(namespace, name); pod != nil {
+	if pod := p.pods.Get(namespace, name); pod != nil {
 		return pod, nil
 	}
 	return nil, errdefs.NotFoundf("pod %s/%s is not on this node", namespace, name)
@@ -378,7 +311,7 @@ func (p *Provider) GetPodStatus(ctx context.Context, namespace, name string) (*c
 
 // GetPods returns every pod on the node.
 func (p *Provider) GetPods(context.Context) ([]*corev1.Pod, error) {
-	return p.store.list(), nil
+	return p.pods.List(), nil
 }
 
 // TokenRequester is the TokenRequest API of service accounts.

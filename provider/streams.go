@@ -22,7 +22,7 @@ import (
 // latestContainer is the newest instance of the pod's container on the host, as the runtime
 // lists it (id, state, metadata): one round trip.
 func (p *Provider) latestContainer(ctx context.Context, namespace, podName, container string) (*runtimeapi.ContainerStatus, error) {
-	pod := p.store.get(namespace, podName)
+	pod := p.pods.Get(namespace, podName)
 	if pod == nil {
 		return nil, errdefs.NotFoundf("pod %q not found on node %s", namespace+"/"+podName, p.cfg.NodeName)
 	}
@@ -161,7 +161,7 @@ func relaySizes(ctx context.Context, in <-chan api.TermSize, out chan<- remote.T
 // PortForward connects the stream to the port on the host's loopback, through the SSH
 // connection: Satellite's pods share the host's network, so the pod's port is the host's.
 func (p *Provider) PortForward(ctx context.Context, namespace, podName string, port int32, stream io.ReadWriteCloser) error {
-	if p.store.get(namespace, podName) == nil {
+	if p.pods.Get(namespace, podName) == nil {
 		return errdefs.NotFoundf("pod %q not found on node %s", namespace+"/"+podName, p.cfg.NodeName)
 	}
 	if err := p.hostDown(); err != nil {

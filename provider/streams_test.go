@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/satellite-vk/satellite/provider/internal/fake"
@@ -17,11 +18,12 @@ import (
 // that is not running still gets the kubelet's answer.
 func TestExecLooksUpOnce(t *testing.T) {
 	t.Parallel()
-	pod := samplePod()
+	pod := fake.Pod(corev1.RestartPolicyAlways, nil, "server")
+	pod.Name, pod.Namespace, pod.UID = "web-0", "shop", "1111-2222"
 	c := pod.Spec.Containers[0].Name
 	cri := fake.NewRuntime()
 	p := New(Config{NodeName: "n"}, Deps{Runtime: cri})
-	p.store.put(pod)
+	p.pods.Put(pod)
 	labels := map[string]string{kuberuntime.LabelNode: "n", kuberuntime.LabelPodUID: string(pod.UID), kuberuntime.LabelContainerName: c}
 	cri.AddContainer("sb", &runtimeapi.ContainerStatus{Id: "old", State: runtimeapi.ContainerState_CONTAINER_EXITED, Labels: labels, CreatedAt: 1, Metadata: &runtimeapi.ContainerMetadata{Name: c, Attempt: 0}})
 	cri.AddContainer("sb", &runtimeapi.ContainerStatus{Id: "new", State: runtimeapi.ContainerState_CONTAINER_RUNNING, Labels: labels, CreatedAt: 2, Metadata: &runtimeapi.ContainerMetadata{Name: c, Attempt: 1}})

@@ -1,4 +1,4 @@
-package provider
+package podworker
 
 import (
 	"context"
@@ -24,7 +24,7 @@ import (
 // deadline: CRI StopContainer's timeout), reads their final state, then removes its
 // sandboxes, containers and log directory from the host. It is safe to call again after a
 // partial failure.
-func (p *Provider) killPod(ctx context.Context, rec *podRecord, pod *corev1.Pod, grace int64) (observation, error) {
+func (p *Worker) killPod(ctx context.Context, rec *podRecord, pod *corev1.Pod, grace int64) (observation, error) {
 	sel := map[string]string{kuberuntime.LabelPodUID: string(pod.UID), kuberuntime.LabelNode: p.cfg.NodeName}
 	ctrs, err := p.cri.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{LabelSelector: sel}})
 	if err != nil {
@@ -56,7 +56,7 @@ func (p *Provider) killPod(ctx context.Context, rec *podRecord, pod *corev1.Pod,
 // stopContainers stops the pod's running containers at once, each with the grace period; the
 // sidecars after them, one after another, last declared first, each with what is left of it
 // (the kubelet's termination ordering).
-func (p *Provider) stopContainers(ctx context.Context, pod *corev1.Pod, ctrs []*runtimeapi.Container, grace int64) error {
+func (p *Worker) stopContainers(ctx context.Context, pod *corev1.Pod, ctrs []*runtimeapi.Container, grace int64) error {
 	stopCtx, cancel := context.WithTimeout(ctx, time.Duration(grace)*time.Second+time.Minute)
 	defer cancel()
 	deadline := time.Now().Add(time.Duration(grace) * time.Second)
@@ -100,7 +100,7 @@ func (p *Provider) stopContainers(ctx context.Context, pod *corev1.Pod, ctrs []*
 
 // removeSandbox stops and removes a sandbox with its containers, and its log directory. A
 // sandbox that is already gone counts as removed.
-func (p *Provider) removeSandbox(ctx context.Context, id string) error {
+func (p *Worker) removeSandbox(ctx context.Context, id string) error {
 	st, err := p.cri.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id})
 	if errors.Is(err, remote.ErrNotFound) {
 		return nil
@@ -122,7 +122,7 @@ func (p *Provider) removeSandbox(ctx context.Context, id string) error {
 }
 
 // removeLogDir deletes a pod's log directory, refusing any path outside the log root.
-func (p *Provider) removeLogDir(ctx context.Context, dir string) error {
+func (p *Worker) removeLogDir(ctx context.Context, dir string) error {
 	clean := path.Clean(dir)
 	root := path.Clean(p.cfg.LogRoot)
 	if !strings.HasPrefix(clean, root+"/") || strings.Contains(strings.TrimPrefix(clean, root+"/"), "/") {
@@ -162,7 +162,7 @@ func runningSidecars(pod *corev1.Pod, obs observation) []*runtimeapi.ContainerSt
 
 // stopSidecars stops the running sidecars one after another, last declared first, within the
 // pod's grace period (their preStop hooks included), and reports whether it stopped any.
-func (p *Provider) stopSidecars(ctx context.Context, s *podSync) bool {
+func (p *Worker) stopSidecars(ctx context.Context, s *podSync) bool {
 	pod := s.pod
 	deadline := time.Now().Add(time.Duration(killGrace(pod, nil)) * time.Second)
 	stopped := false

@@ -1,4 +1,4 @@
-package provider
+package podworker
 
 import (
 	"sync"
@@ -195,4 +195,18 @@ func (s *store) has(uid types.UID) bool {
 	defer s.mu.Unlock()
 	_, ok := s.byUID[uid]
 	return ok
+}
+
+func (s *store) phases() map[corev1.PodPhase]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[corev1.PodPhase]int{}
+	for _, rec := range s.byUID {
+		phase := rec.pod.Status.Phase
+		if phase == "" {
+			phase = corev1.PodPending
+		}
+		out[phase]++
+	}
+	return out
 }

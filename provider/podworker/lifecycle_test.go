@@ -1,4 +1,4 @@
-package provider
+package podworker
 
 import (
 	"context"
@@ -47,12 +47,12 @@ func execs(cri *fake.Runtime) []*runtimeapi.ExecSyncRequest {
 	return fake.Requests[runtimeapi.ExecSyncRequest](cri, "ExecSync")
 }
 
-func newHookProvider(cri *fake.Runtime, host *fake.Host) (*Provider, *record.FakeRecorder) {
+func newHookWorker(cri *fake.Runtime, host *fake.Host) (*Worker, *record.FakeRecorder) {
 	rec := record.NewFakeRecorder(100)
 	if host == nil {
 		host = fake.NewHost()
 	}
-	return New(Config{NodeName: "n", HostIP: "10.0.0.5"}, Deps{Host: host, Runtime: cri, Recorder: rec}), rec
+	return newTestWorker(Config{NodeName: "n", HostIP: "10.0.0.5"}, host, cri, rec, nil), rec
 }
 
 func events(rec *record.FakeRecorder) []string {
@@ -103,7 +103,7 @@ func TestStopContainerPreStop(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			cri := hookRuntime(tt.exec)
-			p, rec := newHookProvider(cri, nil)
+			p, rec := newHookWorker(cri, nil)
 			pod := preStopPod("sh", "-c", "drain")
 			if err := p.stopContainer(context.Background(), pod, "server", "cid", tt.grace); err != nil {
 				t.Fatal(err)
@@ -130,7 +130,7 @@ func TestPostStart(t *testing.T) {
 	cri := hookRuntime(func(context.Context) (*runtimeapi.ExecSyncResponse, error) {
 		return &runtimeapi.ExecSyncResponse{ExitCode: 1, Stdout: []byte("no config\n")}, nil
 	})
-	p, rec := newHookProvider(cri, nil)
+	p, rec := newHookWorker(cri, nil)
 	pod := samplePod()
 	pod.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "exit 1"}}}}
 	p.store.put(pod)
@@ -153,7 +153,7 @@ func TestPostStart(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
-	p, rec = newHookProvider(blocked, nil)
+	p, rec = newHookWorker(blocked, nil)
 	p.store.put(pod)
 	r, _, _, _ = p.store.record(pod.UID)
 	go func() {
@@ -185,7 +185,7 @@ func TestHTTPHook(t *testing.T) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", srv.Listener.Addr().String())
 	}
-	p, _ := newHookProvider(hookRuntime(nil), host)
+	p, _ := newHookWorker(hookRuntime(nil), host)
 	pod := samplePod()
 	c := &pod.Spec.Containers[0]
 	h := &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/shutdown", Port: intstr.FromInt32(8080)}}
@@ -217,7 +217,7 @@ func TestCheckHealthKills(t *testing.T) {
 		t.Run(string(policy), func(t *testing.T) {
 			t.Parallel()
 			cri := hookRuntime(nil)
-			p, rec := newHookProvider(cri, nil)
+			p, rec := newHookWorker(cri, nil)
 			pod := samplePod()
 			pod.Spec.RestartPolicy = policy
 			c := &pod.Spec.Containers[0]

@@ -1,4 +1,4 @@
-package provider
+package podworker
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 const retryAfterError = 2 * time.Second
 
 // syncPod reconciles one pod with the host; it is only ever run by the pod's worker.
-func (p *Provider) syncPod(ctx context.Context, uid types.UID) (time.Duration, bool) {
+func (p *Worker) syncPod(ctx context.Context, uid types.UID) (time.Duration, bool) {
 	rec, pod, deleting, grace := p.store.record(uid)
 	if rec == nil {
 		return 0, true
@@ -93,7 +93,7 @@ func holdTerminal(ctx context.Context, rec *podRecord, phase corev1.PodPhase, sa
 	return 200 * time.Millisecond
 }
 
-func (p *Provider) syncDeleting(ctx context.Context, rec *podRecord, pod *corev1.Pod, grace int64) (time.Duration, bool) {
+func (p *Worker) syncDeleting(ctx context.Context, rec *podRecord, pod *corev1.Pod, grace int64) (time.Duration, bool) {
 	p.probes.Forget(pod.UID)
 	obs, err := p.killPod(ctx, rec, pod, grace)
 	if err != nil {
@@ -110,7 +110,7 @@ func (p *Provider) syncDeleting(ctx context.Context, rec *podRecord, pod *corev1
 
 // reject fails a pod that cannot run on this node, as the kubelet fails a pod at admission:
 // phase Failed with the reason and message, a Warning event, nothing created on the host.
-func (p *Provider) reject(rec *podRecord, pod *corev1.Pod, reason, message string) {
+func (p *Worker) reject(rec *podRecord, pod *corev1.Pod, reason, message string) {
 	if rec.rejected == message {
 		return
 	}
@@ -126,7 +126,7 @@ func (p *Provider) reject(rec *podRecord, pod *corev1.Pod, reason, message strin
 
 // publishStatus computes the pod's status and hands it to virtual-kubelet when it changed,
 // unless holdTerminal holds it back: then it returns how soon to look again.
-func (p *Provider) publishStatus(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs observation, terminal bool) time.Duration {
+func (p *Worker) publishStatus(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs observation, terminal bool) time.Duration {
 	in := obs.statusInput(pod, rec.waiting)
 	in.HostIP, in.Start, in.Terminal = p.cfg.HostIP, rec.start, terminal
 	in.Health, in.Others = p.probes.Health(pod, obs.containers), p.otherConditions(pod)
@@ -146,7 +146,7 @@ func (p *Provider) publishStatus(ctx context.Context, rec *podRecord, pod *corev
 
 // observe reads the pod's sandbox and containers from the host. Exited containers are read
 // once: their status no longer changes.
-func (p *Provider) observe(ctx context.Context, rec *podRecord, pod *corev1.Pod) (observation, error) {
+func (p *Worker) observe(ctx context.Context, rec *podRecord, pod *corev1.Pod) (observation, error) {
 	obs := observation{containers: map[string][]*runtimeapi.ContainerStatus{}, inCurrent: map[string]bool{}}
 	sel := map[string]string{kuberuntime.LabelPodUID: string(pod.UID), kuberuntime.LabelNode: p.cfg.NodeName}
 	sbs, err := p.cri.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{LabelSelector: sel}})
@@ -194,7 +194,7 @@ func (p *Provider) observe(ctx context.Context, rec *podRecord, pod *corev1.Pod)
 	return obs, nil
 }
 
-func (p *Provider) containerStatus(ctx context.Context, rec *podRecord, c *runtimeapi.Container) (*runtimeapi.ContainerStatus, error) {
+func (p *Worker) containerStatus(ctx context.Context, rec *podRecord, c *runtimeapi.Container) (*runtimeapi.ContainerStatus, error) {
 	if st, ok := rec.exited[c.Id]; ok {
 		return st, nil
 	}

@@ -1,4 +1,4 @@
-package provider
+package podworker
 
 import (
 	"context"
@@ -63,7 +63,7 @@ func wakeForDeadline(rec *podRecord, pod *corev1.Pod, again time.Duration) time.
 }
 
 // failPastDeadline stops the pod's containers and sandbox and publishes it Failed.
-func (p *Provider) failPastDeadline(ctx context.Context, rec *podRecord, pod *corev1.Pod) (time.Duration, bool) {
+func (p *Worker) failPastDeadline(ctx context.Context, rec *podRecord, pod *corev1.Pod) (time.Duration, bool) {
 	if pod.Status.Reason != reasonDeadline {
 		p.recorder.Event(pod, corev1.EventTypeNormal, reasonDeadline, messageDeadline)
 	}
@@ -90,7 +90,7 @@ func (p *Provider) failPastDeadline(ctx context.Context, rec *podRecord, pod *co
 }
 
 // stopAll kills the pod's running containers with its grace period, then stops its sandbox.
-func (p *Provider) stopAll(ctx context.Context, pod *corev1.Pod, obs observation) error {
+func (p *Worker) stopAll(ctx context.Context, pod *corev1.Pod, obs observation) error {
 	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
 	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
 		grace = *g

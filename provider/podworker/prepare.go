@@ -1,4 +1,4 @@
-package provider
+package podworker
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // hosts file and of a fresh termination message file (volumes.Manager.FileMounts). An error
 // leaves the container waiting in CreateContainerConfigError with the error as its message,
 // as with the kubelet.
-func (p *Provider) prepareContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, cfg *runtimeapi.ContainerConfig) error {
+func (p *Worker) prepareContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, cfg *runtimeapi.ContainerConfig) error {
 	envs, err := containerEnv(ctx, pod, c, p.envSources())
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package provider
+package podworker
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // one, dead instance of a container): once the instance after it has exited too, an instance
 // is gone, and with it the status's lastState (a pod that succeeded after a restart shows
 // none). obs loses what was removed; it reports whether anything was.
-func (p *Provider) removeDeadInstances(ctx context.Context, rec *podRecord, obs *observation) bool {
+func (p *Worker) removeDeadInstances(ctx context.Context, rec *podRecord, obs *observation) bool {
 	removed := false
 	for name, history := range obs.containers {
 		var kept []*runtimeapi.ContainerStatus
@@ -36,7 +36,7 @@ func (p *Provider) removeDeadInstances(ctx context.Context, rec *podRecord, obs 
 
 // removeInstance removes one container instance from the host; an instance already gone
 // counts as removed.
-func (p *Provider) removeInstance(ctx context.Context, rec *podRecord, inst *runtimeapi.ContainerStatus) bool {
+func (p *Worker) removeInstance(ctx context.Context, rec *podRecord, inst *runtimeapi.ContainerStatus) bool {
 	if _, err := p.cri.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: inst.Id}); err != nil && !errors.Is(err, remote.ErrNotFound) {
 		log.G(ctx).WithError(err).WithField("container", inst.GetMetadata().GetName()).Warn("cannot remove old container instance")
 		return false
@@ -47,7 +47,7 @@ func (p *Provider) removeInstance(ctx context.Context, rec *podRecord, inst *run
 
 // pruneHistory keeps only the newest instance of a container, the one `kubectl logs
 // --previous` shows once the next instance runs.
-func (p *Provider) pruneHistory(ctx context.Context, rec *podRecord, history []*runtimeapi.ContainerStatus) {
+func (p *Worker) pruneHistory(ctx context.Context, rec *podRecord, history []*runtimeapi.ContainerStatus) {
 	for _, old := range history[1:] {
 		p.removeInstance(ctx, rec, old)
 	}

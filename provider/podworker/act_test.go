@@ -1,4 +1,4 @@
-package provider
+package podworker
 
 import (
 	"context"
@@ -75,7 +75,7 @@ func TestRemoveDeadInstances(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			cri, removed := removeRuntime(tt.history, tt.fail)
-			p := &Provider{cri: cri}
+			p := &Worker{cri: cri}
 			rec := &podRecord{exited: map[string]*runtimeapi.ContainerStatus{}}
 			for _, s := range tt.history {
 				rec.exited[s.Id] = s

@@ -1,4 +1,4 @@
-package provider
+package podworker
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 
 	"github.com/satellite-vk/satellite/provider/gpu"
 	"github.com/satellite-vk/satellite/provider/internal/fake"
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 )
 
 func fourGPUs() []gpu.Device {
@@ -126,10 +127,12 @@ func TestStartSandboxRuntimeHandler(t *testing.T) {
 			t.Parallel()
 			cri := sandboxRuntime([]string{"runc", "nvidia", "kata-qemu"}, tt.cdi)
 			rec := record.NewFakeRecorder(10)
-			p := New(Config{NodeName: "n", GPUMode: tt.mode, GPURuntimeHandler: tt.gpuHandler,
-				RuntimeClasses: k8sfake.NewClientset([]runtime.Object{kata, gvisor}...).NodeV1().RuntimeClasses()},
-				Deps{Host: sandboxHost(), Runtime: cri, Recorder: rec})
-			p.gpu.Observe(context.Background(), gpu.Reading{Devices: fourGPUs()})
+			host := sandboxHost()
+			devices := gpu.New(gpu.Config{Mode: tt.mode, RuntimeHandler: tt.gpuHandler,
+				RuntimeClasses: k8sfake.NewClientset([]runtime.Object{kata, gvisor}...).NodeV1().RuntimeClasses(),
+				NodeContainers: map[string]string{kuberuntime.LabelNode: "n"}}, cri, host)
+			devices.Observe(context.Background(), gpu.Reading{Devices: fourGPUs()})
+			p := newTestWorker(Config{NodeName: "n"}, host, cri, rec, devices)
 			err := p.startSandbox(context.Background(), tt.pod, &observation{})
 			var got string
 			if err != nil {

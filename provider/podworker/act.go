@@ -1,4 +1,4 @@
-package provider
+package podworker
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 // act starts what the pod needs next: its sandbox, then its init containers one at a time,
 // then its containers, restarting those that exited as the restart policy says. It returns
 // when to look again and whether it changed anything on the host.
-func (p *Provider) act(ctx context.Context, s *podSync) (time.Duration, bool) {
+func (p *Worker) act(ctx context.Context, s *podSync) (time.Duration, bool) {
 	pruned := p.removeDeadInstances(ctx, s.rec, s.obs)
 	if finished(s.rec, s.pod, *s.obs) {
 		return p.stopFinished(ctx, s.obs, pruned)
@@ -55,7 +55,7 @@ func (p *Provider) act(ctx context.Context, s *podSync) (time.Duration, bool) {
 // stopFinished stops the sandbox of a finished pod, as the kubelet does: nothing is started
 // again; containers and logs stay until the pod is deleted. acted is whether the caller
 // already changed something on the host.
-func (p *Provider) stopFinished(ctx context.Context, obs *observation, acted bool) (time.Duration, bool) {
+func (p *Worker) stopFinished(ctx context.Context, obs *observation, acted bool) (time.Duration, bool) {
 	if obs.sandbox == nil || obs.sandbox.State != runtimeapi.PodSandboxState_SANDBOX_READY {
 		return 0, acted
 	}
@@ -69,7 +69,7 @@ func (p *Provider) stopFinished(ctx context.Context, obs *observation, acted boo
 // readySandbox makes the pod's sandbox and volumes ready, replacing a sandbox that is no
 // longer ready. It reports whether containers may be started now (when not, again is when to
 // look again) and whether it changed anything on the host (pruned: the caller did).
-func (p *Provider) readySandbox(ctx context.Context, s *podSync, pruned bool) (again time.Duration, acted, ok bool) {
+func (p *Worker) readySandbox(ctx context.Context, s *podSync, pruned bool) (again time.Duration, acted, ok bool) {
 	needSandbox := s.obs.sandbox == nil || s.obs.sandbox.State != runtimeapi.PodSandboxState_SANDBOX_READY
 	replacing := needSandbox && s.obs.sandbox != nil
 	volErr, sbErr := p.setUp(ctx, s, needSandbox)
@@ -99,7 +99,7 @@ func (p *Provider) readySandbox(ctx context.Context, s *podSync, pruned bool) (a
 // setUp starts the pod's sandbox when it needs one and sets up its volumes when they are due.
 // The two are independent: they are set up at the same time, since both are round trips to
 // the host (and the API, for tokens) on the way to the first container.
-func (p *Provider) setUp(ctx context.Context, s *podSync, needSandbox bool) (volErr, sbErr error) {
+func (p *Worker) setUp(ctx context.Context, s *podSync, needSandbox bool) (volErr, sbErr error) {
 	needVolumes := p.volumes.Due(s.pod.UID)
 	switch {
 	case needSandbox && needVolumes:
@@ -123,7 +123,7 @@ func (p *Provider) setUp(ctx context.Context, s *podSync, needSandbox bool) (vol
 // from then on. It reports whether the regular containers may run now; when not, again is
 // when to look again. next is the soonest a sidecar wants to be looked at again once the pod
 // has initialized.
-func (p *Provider) initContainers(ctx context.Context, s *podSync) (next, again time.Duration, acted, ok bool) {
+func (p *Worker) initContainers(ctx context.Context, s *podSync) (next, again time.Duration, acted, ok bool) {
 	pod, obs := s.pod, s.obs
 	var health map[string]status.Health
 	initialized := false // a regular container has run: sidecars no longer hold the others back
@@ -181,7 +181,7 @@ func finished(rec *podRecord, pod *corev1.Pod, obs observation) bool {
 }
 
 // runContainer brings one container towards running given its history on the host.
-func (p *Provider) runContainer(ctx context.Context, s *podSync, c *corev1.Container, init bool, history []*runtimeapi.ContainerStatus) (time.Duration, bool) {
+func (p *Worker) runContainer(ctx context.Context, s *podSync, c *corev1.Container, init bool, history []*runtimeapi.ContainerStatus) (time.Duration, bool) {
 	rec, pod, key := s.rec, s.pod, s.key(c)
 	attempt := uint32(0)
 	if len(history) > 0 {
@@ -231,7 +231,7 @@ func shouldRestart(c *corev1.Container, policy corev1.RestartPolicy, init bool, 
 
 // createAndStart makes the container's image present, creates the container (attempt is its
 // instance's number) and starts it.
-func (p *Provider) createAndStart(ctx context.Context, s *podSync, c *corev1.Container, init bool, attempt uint32) (time.Duration, bool) {
+func (p *Worker) createAndStart(ctx context.Context, s *podSync, c *corev1.Container, init bool, attempt uint32) (time.Duration, bool) {
 	pod := s.pod
 	if wait, err := p.images.Ensure(ctx, pod, c, s.sb, s.rec.waiting[c.Name].Reason); err != nil {
 		log.G(ctx).WithError(err).WithField("container", c.Name).Warn("image not available")
@@ -273,7 +273,7 @@ func (p *Provider) createAndStart(ctx context.Context, s *podSync, c *corev1.Con
 }
 
 // start starts a created container and runs its postStart hook.
-func (p *Provider) start(ctx context.Context, s *podSync, c *corev1.Container, id string) (time.Duration, bool) {
+func (p *Worker) start(ctx context.Context, s *podSync, c *corev1.Container, id string) (time.Duration, bool) {
 	pod := s.pod
 	if _, err := p.cri.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
 		// The runtime leaves a container that failed to start exited (reason StartError);

@@ -1,4 +1,4 @@
-package provider
+package podworker
 
 import (
 	"context"
@@ -36,9 +36,9 @@ type envSources struct {
 	apiEndpoint string
 }
 
-func (p *Provider) envSources() envSources {
+func (p *Worker) envSources() envSources {
 	return envSources{objects: p.objects,
-		hostIP: p.cfg.HostIP, allocatable: p.node.Allocatable(), apiEndpoint: p.cfg.PodAPIEndpoint}
+		hostIP: p.cfg.HostIP, allocatable: p.allocatable(), apiEndpoint: p.cfg.PodAPIEndpoint}
 }
 
 // envList keeps variables in the order they were first set, with the value last set: the

@@ -1,4 +1,4 @@
-package provider
+package podworker
 
 import (
 	"context"
@@ -32,7 +32,7 @@ const podDirsEvery = 15
 // PLEG relist), wakes the worker of every pod whose containers changed, and collects what no
 // pod owns any more. Container events (eventLoop) make most changes known sooner; the relist
 // makes sure none is missed for longer than one period.
-func (p *Provider) relistLoop(ctx context.Context) {
+func (p *Worker) relistLoop(ctx context.Context) {
 	r := relister{p: p, last: map[types.UID]string{}, orphans: map[string]time.Time{}}
 	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if err := r.relist(ctx); err != nil && ctx.Err() == nil {
@@ -42,7 +42,7 @@ func (p *Provider) relistLoop(ctx context.Context) {
 }
 
 type relister struct {
-	p       *Provider
+	p       *Worker
 	last    map[types.UID]string // per pod: its sandboxes' and containers' ids and states
 	orphans map[string]time.Time // sandbox id or pod directory -> first seen without a pod
 	n       int                  // relists with the pod lister synced
@@ -190,17 +190,17 @@ func (r *relister) collectPodDirs(ctx context.Context) {
 
 // logDirMark is the directory of the log root in which Satellite records each pod log
 // directory it creates (logDirRecord). Satellite before 2026-12-02 made it inside each one.
-func (p *Provider) logDirMark() string { return ".satellite-" + p.cfg.NodeName }
+func (p *Worker) logDirMark() string { return ".satellite-" + p.cfg.NodeName }
 
 // logDirRecord is the record of a pod log directory: a directory of the same name in the log
 // root's logDirMark.
-func (p *Provider) logDirRecord(dir string) string {
+func (p *Worker) logDirRecord(dir string) string {
 	return path.Join(p.cfg.LogRoot, p.logDirMark(), path.Base(dir))
 }
 
 // inAPI reports whether Kubernetes still has the pod (by name and UID) on this node. When the
 // answer is unknown it says yes: nothing is deleted on a doubt.
-func (p *Provider) inAPI(namespace, name string, uid types.UID) bool {
+func (p *Worker) inAPI(namespace, name string, uid types.UID) bool {
 	if p.lister == nil {
 		return true
 	}
@@ -217,7 +217,7 @@ func (p *Provider) inAPI(namespace, name string, uid types.UID) bool {
 // eventLoop wakes a pod's worker on every container event of its sandbox (CRI
 // GetContainerEvents, containerd 1.7 and later). On a runtime without events it returns and
 // the relist does the work.
-func (p *Provider) eventLoop(ctx context.Context) {
+func (p *Worker) eventLoop(ctx context.Context) {
 	wait := time.Second
 	for ctx.Err() == nil {
 		err := p.streamEvents(ctx)
@@ -237,7 +237,7 @@ func (p *Provider) eventLoop(ctx context.Context) {
 	}
 }
 
-func (p *Provider) streamEvents(ctx context.Context) error {
+func (p *Worker) streamEvents(ctx context.Context) error {
 	stream, err := p.cri.GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{})
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package provider
+package podworker
 
 import (
 	"context"
@@ -50,7 +50,7 @@ func killGrace(pod *corev1.Pod, failed *corev1.Probe) int64 {
 
 // killContainer stops a container of a running pod the kubelet's way (killContainer): a
 // Normal Killing event with the message, then stopContainer.
-func (p *Provider) killContainer(ctx context.Context, pod *corev1.Pod, name, id, message string, grace int64) error {
+func (p *Worker) killContainer(ctx context.Context, pod *corev1.Pod, name, id, message string, grace int64) error {
 	p.recorder.Event(kubecontainer.Ref(pod, name), corev1.EventTypeNormal, "Killing", message)
 	return p.stopContainer(ctx, pod, name, id, grace)
 }
@@ -58,7 +58,7 @@ func (p *Provider) killContainer(ctx context.Context, pod *corev1.Pod, name, id,
 // stopContainer runs the container's preStop hook, if it has one and there is a grace period,
 // for at most the grace period, then stops the container (SIGTERM, SIGKILL after what is left
 // of the grace period, at least minGrace). A container already gone counts as stopped.
-func (p *Provider) stopContainer(ctx context.Context, pod *corev1.Pod, name, id string, grace int64) error {
+func (p *Worker) stopContainer(ctx context.Context, pod *corev1.Pod, name, id string, grace int64) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(grace+minGrace)*time.Second+time.Minute)
 	defer cancel()
 	if c := kubecontainer.FindLongRunning(pod, name); c != nil && c.Lifecycle != nil && c.Lifecycle.PreStop != nil && grace > 0 {
@@ -78,7 +78,7 @@ func (p *Provider) stopContainer(ctx context.Context, pod *corev1.Pod, name, id 
 // kubelet's executePreStopHook. It returns the whole seconds it waited, and a function that
 // ends the hook (once the container has stopped) and waits for it. A hook that fails gives
 // the Warning event FailedPreStopHook, without its output (it may hold secrets).
-func (p *Provider) preStop(ctx context.Context, pod *corev1.Pod, c *corev1.Container, id string, grace int64) (int64, func()) {
+func (p *Worker) preStop(ctx context.Context, pod *corev1.Pod, c *corev1.Container, id string, grace int64) (int64, func()) {
 	hctx, cancel := context.WithCancel(ctx)
 	start := time.Now()
 	done := make(chan struct{})
@@ -109,7 +109,7 @@ func (p *Provider) preStop(ctx context.Context, pod *corev1.Pod, c *corev1.Conta
 // and leaves it waiting with reason PostStartHookError and the hook's message, to be started
 // again as the restart policy says. The pod's deletion ends the hook. It returns when to sync
 // the pod again.
-func (p *Provider) postStart(ctx context.Context, s *podSync, c *corev1.Container, id string) time.Duration {
+func (p *Worker) postStart(ctx context.Context, s *podSync, c *corev1.Container, id string) time.Duration {
 	pod := s.pod
 	if c.Lifecycle == nil || c.Lifecycle.PostStart == nil {
 		return 0
@@ -135,7 +135,7 @@ func (p *Provider) postStart(ctx context.Context, s *podSync, c *corev1.Containe
 }
 
 // untilDeleted is ctx, also cancelled once the pod is marked for deletion.
-func (p *Provider) untilDeleted(ctx context.Context, uid types.UID) (context.Context, context.CancelFunc) {
+func (p *Worker) untilDeleted(ctx context.Context, uid types.UID) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
 	gone := p.store.deleted(uid)
 	done := make(chan struct{})
@@ -155,7 +155,7 @@ func (p *Provider) untilDeleted(ctx context.Context, uid types.UID) (context.Con
 
 // runHook runs a lifecycle handler in or against the container, as the kubelet's
 // handlerRunner, and returns the kubelet's message when it fails.
-func (p *Provider) runHook(ctx context.Context, pod *corev1.Pod, c *corev1.Container, id string, h *corev1.LifecycleHandler) (string, error) {
+func (p *Worker) runHook(ctx context.Context, pod *corev1.Pod, c *corev1.Container, id string, h *corev1.LifecycleHandler) (string, error) {
 	switch {
 	case h.Exec != nil:
 		out, err := p.execHook(ctx, id, h.Exec.Command)
@@ -180,7 +180,7 @@ func (p *Provider) runHook(ctx context.Context, pod *corev1.Pod, c *corev1.Conta
 
 // execHook runs a hook's command in the container with no timeout of its own, as the kubelet
 // does (ctx bounds it), and returns its output; a non-zero exit is an error.
-func (p *Provider) execHook(ctx context.Context, id string, cmd []string) (string, error) {
+func (p *Worker) execHook(ctx context.Context, id string, cmd []string) (string, error) {
 	resp, err := p.cri.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: cmd})
 	if err != nil {
 		return "", fmt.Errorf("exec in container: %w", err)
@@ -195,7 +195,7 @@ func (p *Provider) execHook(ctx context.Context, id string, cmd []string) (strin
 // httpHook sends a hook's GET from the host, as the kubelet's lifecycle client: any answer
 // will do (the status code is not checked), only a failed request fails the hook. An HTTPS
 // hook answered in plain HTTP is sent again over HTTP, with a LifecycleHTTPFallback event.
-func (p *Provider) httpHook(ctx context.Context, pod *corev1.Pod, c *corev1.Container, action *corev1.HTTPGetAction) error {
+func (p *Worker) httpHook(ctx context.Context, pod *corev1.Pod, c *corev1.Container, action *corev1.HTTPGetAction) error {
 	req, err := prober.NewHTTPGetRequest(action, c, p.cfg.HostIP, "lifecycle")
 	if err != nil {
 		return err
@@ -232,7 +232,7 @@ func discard(resp *http.Response) {
 // Never, a new instance at once when the container is not in back-off since its previous
 // exit (later tries wait out the back-off as after any exit). It reports when to look again
 // and whether it acted.
-func (p *Provider) checkHealth(ctx context.Context, s *podSync, c *corev1.Container, history []*runtimeapi.ContainerStatus) (time.Duration, bool) {
+func (p *Worker) checkHealth(ctx context.Context, s *podSync, c *corev1.Container, history []*runtimeapi.ContainerStatus) (time.Duration, bool) {
 	pod := s.pod
 	latest := history[0]
 	reason := p.probes.KillReason(pod.UID, latest.Id)

@@ -1,4 +1,4 @@
-package provider
+package podworker
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 
 // removeOldSandboxes removes the pod's sandboxes other than the current one once no container
 // is left in them.
-func (p *Provider) removeOldSandboxes(ctx context.Context, obs *observation) {
+func (p *Worker) removeOldSandboxes(ctx context.Context, obs *observation) {
 	for id, n := range obs.oldSandboxes {
 		if n > 0 {
 			continue
@@ -29,7 +29,7 @@ func (p *Provider) removeOldSandboxes(ctx context.Context, obs *observation) {
 
 // startSandbox creates the pod's sandbox, replacing one that is no longer ready (the kubelet's
 // "SandboxChanged"), and the pod's log directories on the host.
-func (p *Provider) startSandbox(ctx context.Context, pod *corev1.Pod, obs *observation) error {
+func (p *Worker) startSandbox(ctx context.Context, pod *corev1.Pod, obs *observation) error {
 	attempt := uint32(0)
 	if obs.sandbox != nil {
 		attempt = obs.sandbox.GetMetadata().GetAttempt() + 1
@@ -80,7 +80,7 @@ func (p *Provider) startSandbox(ctx context.Context, pod *corev1.Pod, obs *obser
 // makeLogDirs creates the pod's log directory and one per container, as the kubelet does
 // before creating containers (containerd opens the log file but does not make its directory).
 // The containers' directories are made concurrently, over the one SFTP session.
-func (p *Provider) makeLogDirs(ctx context.Context, pod *corev1.Pod, dir string) error {
+func (p *Worker) makeLogDirs(ctx context.Context, pod *corev1.Pod, dir string) error {
 	// The record by which Satellite finds the directory again if the pod vanishes while it is
 	// away (collectPodDirs); a log root shared with anything else is left alone. It is made
 	// before the directory and removed after it, so no moment leaves a directory unrecorded.

@@ -1,4 +1,4 @@
-package provider
+package podworker
 
 import (
 	corev1 "k8s.io/api/core/v1"
@@ -24,7 +24,7 @@ func (s *podSync) sandboxID() string { return s.obs.sandbox.GetId() }
 func (s *podSync) key(c *corev1.Container) string { return string(s.pod.UID) + "/" + c.Name }
 
 // setWaiting records why a container is waiting, with a Warning event when the reason is new.
-func (p *Provider) setWaiting(s *podSync, name string, w status.Waiting, eventReason, eventMessage string) {
+func (p *Worker) setWaiting(s *podSync, name string, w status.Waiting, eventReason, eventMessage string) {
 	if prev := s.rec.waiting[name]; prev.Reason != w.Reason || prev.Message != w.Message {
 		p.recorder.Event(s.pod, corev1.EventTypeWarning, eventReason, eventMessage)
 	}
