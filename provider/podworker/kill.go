@@ -128,10 +128,10 @@ func (p *Worker) removeLogDir(ctx context.Context, dir string) error {
 	if !strings.HasPrefix(clean, root+"/") || strings.Contains(strings.TrimPrefix(clean, root+"/"), "/") {
 		return fmt.Errorf("refusing to remove %q: not a pod directory under %s", dir, root)
 	}
-	if err := p.files.RemoveAll(ctx, clean); err != nil {
+	if err := p.host.RemoveAll(ctx, clean); err != nil {
 		return fmt.Errorf("remove pod log directory: %w", err)
 	}
-	if err := p.files.RemoveAll(ctx, p.logDirRecord(clean)); err != nil {
+	if err := p.host.RemoveAll(ctx, p.logDirRecord(clean)); err != nil {
 		return fmt.Errorf("remove pod log directory: %w", err)
 	}
 	return nil

@@ -200,7 +200,7 @@ func (p *Worker) httpHook(ctx context.Context, pod *corev1.Pod, c *corev1.Contai
 	if err != nil {
 		return err
 	}
-	client := prober.NewHTTPClient(p.streams.DialTCP, 0)
+	client := prober.NewHTTPClient(p.host.DialTCP, 0)
 	resp, err := client.Do(req.WithContext(ctx))
 	discard(resp)
 	if errors.Is(err, http.ErrSchemeMismatch) {

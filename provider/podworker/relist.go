@@ -135,7 +135,7 @@ func (r *relister) collect(ctx context.Context, sbs []*runtimeapi.PodSandbox) {
 // directories carrying this node's mark are considered: the log root may be shared.
 func (r *relister) collectPodDirs(ctx context.Context) {
 	p := r.p
-	dirs, err := p.files.Glob(ctx, path.Join(p.cfg.PodDir, "*_*_*"))
+	dirs, err := p.host.Glob(ctx, path.Join(p.cfg.PodDir, "*_*_*"))
 	if err != nil {
 		log.G(ctx).WithError(err).Debug("cannot list pod directories")
 		return
@@ -144,7 +144,7 @@ func (r *relister) collectPodDirs(ctx context.Context) {
 	// Satellite did before it kept records.
 	marked := fmt.Sprintf("cd %[1]s 2>/dev/null || exit 0; for d in %[2]s/*_*_*; do [ -d \"$d\" ] && echo \"${d#*/}\"; done; for d in *_*_*/%[2]s; do [ -d \"$d\" ] && echo \"${d%%%%/*}\"; done; exit 0",
 		remote.Quote(p.cfg.LogRoot), remote.Quote(p.logDirMark()))
-	out, err := p.commands.Output(ctx, marked)
+	out, err := p.host.Output(ctx, marked)
 	if err != nil {
 		log.G(ctx).WithError(err).Debug("cannot list pod log directories")
 		return

@@ -84,17 +84,17 @@ func (p *Worker) makeLogDirs(ctx context.Context, pod *corev1.Pod, dir string) e
 	// The record by which Satellite finds the directory again if the pod vanishes while it is
 	// away (collectPodDirs); a log root shared with anything else is left alone. It is made
 	// before the directory and removed after it, so no moment leaves a directory unrecorded.
-	if err := p.files.MkdirAll(ctx, p.logDirRecord(dir), 0o755); err != nil {
+	if err := p.host.MkdirAll(ctx, p.logDirRecord(dir), 0o755); err != nil {
 		return fmt.Errorf("create pod log directory: %w", err)
 	}
-	if err := p.files.MkdirAll(ctx, dir, 0o755); err != nil {
+	if err := p.host.MkdirAll(ctx, dir, 0o755); err != nil {
 		return fmt.Errorf("create pod log directory: %w", err)
 	}
 	var g errgroup.Group
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for _, c := range cs {
 			g.Go(func() error {
-				if err := p.files.MkdirAll(ctx, dir+"/"+c.Name, 0o755); err != nil {
+				if err := p.host.MkdirAll(ctx, dir+"/"+c.Name, 0o755); err != nil {
 					return fmt.Errorf("create pod log directory: %w", err)
 				}
 				return nil

@@ -136,9 +136,7 @@ type Deps struct {
 // host when woken, and the relist and the runtime's events wake them.
 type Worker struct {
 	cfg      Config
-	commands Host
-	files    Host
-	streams  Host
+	host     Host
 	cri      Runtime
 	recorder record.EventRecorder
 	lister   corev1listers.PodLister
@@ -165,7 +163,7 @@ const finishDeletionsWithin = 20 * time.Second
 func New(cfg Config, deps Deps) *Worker {
 	host := deps.Host
 	w := &Worker{
-		cfg: cfg, commands: host, files: host, streams: host, cri: deps.Runtime, recorder: deps.Recorder,
+		cfg: cfg, host: host, cri: deps.Runtime, recorder: deps.Recorder,
 		lister: deps.Pods, objects: deps.Objects, store: newStore(), crashLoop: newCrashLoop(clock.RealClock{}),
 		logs: deps.Logs, images: deps.Images, volumes: deps.Volumes, gpu: deps.GPU, allocatable: deps.Allocatable, publish: deps.Publish,
 	}
