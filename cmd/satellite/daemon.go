@@ -121,7 +121,7 @@ func (d *daemon) newProvider(ctx context.Context) error {
 // authentication and serving certificate.
 func (d *daemon) newNode(ctx context.Context) error {
 	c, client := d.c, d.clients.main
-	auth, err := kubeletserver.NewAuth(d.clients.reviews, c.ClientCA, c.NodeName)
+	auth, err := kubeletserver.NewAuth(d.clients.reviews, c.ClientCA)
 	if err != nil {
 		return err
 	}

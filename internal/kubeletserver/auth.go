@@ -4,11 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/virtual-kubelet/virtual-kubelet/log"
-	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
 	"k8s.io/apiserver/pkg/authentication/group"
@@ -17,11 +16,9 @@ import (
 	"k8s.io/apiserver/pkg/authentication/request/websocket"
 	"k8s.io/apiserver/pkg/authentication/request/x509"
 	tokencache "k8s.io/apiserver/pkg/authentication/token/cache"
-	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
-	"k8s.io/apiserver/pkg/server/options"
 	webhooktoken "k8s.io/apiserver/plugin/pkg/authenticator/token/webhook"
 	authenticationv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
 	authorizationv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
@@ -53,13 +50,13 @@ type ReviewClients struct {
 // refused) and authorizes them with SubjectAccessReview, with the kubelet's caches
 // (authenticatorfactory.DelegatingAuthenticatorConfig.New, built here for the shorter
 // invalidTokenTTL and for the token gate under the cache).
-// clientCAFile is --client-ca-file; nodeName names the node the requests are authorized on.
-func NewAuth(clients ReviewClients, clientCAFile, nodeName string) (nodeutil.Auth, error) {
+// clientCAFile is --client-ca-file.
+func NewAuth(clients ReviewClients, clientCAFile string) (Auth, error) {
 	ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", clientCAFile)
 	if err != nil {
 		return nil, fmt.Errorf("--client-ca-file: %w", err)
 	}
-	backoff := options.DefaultAuthWebhookRetryBackoff()
+	backoff := webhookRetryBackoff()
 	review, err := webhooktoken.NewFromInterface(clients.authn, nil, *backoff, tokenReviewTimeout, webhooktoken.AuthenticatorMetrics{
 		RecordRequestTotal:   authenticatorfactory.RecordRequestTotal,
 		RecordRequestLatency: authenticatorfactory.RecordRequestLatency,
@@ -82,38 +79,32 @@ func NewAuth(clients ReviewClients, clientCAFile, nodeName string) (nodeutil.Aut
 	if err != nil {
 		return nil, fmt.Errorf("kubelet API authorization: %w", err)
 	}
-	return nodeAuth{Request: authn, NodeRequestAttr: nodeutil.NodeRequestAttr{NodeName: nodeName}, Authorizer: authz}, nil
+	return nodeAuth{Request: authn, Authorizer: authz}, nil
+}
+
+// Auth authenticates a request and authorizes its attributes.
+type Auth interface {
+	authenticator.Request
+	authorizer.Authorizer
 }
 
 type nodeAuth struct {
 	authenticator.Request
-	nodeutil.NodeRequestAttr
 	authorizer.Authorizer
 }
 
-// streamingPaths run commands or open connections in containers. The kubelet requires the
-// create verb on nodes/proxy for them, also when they arrive as a WebSocket GET: reading is
-// not what they do.
-var streamingPaths = []string{"/exec", "/attach", "/portForward", "/run"}
-
-// requestAttributes are the kubelet's authorization attributes of a request: resource nodes,
-// name the node, subresource stats, metrics, log or proxy by path, verb from the method —
-// except for streaming paths, always create.
-func requestAttributes(nodeName string, u user.Info, r *http.Request) authorizer.AttributesRecord {
-	a := nodeutil.NodeRequestAttr{NodeName: nodeName}.GetRequestAttributes(u, r).(authorizer.AttributesRecord)
-	for _, p := range streamingPaths {
-		if r.URL.Path == p || strings.HasPrefix(r.URL.Path, p+"/") {
-			a.Verb = "create"
-		}
-	}
-	return a
+// webhookRetryBackoff is the apiserver's DefaultAuthWebhookRetryBackoff (and the kubelet's):
+// five tries, from 500 ms, 1.5 times longer each. Its package, server/options, would bring
+// the apiserver's whole configuration into the build (etcd's client, CEL, OpenTelemetry).
+func webhookRetryBackoff() *wait.Backoff {
+	return &wait.Backoff{Duration: 500 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 5}
 }
 
 // WithAuth serves next to authenticated and authorized callers only: 401 without valid
 // credentials, 403 with the kubelet's message naming what was denied, 429 when the review
 // budget is spent (authbudget.go). Refusals are logged at debug level, as the kubelet logs
 // them at V(2): anyone on the pod network can cause them by the hundred a second.
-func WithAuth(auth nodeutil.Auth, nodeName string, next http.Handler) http.Handler {
+func WithAuth(auth Auth, nodeName string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		info, ok, err := auth.AuthenticateRequest(r)

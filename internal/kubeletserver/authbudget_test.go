@@ -147,7 +147,7 @@ func authFixture(t *testing.T, f *fakeReviewer, tokens, sars *gate) http.Handler
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := NewAuth(clients, testCA(t), "node-a")
+	auth, err := NewAuth(clients, testCA(t))
 	if err != nil {
 		t.Fatal(err)
 	}
