@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,8 +9,6 @@ import (
 	"time"
 
 	"github.com/virtual-kubelet/virtual-kubelet/log"
-	"github.com/virtual-kubelet/virtual-kubelet/node"
-	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -36,7 +33,7 @@ type daemon struct {
 	listers  *vkadapter.Listers
 	p        *provider.Provider
 	nodeSpec *corev1.Node
-	n        *nodeutil.Node
+	n        *vkNode
 	getCert  kubeletserver.GetCertificate
 	approve  func(context.Context) error // nil: CSRs are not self-approved
 	closers  []func()
@@ -117,8 +114,8 @@ func (d *daemon) newProvider(ctx context.Context) error {
 	return nil
 }
 
-// newNode makes virtual-kubelet's node around the provider, with the kubelet API behind its
-// authentication and serving certificate.
+// newNode makes virtual-kubelet's node and pod controllers around the provider, with the
+// kubelet API behind its authentication and serving certificate.
 func (d *daemon) newNode(ctx context.Context) error {
 	c, client := d.c, d.clients.main
 	auth, err := kubeletserver.NewAuth(d.clients.reviews, c.ClientCA)
@@ -128,38 +125,14 @@ func (d *daemon) newNode(ctx context.Context) error {
 	if d.getCert, d.approve, err = kubeletserver.ServingCertificate(ctx, client, c.certConfig()); err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/runningpods/", d.p.RunningPods) // more specific than virtual-kubelet's "/"
-	d.n, err = nodeutil.NewNode(c.NodeName,
-		func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
-			d.listers.Set(pc)
-			return d.p, d.p.NodeProvider(), nil
-		},
-		func(nc *nodeutil.NodeConfig) error {
-			nc.Client = vkadapter.NodeClient(client, d.clients.heartbeat, d.listers)
-			nc.NodeSpec = *d.nodeSpec
-			nc.HTTPListenAddr = c.Listen
-			nc.NumWorkers = c.Workers
-			nc.EventRecorder = vkadapter.PodControllerEvents(d.recorder)
-			nc.StreamIdleTimeout = 4 * time.Hour // the kubelet's streamingConnectionIdleTimeout
-			nc.StreamCreationTimeout = 30 * time.Second
-			// Satellite resolves env itself when it creates a container, as the kubelet does:
-			// virtual-kubelet's resolution cannot do status.podIP, status.hostIP or
-			// resourceFieldRef, and holds back the whole pod when it fails.
-			nc.SkipDownwardAPIResolution = true
-			nc.Handler = kubeletserver.WithAuth(auth, c.NodeName, d.p.Precheck(mux))
-			return nil
-		},
-		nodeutil.AttachProviderRoutes(mux),
-		nodeutil.WithTLSConfig(func(t *tls.Config) error {
-			t.MinVersion = tls.VersionTLS12
-			t.GetCertificate = d.getCert
-			return nil
-		}),
-	)
-	if err != nil {
+	if d.n, err = newVKNode(c, vkadapter.NodeClient(client, d.clients.heartbeat, d.listers), *d.nodeSpec, d.p, d.recorder, d.listers); err != nil {
 		return fmt.Errorf("create node: %w", err)
 	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/runningpods/", d.p.RunningPods) // more specific than virtual-kubelet's "/"
+	mux.Handle("/", d.n.podRoutes(d.p))
+	d.n.handler = kubeletserver.WithAuth(auth, c.NodeName, d.p.Precheck(mux))
+	d.n.tls = serverTLS(d.getCert)
 	return nil
 }
 

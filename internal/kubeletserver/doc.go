@@ -8,6 +8,6 @@
 // is self-signed, or is requested with a CSR and renewed by client-go's certificate manager,
 // the kubelet's own (ServingCertificate).
 //
-// cmd/satellite builds one of each at start and hands virtual-kubelet's nodeutil the handler
-// and the certificate; nothing here knows of pods or the remote host.
+// cmd/satellite builds one of each at start and serves virtual-kubelet's node/api routes behind
+// the handler with the certificate; nothing here knows of pods or the remote host.
 package kubeletserver

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,9 +21,10 @@ import (
 // cached for a short while: the kubelet's "Cache" change-detection strategy. virtual-kubelet's
 // nodeutil would instead watch and hold every Secret and ConfigMap of the cluster (Helm's
 // release Secrets included), which costs memory in proportion to the cluster and needs
-// cluster-wide list and watch on Secrets. Its informers are kept (nodeutil makes them) but
-// pointed at one name no object has, so they hold nothing (inertClient), and RBAC grants list
-// and watch on that name only.
+// cluster-wide list and watch on Secrets. virtual-kubelet's pod controller still wants those
+// informers, so they are made (cmd/satellite, as nodeutil would) but pointed at one name no
+// object has, so they hold nothing (inertClient), and RBAC grants list and watch on that name
+// only.
 
 const (
 	// objectTTL is how long an object read is used before it is read again: a change to a
@@ -36,7 +36,7 @@ const (
 	missingTTL = 2 * time.Second
 	// objectGetTimeout bounds one GET.
 	objectGetTimeout = 10 * time.Second
-	// inertName names the one Secret and ConfigMap nodeutil's informers may list and watch;
+	// inertName names the one Secret and ConfigMap the node's informers may list and watch;
 	// nothing is expected to be called so (it would be cached, and ignored).
 	inertName = "satellite.invalid-name-never-used"
 )
@@ -158,7 +158,7 @@ func (c *objectCache[T]) prune(now time.Time) {
 }
 
 // Objects is what the provider reads of the API besides pods (provider.Objects): Secrets
-// and ConfigMaps through the caches, Services from nodeutil's informer.
+// and ConfigMaps through the caches, Services from the node's informer.
 type Objects struct {
 	secrets    *objectCache[*corev1.Secret]
 	configMaps *objectCache[*corev1.ConfigMap]
@@ -185,7 +185,7 @@ func (o *Objects) ConfigMap(ctx context.Context, ns, name string) (*corev1.Confi
 	return o.configMaps.Get(ctx, ns, name)
 }
 
-// Services lists nodeutil's Services informer; before nodeutil made it, there are none.
+// Services lists the node's Services informer; before it is made, there are none.
 func (o *Objects) Services(context.Context) ([]*corev1.Service, error) {
 	l := o.listers.services.Load()
 	if l == nil {
@@ -194,21 +194,21 @@ func (o *Objects) Services(context.Context) ([]*corev1.Service, error) {
 	return (*l).List(labels.Everything())
 }
 
-// Listers are the listers of the informers nodeutil.NewNode makes, set when it calls
-// back; the provider is made before (NewNode's options take its kubelet API handler).
+// Listers are the listers of the node's informers, set once cmd/satellite made them; the
+// provider is made before (the pod controller takes it).
 type Listers struct {
 	pods     atomic.Pointer[corev1listers.PodLister]
 	services atomic.Pointer[corev1listers.ServiceLister]
 }
 
-// Set takes nodeutil's listers: the pods bound to the node and the Services. Not its
+// Set takes the node's listers: the pods bound to the node and the Services. Not its
 // Secrets and ConfigMaps: those informers hold nothing (inertClient).
-func (l *Listers) Set(pc nodeutil.ProviderConfig) {
-	l.pods.Store(&pc.Pods)
-	l.services.Store(&pc.Services)
+func (l *Listers) Set(pods corev1listers.PodLister, services corev1listers.ServiceLister) {
+	l.pods.Store(&pods)
+	l.services.Store(&services)
 }
 
-// Pods is the pod lister as the provider takes it: until nodeutil made it, every answer is
+// Pods is the pod lister as the provider takes it: until the node's is set, every answer is
 // an error other than NotFound, which the provider reads as "unknown".
 func (l *Listers) Pods() corev1listers.PodLister { return latePods{&l.pods} }
 
@@ -237,14 +237,14 @@ type noPods struct{}
 func (noPods) List(labels.Selector) ([]*corev1.Pod, error) { return nil, errNoPodLister }
 func (noPods) Get(string) (*corev1.Pod, error)             { return nil, errNoPodLister }
 
-// NodeClient is the client to build virtual-kubelet's node with (nodeutil.NodeConfig.Client):
+// NodeClient is the client to build virtual-kubelet's node and pod controllers with:
 // client's, except that nodes and leases are heartbeat's, its Secrets and ConfigMaps informers
 // hold nothing, and pod statuses are written as patches against l's pods (statuspatch.go).
 func NodeClient(client, heartbeat kubernetes.Interface, l *Listers) kubernetes.Interface {
 	return inertClient{Interface: withHeartbeat{Interface: client, heartbeat: heartbeat}, pods: &l.pods, sent: newSentStatuses()}
 }
 
-// inertClient is the client nodeutil builds its informers with: its Secrets and ConfigMaps
+// inertClient is the client the node's informers are built with: its Secrets and ConfigMaps
 // list and watch only objects named inertName, so those informers hold nothing. Everything
 // else is the client itself.
 type inertClient struct {

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -84,7 +83,7 @@ func TestObjectCache(t *testing.T) {
 		t.Errorf("after the API came back: %v %v; the error must not be kept", got, err)
 	}
 	if svcs, err := l.Services(ctx); len(svcs) != 0 || err != nil {
-		t.Errorf("Services before nodeutil made its informer: %v %v, want none", svcs, err)
+		t.Errorf("Services before the node made its informer: %v %v, want none", svcs, err)
 	}
 }
 
@@ -161,7 +160,7 @@ func TestObjectCacheContext(t *testing.T) {
 	}
 }
 
-// Until nodeutil made its informers, the provider's pod lister answers with an error that is
+// Until the node made its informers, the provider's pod lister answers with an error that is
 // not NotFound (the provider reads it as "unknown" and deletes nothing), and no Services.
 func TestNodeListers(t *testing.T) {
 	t.Parallel()
@@ -176,8 +175,8 @@ func TestNodeListers(t *testing.T) {
 	_ = idx.Add(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web"}})
 	svcs := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
 	_ = svcs.Add(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kubernetes"}})
-	pods := l.Pods() // taken before nodeutil calls back, as the provider takes it
-	l.Set(nodeutil.ProviderConfig{Pods: corev1listers.NewPodLister(idx), Services: corev1listers.NewServiceLister(svcs)})
+	pods := l.Pods() // taken before the node made its informers, as the provider takes it
+	l.Set(corev1listers.NewPodLister(idx), corev1listers.NewServiceLister(svcs))
 	if pod, err := pods.Pods("ns").Get("web"); err != nil || pod.Name != "web" {
 		t.Errorf("Get after: %v %v", pod, err)
 	}
@@ -190,7 +189,7 @@ func TestNodeListers(t *testing.T) {
 	}
 }
 
-// nodeutil's informers list and watch only the one name no object has.
+// The node's Secrets and ConfigMaps informers list and watch only the one name no object has.
 func TestInertClient(t *testing.T) {
 	t.Parallel()
 	client := fake.NewClientset()
