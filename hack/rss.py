@@ -8,7 +8,10 @@
 
 BIN runs with its stdout on a pipe that is already full, so its first write blocks: with
 `satellite version` that is after every initialiser and before any work, the floor that the
-imports alone cost (docs/performance.md, "What holds Satellite's memory").
+imports alone cost (docs/performance.md, "What holds Satellite's memory"). Run BIN from a tmpfs
+without huge pages (/dev/shm): on ext4 with large folios (Linux 6.16 and later) a fault maps
+a whole folio of the page cache, whose size depends on how the file was written, so RssFile
+moves by megabytes between two builds of the same code.
 """
 import bisect
 import collections
@@ -38,7 +41,9 @@ def full_pipe():
 
 def status(pid):
     st = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status"))
-    return {k: int(st[k].split()[0]) for k in ("VmRSS", "RssAnon", "RssFile")}
+    s = {k: int(st[k].split()[0]) for k in ("VmRSS", "RssAnon", "RssFile", "RssShmem")}
+    s["RssFile"] += s.pop("RssShmem")  # a binary run from tmpfs
+    return s
 
 
 def module(name):
