@@ -42,10 +42,10 @@ type vkNode struct {
 	ready                      chan struct{}
 }
 
-// newVKNode makes the controllers for spec (copied) around p, with client's informers: the
-// pods bound to the node, and the Secrets, ConfigMaps and Services of the cluster; l gets
-// their listers.
-func newVKNode(c *config, client kubernetes.Interface, spec corev1.Node, p *provider.Provider, recorder record.EventRecorder, l *vkadapter.Listers) (*vkNode, error) {
+// newVKNode makes the controllers for spec (copied) around pods and np, with client's
+// informers: the pods bound to the node, and the Secrets, ConfigMaps and Services of the
+// cluster; l gets their listers.
+func newVKNode(c *config, client kubernetes.Interface, spec corev1.Node, pods node.PodLifecycleHandler, np node.NodeProvider, recorder record.EventRecorder, l *vkadapter.Listers) (*vkNode, error) {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return nil, fmt.Errorf("kubelet API listen address: %w", err)
 	}
@@ -55,11 +55,11 @@ func newVKNode(c *config, client kubernetes.Interface, spec corev1.Node, p *prov
 			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", c.NodeName).String()
 		}))
 	n.scmInformers = informers.NewSharedInformerFactoryWithOptions(client, informerResync)
-	pods := n.podInformers.Core().V1().Pods()
+	podInformer := n.podInformers.Core().V1().Pods()
 	core := n.scmInformers.Core().V1()
-	l.Set(pods.Lister(), core.Services().Lister())
+	l.Set(podInformer.Lister(), core.Services().Lister())
 	var err error
-	n.nc, err = node.NewNodeController(p.NodeProvider(), &spec, client.CoreV1().Nodes(),
+	n.nc, err = node.NewNodeController(np, &spec, client.CoreV1().Nodes(),
 		node.WithNodeEnableLeaseV1(client.CoordinationV1().Leases(corev1.NamespaceNodeLease), node.DefaultLeaseDuration))
 	if err != nil {
 		return nil, fmt.Errorf("node controller: %w", err)
@@ -67,8 +67,8 @@ func newVKNode(c *config, client kubernetes.Interface, spec corev1.Node, p *prov
 	n.pc, err = node.NewPodController(node.PodControllerConfig{
 		PodClient:         client.CoreV1(),
 		EventRecorder:     vkadapter.PodControllerEvents(recorder),
-		Provider:          p,
-		PodInformer:       pods,
+		Provider:          pods,
+		PodInformer:       podInformer,
 		SecretInformer:    core.Secrets(),
 		ConfigMapInformer: core.ConfigMaps(),
 		ServiceInformer:   core.Services(),
