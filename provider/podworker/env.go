@@ -20,7 +20,7 @@ import (
 
 // Satellite resolves a container's environment itself, when it creates the container, as the
 // kubelet does (pkg/kubelet/kubelet_pods.go makeEnvironmentVariables); virtual-kubelet's own
-// resolution is switched off (nodeutil SkipDownwardAPIResolution) because it cannot resolve
+// resolution is switched off (the pod controller's SkipDownwardAPIResolution) because it cannot resolve
 // status.podIP, status.hostIP or resourceFieldRef, and a pod that uses them never reached
 // Satellite. As with the kubelet, a missing Secret, ConfigMap or key leaves the container
 // waiting in CreateContainerConfigError, and values are read again at every restart.
