@@ -13,6 +13,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -291,6 +292,11 @@ func (p *Provider) DeletePod(_ context.Context, pod *corev1.Pod) error {
 	p.pods.Delete(pod)
 	return nil
 }
+
+// PodRemoved is closed once the pod is gone from the host (at once for a pod not on the
+// node): virtual-kubelet's deletion of the pod's API object waits for it
+// (vkadapter.NodeClient).
+func (p *Provider) PodRemoved(uid types.UID) <-chan struct{} { return p.pods.Removed(uid) }
 
 // GetPod returns the pod as last published.
 func (p *Provider) GetPod(_ context.Context, namespace, name string) (*corev1.Pod, error) {

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -239,9 +240,11 @@ func (noPods) Get(string) (*corev1.Pod, error)             { return nil, errNoPo
 
 // NodeClient is the client to build virtual-kubelet's node and pod controllers with:
 // client's, except that nodes and leases are heartbeat's, its Secrets and ConfigMaps informers
-// hold nothing, and pod statuses are written as patches against l's pods (statuspatch.go).
-func NodeClient(client, heartbeat kubernetes.Interface, l *Listers) kubernetes.Interface {
-	return inertClient{Interface: withHeartbeat{Interface: client, heartbeat: heartbeat}, pods: &l.pods, sent: newSentStatuses()}
+// hold nothing, pod statuses are written as patches against l's pods (statuspatch.go), and a
+// pod's forced deletion waits until removed(its UID) is closed: until it is gone from the host
+// (deletegate.go).
+func NodeClient(client, heartbeat kubernetes.Interface, l *Listers, removed func(types.UID) <-chan struct{}) kubernetes.Interface {
+	return inertClient{Interface: withHeartbeat{Interface: client, heartbeat: heartbeat}, pods: &l.pods, sent: newSentStatuses(), removed: removed}
 }
 
 // inertClient is the client the node's informers are built with: its Secrets and ConfigMaps
@@ -251,25 +254,27 @@ type inertClient struct {
 	kubernetes.Interface
 	// pods, when set, is the pod lister the pods' status patches are made against
 	// (statuspatch.go).
-	pods *atomic.Pointer[corev1listers.PodLister]
-	sent *sentStatuses // the statuses last written, by pod UID (statuspatch.go)
+	pods    *atomic.Pointer[corev1listers.PodLister]
+	sent    *sentStatuses                   // the statuses last written, by pod UID (statuspatch.go)
+	removed func(types.UID) <-chan struct{} // when a pod is gone from the host (deletegate.go)
 }
 
 func (c inertClient) CoreV1() corev1client.CoreV1Interface {
-	return inertCoreV1{c.Interface.CoreV1(), c.pods, c.sent}
+	return inertCoreV1{c.Interface.CoreV1(), c.pods, c.sent, c.removed}
 }
 
 type inertCoreV1 struct {
 	corev1client.CoreV1Interface
-	pods *atomic.Pointer[corev1listers.PodLister]
-	sent *sentStatuses
+	pods    *atomic.Pointer[corev1listers.PodLister]
+	sent    *sentStatuses
+	removed func(types.UID) <-chan struct{}
 }
 
 func (c inertCoreV1) Pods(ns string) corev1client.PodInterface {
 	if c.pods == nil {
 		return c.CoreV1Interface.Pods(ns)
 	}
-	return statusPatchingPods{PodInterface: c.CoreV1Interface.Pods(ns), ns: ns, lister: c.pods, sent: c.sent}
+	return gatedPods{statusPatchingPods{PodInterface: c.CoreV1Interface.Pods(ns), ns: ns, lister: c.pods, sent: c.sent}, c.removed}
 }
 
 func (c inertCoreV1) Secrets(ns string) corev1client.SecretInterface {

@@ -20,6 +20,7 @@ type podRecord struct {
 	grace    int64         // seconds, when deleting
 	since    time.Time     // when deleting: since when
 	gone     chan struct{} // closed once deleting
+	removed  chan struct{} // closed once off the host and forgotten (remove)
 
 	// worker-private
 	start   time.Time
@@ -58,6 +59,7 @@ func (s *store) put(pod *corev1.Pod) {
 	s.byUID[pod.UID] = &podRecord{
 		pod:     pod,
 		gone:    make(chan struct{}),
+		removed: make(chan struct{}),
 		start:   time.Now(),
 		waiting: map[string]status.Waiting{},
 		exited:  map[string]*runtimeapi.ContainerStatus{},
@@ -120,7 +122,21 @@ func (s *store) remove(uid types.UID) {
 			delete(s.byKey, k)
 		}
 		delete(s.byUID, uid)
+		close(rec.removed)
 	}
+}
+
+// removedChan is closed once the pod is off the host and forgotten (at once for a pod not
+// known).
+func (s *store) removedChan(uid types.UID) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec, ok := s.byUID[uid]; ok {
+		return rec.removed
+	}
+	c := make(chan struct{})
+	close(c)
+	return c
 }
 
 // record returns the worker's record and a copy of the shared fields.
