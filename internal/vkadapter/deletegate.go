@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -15,20 +16,48 @@ import (
 // back-off, would leave the API while its containers still ran on the host, and a pod of the
 // same name could start there beside them. The kubelet deletes the API object only once the
 // pod's containers and volumes are gone (its status manager's canBeDeleted); so does Satellite.
+//
+// virtual-kubelet does not call the provider's DeletePod for such a pod either (it is taken as
+// finished): the gate asks for it, with the grace period the API gives the pod, then waits.
 type gatedPods struct {
 	statusPatchingPods
-	removed func(types.UID) <-chan struct{} // nil: no gate
+	removed Remover // nil: no gate
+}
+
+// Remover takes pods off the host: the provider.
+type Remover interface {
+	// DeletePod stops the pod with its grace period and removes it from the host; it may be
+	// called again.
+	DeletePod(ctx context.Context, pod *corev1.Pod) error
+	// PodRemoved is closed once the pod is off the host (at once for a pod not on it).
+	PodRemoved(uid types.UID) <-chan struct{}
 }
 
 func (c gatedPods) Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error {
 	if uid, ok := forcedDeletion(opts); ok && c.removed != nil {
-		select {
-		case <-c.removed(uid):
-		case <-ctx.Done():
-			return fmt.Errorf("delete pod %s/%s once it is off the host: %w", c.ns, name, ctx.Err())
+		if err := c.removeFromHost(ctx, name, uid); err != nil {
+			return err
 		}
 	}
 	return c.statusPatchingPods.Delete(ctx, name, opts)
+}
+
+// removeFromHost asks for the pod to be taken off the host, as the API has it (with its
+// deletion grace period), and waits until it is.
+func (c gatedPods) removeFromHost(ctx context.Context, name string, uid types.UID) error {
+	if l := c.lister.Load(); l != nil {
+		if pod, err := (*l).Pods(c.ns).Get(name); err == nil && pod.UID == uid {
+			if err := c.removed.DeletePod(ctx, pod.DeepCopy()); err != nil {
+				return fmt.Errorf("delete pod %s/%s from the host: %w", c.ns, name, err)
+			}
+		}
+	}
+	select {
+	case <-c.removed.PodRemoved(uid):
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("delete pod %s/%s once it is off the host: %w", c.ns, name, ctx.Err())
+	}
 }
 
 // forcedDeletion reports whether opts delete a pod at once, and which pod (its UID): the

@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -241,10 +240,9 @@ func (noPods) Get(string) (*corev1.Pod, error)             { return nil, errNoPo
 // NodeClient is the client to build virtual-kubelet's node and pod controllers with:
 // client's, except that nodes and leases are heartbeat's, its Secrets and ConfigMaps informers
 // hold nothing, pod statuses are written as patches against l's pods (statuspatch.go), and a
-// pod's forced deletion waits until removed(its UID) is closed: until it is gone from the host
-// (deletegate.go).
-func NodeClient(client, heartbeat kubernetes.Interface, l *Listers, removed func(types.UID) <-chan struct{}) kubernetes.Interface {
-	return inertClient{Interface: withHeartbeat{Interface: client, heartbeat: heartbeat}, pods: &l.pods, sent: newSentStatuses(), removed: removed}
+// pod's forced deletion waits until r has removed it from the host (deletegate.go).
+func NodeClient(client, heartbeat kubernetes.Interface, l *Listers, r Remover) kubernetes.Interface {
+	return inertClient{Interface: withHeartbeat{Interface: client, heartbeat: heartbeat}, pods: &l.pods, sent: newSentStatuses(), removed: r}
 }
 
 // inertClient is the client the node's informers are built with: its Secrets and ConfigMaps
@@ -255,8 +253,8 @@ type inertClient struct {
 	// pods, when set, is the pod lister the pods' status patches are made against
 	// (statuspatch.go).
 	pods    *atomic.Pointer[corev1listers.PodLister]
-	sent    *sentStatuses                   // the statuses last written, by pod UID (statuspatch.go)
-	removed func(types.UID) <-chan struct{} // when a pod is gone from the host (deletegate.go)
+	sent    *sentStatuses // the statuses last written, by pod UID (statuspatch.go)
+	removed Remover       // takes pods off the host (deletegate.go)
 }
 
 func (c inertClient) CoreV1() corev1client.CoreV1Interface {
@@ -267,7 +265,7 @@ type inertCoreV1 struct {
 	corev1client.CoreV1Interface
 	pods    *atomic.Pointer[corev1listers.PodLister]
 	sent    *sentStatuses
-	removed func(types.UID) <-chan struct{}
+	removed Remover
 }
 
 func (c inertCoreV1) Pods(ns string) corev1client.PodInterface {
