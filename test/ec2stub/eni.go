@@ -116,44 +116,31 @@ func (s *Server) describeNetworkInterfaces(form url.Values) (any, *apiError) {
 
 // matchENI applies DescribeNetworkInterfaces filters: every filter must match, any of its values.
 func matchENI(e *ENI, fs map[string][]string) (bool, *apiError) {
-	for name, values := range fs {
-		var v string
+	return matchFilters(fs, e.Tags, func(name string) (string, bool) {
 		switch name {
 		case "vpc-id":
-			v = e.VPC
+			return e.VPC, true
 		case "subnet-id":
-			v = e.Subnet
+			return e.Subnet, true
 		case "availability-zone":
-			v = e.AZ
+			return e.AZ, true
 		case "network-interface-id":
-			v = e.ID
+			return e.ID, true
 		case "private-ip-address", "addresses.private-ip-address":
-			v = e.PrivateIP
+			return e.PrivateIP, true
 		case "status":
-			v = eniStatus(e)
+			return eniStatus(e), true
 		case "attachment.status":
 			// An ENI that is not attached has no attachment, so no status to match.
 			if e.Instance == "" {
-				return false, nil
+				return "", true
 			}
-			v = "attached"
+			return "attached", true
 		case "attachment.instance-id":
-			v = e.Instance
-		default:
-			match, ok := matchTags(name, values, e.Tags)
-			if !ok {
-				return false, badRequest("InvalidParameterValue", "The filter '%s' is invalid", name)
-			}
-			if !match {
-				return false, nil
-			}
-			continue
+			return e.Instance, true
 		}
-		if !contains(values, v) {
-			return false, nil
-		}
-	}
-	return true, nil
+		return "", false
+	})
 }
 
 func (s *Server) createNetworkInterface(form url.Values) (any, *apiError) {

@@ -70,30 +70,17 @@ func (s *Server) describeInstances(form url.Values) (any, *apiError) {
 }
 
 func matchInstance(i *Instance, fs map[string][]string) (bool, *apiError) {
-	for name, values := range fs {
-		var v string
+	return matchFilters(fs, i.Tags, func(name string) (string, bool) {
 		switch name {
 		case "instance-id":
-			v = i.ID
+			return i.ID, true
 		case "instance-state-name":
-			v = i.State
+			return i.State, true
 		case "private-ip-address":
-			v = i.PrivateIP
+			return i.PrivateIP, true
 		case "ip-address":
-			v = i.PublicIP
-		default:
-			match, ok := matchTags(name, values, i.Tags)
-			if !ok {
-				return false, badRequest("InvalidParameterValue", "The filter '%s' is invalid", name)
-			}
-			if !match {
-				return false, nil
-			}
-			continue
+			return i.PublicIP, true
 		}
-		if !contains(values, v) {
-			return false, nil
-		}
-	}
-	return true, nil
+		return "", false
+	})
 }

@@ -145,3 +145,26 @@ func matching[T any](picked []*T, fs map[string][]string, match func(*T, map[str
 	}
 	return out, nil
 }
+
+// matchFilters applies EC2's filters to an object: every filter must match, any of its values.
+// field gives the object's value for a filter of its own (known false: not one; then it is a
+// tag filter, or invalid); an empty value matches no filter value (an absent attribute).
+func matchFilters(fs map[string][]string, tags map[string]string, field func(name string) (v string, known bool)) (bool, *apiError) {
+	for name, values := range fs {
+		v, known := field(name)
+		if !known {
+			match, ok := matchTags(name, values, tags)
+			if !ok {
+				return false, badRequest("InvalidParameterValue", "The filter '%s' is invalid", name)
+			}
+			if !match {
+				return false, nil
+			}
+			continue
+		}
+		if !contains(values, v) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
