@@ -293,10 +293,10 @@ func (p *Provider) DeletePod(_ context.Context, pod *corev1.Pod) error {
 	return nil
 }
 
-// PodRemoved is closed once the pod is gone from the host (at once for a pod not on the
-// node): virtual-kubelet's deletion of the pod's API object waits for it
-// (vkadapter.NodeClient).
-func (p *Provider) PodRemoved(uid types.UID) <-chan struct{} { return p.pods.Removed(uid) }
+// PodStopped is closed once the pod, being deleted, has no container running on the host (at
+// once for a pod not on the node): virtual-kubelet's deletion of the pod's API object waits
+// for it (vkadapter.NodeClient).
+func (p *Provider) PodStopped(uid types.UID) <-chan struct{} { return p.pods.Stopped(uid) }
 
 // GetPod returns the pod as last published.
 func (p *Provider) GetPod(_ context.Context, namespace, name string) (*corev1.Pod, error) {

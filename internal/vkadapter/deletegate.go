@@ -10,12 +10,14 @@ import (
 )
 
 // gatedPods holds virtual-kubelet's forced deletion of a pod (grace period 0, with the pod's
-// UID as a precondition) until the pod is gone from the host. virtual-kubelet force-deletes a
+// UID as a precondition) until no container of the pod runs on the host. virtual-kubelet force-deletes a
 // pod marked for deletion as soon as none of its regular containers runs (its podcontroller's
 // running): a pod deleted during its init containers, or while its containers wait in a
 // back-off, would leave the API while its containers still ran on the host, and a pod of the
 // same name could start there beside them. The kubelet deletes the API object only once the
-// pod's containers and volumes are gone (its status manager's canBeDeleted); so does Satellite.
+// pod's containers have stopped (its status manager's canBeDeleted); so does Satellite. Its
+// sandbox and files go after, and a host that cannot remove them (a containerd that lost a
+// container's snapshot) does not hold the API object.
 //
 // virtual-kubelet does not call the provider's DeletePod for such a pod either (it is taken as
 // finished): the gate asks for it, with the grace period the API gives the pod, then waits.
@@ -29,8 +31,9 @@ type Remover interface {
 	// DeletePod stops the pod with its grace period and removes it from the host; it may be
 	// called again.
 	DeletePod(ctx context.Context, pod *corev1.Pod) error
-	// PodRemoved is closed once the pod is off the host (at once for a pod not on it).
-	PodRemoved(uid types.UID) <-chan struct{}
+	// PodStopped is closed once no container of the pod runs on the host (at once for a pod
+	// not on it).
+	PodStopped(uid types.UID) <-chan struct{}
 }
 
 func (c gatedPods) Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error {
@@ -43,7 +46,7 @@ func (c gatedPods) Delete(ctx context.Context, name string, opts metav1.DeleteOp
 }
 
 // removeFromHost asks for the pod to be taken off the host, as the API has it (with its
-// deletion grace period), and waits until it is.
+// deletion grace period), and waits until its containers have stopped.
 func (c gatedPods) removeFromHost(ctx context.Context, name string, uid types.UID) error {
 	if l := c.lister.Load(); l != nil {
 		if pod, err := (*l).Pods(c.ns).Get(name); err == nil && pod.UID == uid {
@@ -53,10 +56,10 @@ func (c gatedPods) removeFromHost(ctx context.Context, name string, uid types.UI
 		}
 	}
 	select {
-	case <-c.removed.PodRemoved(uid):
+	case <-c.removed.PodStopped(uid):
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("delete pod %s/%s once it is off the host: %w", c.ns, name, ctx.Err())
+		return fmt.Errorf("delete pod %s/%s once its containers stopped: %w", c.ns, name, ctx.Err())
 	}
 }
 

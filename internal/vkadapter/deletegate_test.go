@@ -101,7 +101,7 @@ func (f *fakeRemover) DeletePod(_ context.Context, pod *corev1.Pod) error {
 	return nil
 }
 
-func (f *fakeRemover) PodRemoved(uid types.UID) <-chan struct{} {
+func (f *fakeRemover) PodStopped(uid types.UID) <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked = append(f.asked, uid)

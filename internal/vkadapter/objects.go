@@ -240,7 +240,7 @@ func (noPods) Get(string) (*corev1.Pod, error)             { return nil, errNoPo
 // NodeClient is the client to build virtual-kubelet's node and pod controllers with:
 // client's, except that nodes and leases are heartbeat's, its Secrets and ConfigMaps informers
 // hold nothing, pod statuses are written as patches against l's pods (statuspatch.go), and a
-// pod's forced deletion waits until r has removed it from the host (deletegate.go).
+// pod's forced deletion waits until r has stopped its containers (deletegate.go).
 func NodeClient(client, heartbeat kubernetes.Interface, l *Listers, r Remover) kubernetes.Interface {
 	return inertClient{Interface: withHeartbeat{Interface: client, heartbeat: heartbeat}, pods: &l.pods, sent: newSentStatuses(), removed: r}
 }

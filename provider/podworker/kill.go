@@ -33,6 +33,7 @@ func (p *Worker) killPod(ctx context.Context, rec *podRecord, pod *corev1.Pod, g
 	if err := p.stopContainers(ctx, pod, ctrs.Containers, grace); err != nil {
 		return observation{}, fmt.Errorf("stop containers: %w", err)
 	}
+	p.store.markStopped(pod.UID)
 	obs, err := p.observe(ctx, rec, pod)
 	if err != nil {
 		return obs, err

@@ -15,12 +15,13 @@ import (
 // store's mutex; the rest belong to the pod's worker alone.
 type podRecord struct {
 	// shared
-	pod      *corev1.Pod // spec and metadata as last given, with the last published status
-	deleting bool
-	grace    int64         // seconds, when deleting
-	since    time.Time     // when deleting: since when
-	gone     chan struct{} // closed once deleting
-	removed  chan struct{} // closed once off the host and forgotten (remove)
+	pod       *corev1.Pod // spec and metadata as last given, with the last published status
+	deleting  bool
+	grace     int64         // seconds, when deleting
+	since     time.Time     // when deleting: since when
+	gone      chan struct{} // closed once deleting
+	stopped   chan struct{} // closed once its containers are stopped (markStopped) or it is removed
+	isStopped bool
 
 	// worker-private
 	start   time.Time
@@ -59,7 +60,7 @@ func (s *store) put(pod *corev1.Pod) {
 	s.byUID[pod.UID] = &podRecord{
 		pod:     pod,
 		gone:    make(chan struct{}),
-		removed: make(chan struct{}),
+		stopped: make(chan struct{}),
 		start:   time.Now(),
 		waiting: map[string]status.Waiting{},
 		exited:  map[string]*runtimeapi.ContainerStatus{},
@@ -122,17 +123,32 @@ func (s *store) remove(uid types.UID) {
 			delete(s.byKey, k)
 		}
 		delete(s.byUID, uid)
-		close(rec.removed)
+		rec.markStopped()
 	}
 }
 
-// removedChan is closed once the pod is off the host and forgotten (at once for a pod not
-// known).
-func (s *store) removedChan(uid types.UID) <-chan struct{} {
+// markStopped records that the pod's containers are stopped.
+func (s *store) markStopped(uid types.UID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if rec, ok := s.byUID[uid]; ok {
-		return rec.removed
+		rec.markStopped()
+	}
+}
+
+func (rec *podRecord) markStopped() {
+	if !rec.isStopped {
+		rec.isStopped = true
+		close(rec.stopped)
+	}
+}
+
+// stoppedChan is closed once the pod's containers are stopped (at once for a pod not known).
+func (s *store) stoppedChan(uid types.UID) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec, ok := s.byUID[uid]; ok {
+		return rec.stopped
 	}
 	c := make(chan struct{})
 	close(c)

@@ -223,10 +223,11 @@ func gracePeriod(pod *corev1.Pod) int64 {
 	return corev1.DefaultTerminationGracePeriodSeconds
 }
 
-// Removed is closed once the pod's containers, sandbox and files are gone from the host and
-// the worker has forgotten it; at once for a pod it does not know. The pod's API object must
-// not go before: the kubelet deletes it only then (status manager's canBeDeleted).
-func (p *Worker) Removed(uid types.UID) <-chan struct{} { return p.store.removedChan(uid) }
+// Stopped is closed once the pod, being deleted, has no container running on the host (its
+// containers stopped with their grace period, preStop hooks run); at once for a pod the worker
+// does not know. The pod's API object must not go before: the kubelet deletes it only then
+// (its status manager's canBeDeleted). Its sandboxes, files and logs are removed after.
+func (p *Worker) Stopped(uid types.UID) <-chan struct{} { return p.store.stoppedChan(uid) }
 
 // Get returns the pod as last published, nil when it is not on the node.
 func (p *Worker) Get(namespace, name string) *corev1.Pod { return p.store.get(namespace, name) }
