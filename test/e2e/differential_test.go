@@ -524,21 +524,37 @@ func withoutEvents(list string, differs map[string]string) string {
 	return strings.Join(keep, ", ")
 }
 
-// kubeletTransient is an event the reference kubelet reports now and then on its own: a
-// FailedMount for a configMap or projected volume it mounts a moment later ("object ... not
-// registered" while its configMap manager registers the pod), with the same logs and states
-// after it. Seen in CI on the kubelet's node only, on a different case each time. It is left
-// out of the kubelet's events when the Satellite node has none (so a Satellite FailedMount
-// still counts), and the case's output shows it.
-const kubeletTransient = "Warning FailedMount"
+// kubeletTransients are events the reference kubelet reports now and then on its own, by
+// the event that starts each, with the events it brings along. Seen in CI on the kubelet's node
+// only, on a different case each time:
+//   - a FailedMount for a configMap or projected volume it mounts a moment later ("object ...
+//     not registered" while its configMap manager registers the pod), with the same logs and
+//     states after it;
+//   - a FailedToRetrieveImagePullSecret while its secret manager has not yet seen the pod's
+//     pull secret: it pulls without it, that pull fails (Failed, then BackOff), and the next
+//     one, with the secret, succeeds.
+//
+// Each is left out of the kubelet's events when the other node's events do not have its first
+// event (so the same event on a Satellite node still counts), and the case's output shows it.
+var kubeletTransients = map[string][]string{
+	"Warning FailedMount":                     nil,
+	"Warning FailedToRetrieveImagePullSecret": {"Warning Failed", "Normal BackOff"},
+}
 
-// withoutKubeletTransients drops kubeletTransient from the kubelet's events when the other
-// node's events do not have it.
+// withoutKubeletTransients drops each of kubeletTransients from the kubelet's events (want)
+// when the other node's events (got) do not have it.
 func withoutKubeletTransients(got, want string) string {
-	if strings.Contains(got, kubeletTransient) {
-		return want
+	for first, along := range kubeletTransients {
+		if strings.Contains(got, first) || !strings.Contains(want, first) {
+			continue
+		}
+		drop := map[string]string{"event " + first: ""}
+		for _, ev := range along {
+			drop["event "+ev] = ""
+		}
+		want = withoutEvents(want, drop)
 	}
-	return withoutEvents(want, map[string]string{"event " + kubeletTransient: ""})
+	return want
 }
 
 // diffObjects creates what the cases' pods refer to in a namespace: a ConfigMap, a Secret,
