@@ -21,6 +21,8 @@ import (
 
 // registryRuntime is an image service behind a registry: it accepts pulls with the one
 // credential it knows (nil: anonymous pulls work) and refuses others as a registry answers 401.
+var events = fake.Events
+
 func registryRuntime(want *Credential) *fake.Runtime {
 	cri := fake.NewRuntime()
 	cri.Hooks.PullImage = func(_ context.Context, r *runtimeapi.PullImageRequest) (*runtimeapi.PullImageResponse, error) {
@@ -75,18 +77,6 @@ func newTestManager(cri Runtime, rec record.EventRecorder, secrets SecretGetter,
 	m := New(Config{Runtime: cri, Secrets: secrets, Registries: registries, Recorder: rec})
 	m.records = newPullRecords(records)
 	return m
-}
-
-func events(rec *record.FakeRecorder) []string {
-	var out []string
-	for {
-		select {
-		case e := <-rec.Events:
-			out = append(out, e)
-		default:
-			return out
-		}
-	}
 }
 
 func TestEnsureImageCredentials(t *testing.T) {

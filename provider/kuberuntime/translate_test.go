@@ -3,44 +3,16 @@ package kuberuntime
 import (
 	"testing"
 
+	"github.com/satellite-vk/satellite/provider/internal/fake"
+
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-func resources(reqCPU, reqMem, limCPU, limMem string) corev1.ResourceRequirements {
-	r := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
-	set := func(l corev1.ResourceList, n corev1.ResourceName, v string) {
-		if v != "" {
-			l[n] = resource.MustParse(v)
-		}
-	}
-	set(r.Requests, corev1.ResourceCPU, reqCPU)
-	set(r.Requests, corev1.ResourceMemory, reqMem)
-	set(r.Limits, corev1.ResourceCPU, limCPU)
-	set(r.Limits, corev1.ResourceMemory, limMem)
-	return r
-}
-
-func samplePod() *corev1.Pod {
-	grace := int64(45)
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: "web-0", Namespace: "shop", UID: "1111-2222",
-			Labels:      map[string]string{"app": "web", LabelPodName: "spoofed"},
-			Annotations: map[string]string{"note": "x"},
-		},
-		Spec: corev1.PodSpec{
-			TerminationGracePeriodSeconds: &grace,
-			Containers: []corev1.Container{{
-				Name: "server", Image: "example.test/web:1", Command: []string{"/srv"}, Args: []string{"--port", "80"},
-				WorkingDir: "/data", Env: []corev1.EnvVar{{Name: "A", Value: "1"}, {Name: "B", Value: ""}},
-				TerminationMessagePath: "/dev/termination-log", TTY: true, Stdin: true,
-			}},
-		},
-	}
-}
+var (
+	resources = fake.Resources
+	samplePod = fake.SamplePod
+)
 
 func TestSandboxConfig(t *testing.T) {
 	t.Parallel()

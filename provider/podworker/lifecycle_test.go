@@ -25,6 +25,8 @@ import (
 
 // hookRuntime is a fake runtime whose ExecSync, which must carry a deadline, answers with
 // exec (none expected when nil).
+var events = fake.Events
+
 func hookRuntime(exec func(ctx context.Context) (*runtimeapi.ExecSyncResponse, error)) *fake.Runtime {
 	cri := fake.NewRuntime()
 	cri.Hooks.ExecSync = func(ctx context.Context, _ *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
@@ -53,18 +55,6 @@ func newHookWorker(cri *fake.Runtime, host *fake.Host) (*Worker, *record.FakeRec
 		host = fake.NewHost()
 	}
 	return newTestWorker(Config{NodeName: "n", HostIP: "10.0.0.5"}, host, cri, rec, nil), rec
-}
-
-func events(rec *record.FakeRecorder) []string {
-	var out []string
-	for {
-		select {
-		case e := <-rec.Events:
-			out = append(out, e)
-		default:
-			return out
-		}
-	}
 }
 
 func preStopPod(cmd ...string) *corev1.Pod {

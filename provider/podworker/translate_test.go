@@ -3,30 +3,13 @@ package podworker
 import (
 	"testing"
 
-	"github.com/satellite-vk/satellite/provider/kuberuntime"
+	"github.com/satellite-vk/satellite/provider/internal/fake"
+
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-func samplePod() *corev1.Pod {
-	grace := int64(45)
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: "web-0", Namespace: "shop", UID: "1111-2222",
-			Labels:      map[string]string{"app": "web", kuberuntime.LabelPodName: "spoofed"},
-			Annotations: map[string]string{"note": "x"},
-		},
-		Spec: corev1.PodSpec{
-			TerminationGracePeriodSeconds: &grace,
-			Containers: []corev1.Container{{
-				Name: "server", Image: "example.test/web:1", Command: []string{"/srv"}, Args: []string{"--port", "80"},
-				WorkingDir: "/data", Env: []corev1.EnvVar{{Name: "A", Value: "1"}, {Name: "B", Value: ""}},
-				TerminationMessagePath: "/dev/termination-log", TTY: true, Stdin: true,
-			}},
-		},
-	}
-}
+var samplePod = fake.SamplePod
 
 func TestCurrentSandbox(t *testing.T) {
 	t.Parallel()

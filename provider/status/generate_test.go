@@ -5,15 +5,15 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/satellite-vk/satellite/provider/internal/fake"
 )
 
 var (
-	ctr     = fake.ContainerStatus
-	testPod = fake.Pod
+	ctr       = fake.ContainerStatus
+	testPod   = fake.Pod
+	resources = fake.Resources
 )
 
 var readySandbox = &runtimeapi.PodSandboxStatus{Id: "sb", State: runtimeapi.PodSandboxState_SANDBOX_READY}
@@ -123,20 +123,6 @@ func TestContainerStatusDetails(t *testing.T) {
 	if cs.Started == nil || !*cs.Started || !cs.Ready {
 		t.Errorf("started %v ready %v", cs.Started, cs.Ready)
 	}
-}
-
-func resources(reqCPU, reqMem, limCPU, limMem string) corev1.ResourceRequirements {
-	r := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
-	set := func(l corev1.ResourceList, n corev1.ResourceName, v string) {
-		if v != "" {
-			l[n] = resource.MustParse(v)
-		}
-	}
-	set(r.Requests, corev1.ResourceCPU, reqCPU)
-	set(r.Requests, corev1.ResourceMemory, reqMem)
-	set(r.Limits, corev1.ResourceCPU, limCPU)
-	set(r.Limits, corev1.ResourceMemory, limMem)
-	return r
 }
 
 func TestQOSClass(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -36,4 +38,42 @@ func Pod(policy corev1.RestartPolicy, inits []string, names ...string) *corev1.P
 		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: n, Image: "img"})
 	}
 	return p
+}
+
+// Resources are a container's CPU and memory requests and limits; an empty string leaves one
+// out.
+func Resources(reqCPU, reqMem, limCPU, limMem string) corev1.ResourceRequirements {
+	r := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
+	set := func(l corev1.ResourceList, n corev1.ResourceName, v string) {
+		if v != "" {
+			l[n] = resource.MustParse(v)
+		}
+	}
+	set(r.Requests, corev1.ResourceCPU, reqCPU)
+	set(r.Requests, corev1.ResourceMemory, reqMem)
+	set(r.Limits, corev1.ResourceCPU, limCPU)
+	set(r.Limits, corev1.ResourceMemory, limMem)
+	return r
+}
+
+// SamplePod is shop/web-0 (UID 1111-2222, grace period 45 s) with one container "server",
+// whose command, arguments, working directory, environment, TTY and stdin are set, and a label
+// that spoofs the runtime's pod-name label (io.kubernetes.pod.name).
+func SamplePod() *corev1.Pod {
+	grace := int64(45)
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "web-0", Namespace: "shop", UID: "1111-2222",
+			Labels:      map[string]string{"app": "web", "io.kubernetes.pod.name": "spoofed"},
+			Annotations: map[string]string{"note": "x"},
+		},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: &grace,
+			Containers: []corev1.Container{{
+				Name: "server", Image: "example.test/web:1", Command: []string{"/srv"}, Args: []string{"--port", "80"},
+				WorkingDir: "/data", Env: []corev1.EnvVar{{Name: "A", Value: "1"}, {Name: "B", Value: ""}},
+				TerminationMessagePath: "/dev/termination-log", TTY: true, Stdin: true,
+			}},
+		},
+	}
 }
