@@ -22,6 +22,7 @@ import (
 	"github.com/satellite-vk/satellite/provider/images"
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/provider/logs"
+	"github.com/satellite-vk/satellite/provider/network"
 	"github.com/satellite-vk/satellite/provider/nodestatus"
 	"github.com/satellite-vk/satellite/provider/podworker"
 	"github.com/satellite-vk/satellite/provider/stats"
@@ -89,8 +90,13 @@ type Config struct {
 	NodeIP string
 	// KubeletPort is the port of Satellite's kubelet API.
 	KubeletPort int32
-	// HostIP is the remote host's address, reported as the pods' hostIP and podIP.
+	// HostIP is the remote host's address: where the pods' ports are reached on the host.
 	HostIP string
+	// HostNetwork keeps the pods off the cluster's network: their podIP and hostIP are
+	// HostIP, and nothing is relayed. Otherwise (the default) their IP is NodeIP, where
+	// Satellite relays the ports they declare and the ports Services target on them (package
+	// network).
+	HostNetwork bool
 	// PodAPIEndpoint, host:port, is the Kubernetes API as pods on the host reach it: the
 	// kubernetes Service's link variables (KUBERNETES_SERVICE_HOST, _PORT...) name it instead
 	// of the Service's ClusterIP, which the host cannot route to. Empty: the ClusterIP, as
@@ -173,6 +179,8 @@ type Provider struct {
 	node      *nodestatus.Manager
 	// gpu is the node's device manager: its GPUs, their allocation and runtime handlers.
 	gpu *gpu.Manager
+	// relays carry the cluster's connections to the pods' ports; nil with HostNetwork.
+	relays *network.Relays
 }
 
 // Deps are what the provider works through: the host, its runtime and the Kubernetes API.
@@ -213,6 +221,12 @@ func New(cfg Config, deps Deps) *Provider {
 		cfg.PodsSynced = func() bool { return true }
 	}
 	p := &Provider{cfg: cfg, streams: host, cri: cri, objects: deps.Objects}
+	podIP, reserved, ports := cfg.HostIP, []network.Port(nil), podworker.Deps{}.Ports
+	if !cfg.HostNetwork {
+		p.relays = network.New(network.Config{ListenIP: cfg.NodeIP, HostIP: cfg.HostIP}, host)
+		podIP, ports = cfg.NodeIP, p.relays
+		reserved = []network.Port{{Protocol: corev1.ProtocolTCP, Port: cfg.KubeletPort}}
+	}
 	p.logs = logs.New(logs.Config{
 		Selector: map[string]string{kuberuntime.LabelNode: cfg.NodeName},
 		LogFile:  func(c *runtimeapi.Container) string { return containerLogFile(cfg.LogRoot, c) },
@@ -222,14 +236,15 @@ func New(cfg Config, deps Deps) *Provider {
 	allocatable := func() corev1.ResourceList { return p.node.Allocatable() }
 	p.gpu = gpu.New(gpu.Config{Mode: cfg.GPUMode, NvidiaSMI: cfg.NvidiaSMI, RuntimeHandler: cfg.GPURuntimeHandler,
 		RuntimeClasses: cfg.RuntimeClasses, NodeContainers: map[string]string{kuberuntime.LabelNode: cfg.NodeName}}, cri, host)
-	p.pods = podworker.New(podworker.Config{NodeName: cfg.NodeName, HostIP: cfg.HostIP, PodAPIEndpoint: cfg.PodAPIEndpoint,
-		LogRoot: cfg.LogRoot, PodDir: cfg.PodDir, RelistPeriod: cfg.RelistPeriod, PodsSynced: cfg.PodsSynced, DenyHostAccess: cfg.DenyHostAccess},
+	p.pods = podworker.New(podworker.Config{NodeName: cfg.NodeName, HostIP: cfg.HostIP, PodIP: podIP, ReservedPorts: reserved,
+		PodAPIEndpoint: cfg.PodAPIEndpoint,
+		LogRoot:        cfg.LogRoot, PodDir: cfg.PodDir, RelistPeriod: cfg.RelistPeriod, PodsSynced: cfg.PodsSynced, DenyHostAccess: cfg.DenyHostAccess},
 		podworker.Deps{Host: host, Runtime: cri, Recorder: recorder, Pods: deps.Pods, Objects: deps.Objects, GPU: p.gpu, Logs: p.logs,
 			Images: images.New(images.Config{Runtime: cri, Host: host, Records: cfg.PullRecords,
 				Secrets: objectSecrets{&p.objects}, Registries: cfg.Registries, Recorder: recorder}),
 			Volumes: volumes.New(volumes.Config{Host: host, PodDir: cfg.PodDir, Objects: deps.Objects, Tokens: cfg.Tokens,
 				Recorder: recorder, Allocatable: allocatable, SubPathHelper: cfg.SubPathHelper}),
-			Allocatable: allocatable, Publish: p.publish})
+			Allocatable: allocatable, Publish: p.publish, Ports: ports})
 	p.node = nodestatus.New(nodestatus.Config{NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, KubeletPort: cfg.KubeletPort,
 		ContainerdRoot: cfg.ContainerdRoot, MaxPods: cfg.MaxPods, Reserved: cfg.Reserved, Labels: cfg.Labels, Taints: cfg.Taints,
 		Version: cfg.Version, Period: cfg.NodeStatusPeriod}, nodestatus.Deps{Host: host, Runtime: cri, GPUs: p.gpu, Recorder: recorder})
@@ -242,7 +257,11 @@ func New(cfg Config, deps Deps) *Provider {
 // the containers of pods whose deletion is under way, which are removed first.
 func (p *Provider) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, f := range []func(context.Context){p.pods.Run, p.node.Run, p.logs.Run} {
+	run := []func(context.Context){p.pods.Run, p.node.Run, p.logs.Run}
+	if p.relays != nil {
+		run = append(run, p.relays.Run)
+	}
+	for _, f := range run {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -46,6 +46,8 @@ type config struct {
 	PinnedSecret   string
 	HostIP         string
 	PodAPIEndpoint string
+	// PodNetwork is "cluster" (pods at the node's address, their ports relayed) or "host".
+	PodNetwork     string
 	Socket         string
 	ContainerdRoot string
 	LogRoot        string
@@ -199,6 +201,9 @@ func (c *config) completeRequired() error {
 	if net.ParseIP(c.NodeIP) == nil {
 		return fmt.Errorf("--node-ip %q is not an IP address", c.NodeIP)
 	}
+	if c.PodNetwork != "cluster" && c.PodNetwork != "host" {
+		return fmt.Errorf("--pod-network %q: want cluster or host", c.PodNetwork)
+	}
 	_, _, err := listenPort(c.Listen)
 	return err
 }
@@ -251,6 +256,7 @@ func (c *config) providerConfig(version string) provider.Config {
 		NodeIP:         c.NodeIP,
 		KubeletPort:    port,
 		HostIP:         c.HostIP,
+		HostNetwork:    c.PodNetwork == "host",
 		PodAPIEndpoint: c.PodAPIEndpoint,
 		LogRoot:        c.LogRoot,
 		PodDir:         c.PodDir,

@@ -125,7 +125,7 @@ func (d *daemon) newNode(ctx context.Context) error {
 	if d.getCert, d.approve, err = kubeletserver.ServingCertificate(ctx, client, c.certConfig()); err != nil {
 		return err
 	}
-	if d.n, err = newVKNode(c, vkadapter.NodeClient(client, d.clients.heartbeat, d.listers, d.p), *d.nodeSpec, d.p, d.p.NodeProvider(), d.recorder, d.listers); err != nil {
+	if d.n, err = newVKNode(c, vkadapter.NodeClient(client, d.clients.heartbeat, d.listers, d.p), *d.nodeSpec, d.p, d.p.NodeProvider(), d.syncSlices(ctx), d.recorder, d.listers); err != nil {
 		return fmt.Errorf("create node: %w", err)
 	}
 	mux := http.NewServeMux()

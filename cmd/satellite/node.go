@@ -45,7 +45,7 @@ type vkNode struct {
 // newVKNode makes the controllers for spec (copied) around pods and np, with client's
 // informers: the pods bound to the node, and the Secrets, ConfigMaps and Services of the
 // cluster; l gets their listers.
-func newVKNode(c *config, client kubernetes.Interface, spec corev1.Node, pods node.PodLifecycleHandler, np node.NodeProvider, recorder record.EventRecorder, l *vkadapter.Listers) (*vkNode, error) {
+func newVKNode(c *config, client kubernetes.Interface, spec corev1.Node, pods node.PodLifecycleHandler, np node.NodeProvider, slices sliceSyncer, recorder record.EventRecorder, l *vkadapter.Listers) (*vkNode, error) {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return nil, fmt.Errorf("kubelet API listen address: %w", err)
 	}
@@ -58,6 +58,11 @@ func newVKNode(c *config, client kubernetes.Interface, spec corev1.Node, pods no
 	podInformer := n.podInformers.Core().V1().Pods()
 	core := n.scmInformers.Core().V1()
 	l.Set(podInformer.Lister(), core.Services().Lister())
+	if c.PodNetwork == "cluster" {
+		if _, err := n.scmInformers.Discovery().V1().EndpointSlices().Informer().AddEventHandler(sliceHandler(slices)); err != nil {
+			return nil, fmt.Errorf("endpointslice informer: %w", err)
+		}
+	}
 	var err error
 	n.nc, err = node.NewNodeController(np, &spec, client.CoreV1().Nodes(),
 		node.WithNodeEnableLeaseV1(client.CoordinationV1().Leases(corev1.NamespaceNodeLease), node.DefaultLeaseDuration))

@@ -70,7 +70,7 @@ func TestVKNode(t *testing.T) {
 	l.Close()
 	spec := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}
 	p := &fakePods{created: make(chan string, 1), byName: map[string]*corev1.Pod{}}
-	n, err := newVKNode(c, client, spec, p, node.NewNaiveNodeProvider(), record.NewFakeRecorder(100), new(vkadapter.Listers))
+	n, err := newVKNode(c, client, spec, p, node.NewNaiveNodeProvider(), nil, record.NewFakeRecorder(100), new(vkadapter.Listers))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func (p *Worker) failPastDeadline(ctx context.Context, rec *podRecord, pod *core
 		return retryAfterError, false
 	}
 	in := obs.statusInput(pod, rec.waiting)
-	in.HostIP, in.Start, in.Terminal = p.cfg.HostIP, rec.start, true
+	in.HostIP, in.Start, in.Terminal = p.cfg.PodIP, rec.start, true
 	st := status.Generate(in)
 	st.Phase, st.Reason, st.Message = corev1.PodFailed, reasonDeadline, messageDeadline
 	if !apiequality.Semantic.DeepEqual(st, pod.Status) {

@@ -28,7 +28,7 @@ import (
 // envSources is what a container's environment is read from besides its pod.
 type envSources struct {
 	objects Objects
-	// hostIP is the pod's IP and its host's: every pod shares the host's network.
+	// hostIP is the pod's IP and its host's (Config.PodIP): every pod shares one network.
 	hostIP string
 	// allocatable is what an unset limit reads as.
 	allocatable corev1.ResourceList
@@ -38,7 +38,7 @@ type envSources struct {
 
 func (p *Worker) envSources() envSources {
 	return envSources{objects: p.objects,
-		hostIP: p.cfg.HostIP, allocatable: p.allocatable(), apiEndpoint: p.cfg.PodAPIEndpoint}
+		hostIP: p.cfg.PodIP, allocatable: p.allocatable(), apiEndpoint: p.cfg.PodAPIEndpoint}
 }
 
 // envList keeps variables in the order they were first set, with the value last set: the

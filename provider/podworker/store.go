@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/network"
 	"github.com/satellite-vk/satellite/provider/status"
 )
 
@@ -22,6 +23,9 @@ type podRecord struct {
 	gone      chan struct{} // closed once deleting
 	stopped   chan struct{} // closed once its containers are stopped (markStopped) or it is removed
 	isStopped bool
+	// portsAdmitted is set once the pod's ports were admitted (admitPorts): it keeps them
+	// from any pod that comes later, whatever its age.
+	portsAdmitted bool
 
 	// worker-private
 	start   time.Time
@@ -32,6 +36,8 @@ type podRecord struct {
 	terminalHeld time.Time
 
 	rejected string // why the pod cannot run here (admission), once decided
+	// relayError is why some of the pod's ports are not relayed, last reported ("" if none).
+	relayError string
 }
 
 // store holds the pods bound to this node. Returned pods are deep copies.
@@ -241,4 +247,38 @@ func (s *store) phases() map[corev1.PodPhase]int {
 		out[phase]++
 	}
 	return out
+}
+
+// portHolders lists the pods whose ports pod must not take: those already admitted, and
+// older ones not decided yet (f tells which of them may hold ports at all).
+func (s *store) portHolders(pod *corev1.Pod, f func(*corev1.Pod) bool) []*corev1.Pod {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*corev1.Pod
+	for uid, rec := range s.byUID {
+		if uid != pod.UID && f(rec.pod) && (rec.portsAdmitted || network.Before(rec.pod, pod)) {
+			out = append(out, rec.pod.DeepCopy())
+		}
+	}
+	return out
+}
+
+// admitPorts records that the pod's ports were admitted; false if it was already.
+func (s *store) admitPorts(uid types.UID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.byUID[uid]
+	if !ok || rec.portsAdmitted {
+		return false
+	}
+	rec.portsAdmitted = true
+	return true
+}
+
+// portsAdmittedFor tells whether the pod's ports were admitted.
+func (s *store) portsAdmittedFor(uid types.UID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.byUID[uid]
+	return ok && rec.portsAdmitted
 }

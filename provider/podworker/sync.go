@@ -34,6 +34,11 @@ func (p *Worker) syncPod(ctx context.Context, uid types.UID) (time.Duration, boo
 		p.reject(rec, pod, reason, why)
 		return 0, false
 	}
+	if reason, why := p.admitPorts(pod); why != "" {
+		p.reject(rec, pod, reason, why)
+		return 0, false
+	}
+	defer p.syncPorts(ctx, rec, uid)
 	if pastDeadline(rec, pod) {
 		return p.failPastDeadline(ctx, rec, pod)
 	}
@@ -101,6 +106,7 @@ func (p *Worker) syncDeleting(ctx context.Context, rec *podRecord, pod *corev1.P
 		return retryAfterError, false
 	}
 	p.publishStatus(ctx, rec, pod, obs, true)
+	p.ports.Remove(ctx, string(pod.UID))
 	p.store.remove(pod.UID)
 	p.images.Forget(pod.UID)
 	p.volumes.Forget(pod.UID)
@@ -117,7 +123,7 @@ func (p *Worker) reject(rec *podRecord, pod *corev1.Pod, reason, message string)
 	rec.rejected = message
 	p.recorder.Event(pod, corev1.EventTypeWarning, reason, message)
 	st := corev1.PodStatus{Phase: corev1.PodFailed, Reason: reason, Message: "Pod was rejected: " + message,
-		HostIP: p.cfg.HostIP, HostIPs: []corev1.HostIP{{IP: p.cfg.HostIP}}, StartTime: pod.Status.StartTime}
+		HostIP: p.cfg.PodIP, HostIPs: []corev1.HostIP{{IP: p.cfg.PodIP}}, StartTime: pod.Status.StartTime}
 	if st.StartTime == nil {
 		st.StartTime = &metav1.Time{Time: rec.start}
 	}
@@ -128,7 +134,7 @@ func (p *Worker) reject(rec *podRecord, pod *corev1.Pod, reason, message string)
 // unless holdTerminal holds it back: then it returns how soon to look again.
 func (p *Worker) publishStatus(ctx context.Context, rec *podRecord, pod *corev1.Pod, obs observation, terminal bool) time.Duration {
 	in := obs.statusInput(pod, rec.waiting)
-	in.HostIP, in.Start, in.Terminal = p.cfg.HostIP, rec.start, terminal
+	in.HostIP, in.Start, in.Terminal = p.cfg.PodIP, rec.start, terminal
 	in.Health, in.Others = p.probes.Health(pod, obs.containers), p.otherConditions(pod)
 	st := status.Generate(in)
 	if !terminal {

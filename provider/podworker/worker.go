@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/satellite-vk/satellite/provider/gpu"
+	"github.com/satellite-vk/satellite/provider/network"
 	"github.com/satellite-vk/satellite/provider/prober"
 	"github.com/satellite-vk/satellite/provider/status"
 	"github.com/satellite-vk/satellite/remote"
@@ -94,8 +95,15 @@ type probes interface {
 // Config configures the pod workers; the provider has set its defaults.
 type Config struct {
 	NodeName string
-	// HostIP is the remote host's address, the pods' hostIP and podIP.
+	// HostIP is the remote host's address: where the pods' ports are reached on the host
+	// (probes, lifecycle hooks, the relays).
 	HostIP string
+	// PodIP is the pods' podIP and hostIP as their status and the downward API report them:
+	// the node's InternalIP when the pods are on the cluster's network (package network),
+	// "" for HostIP.
+	PodIP string
+	// ReservedPorts are Satellite's own listeners on PodIP, which no pod may declare.
+	ReservedPorts []network.Port
 	// PodAPIEndpoint, host:port, is the Kubernetes API as pods on the host reach it ("": the
 	// kubernetes Service's ClusterIP).
 	PodAPIEndpoint string
@@ -130,6 +138,16 @@ type Deps struct {
 	// no orphan is collected. Objects reads ConfigMaps, Secrets and Services; nil: none can be read.
 	Pods    corev1listers.PodLister
 	Objects Objects
+	// Ports relays the cluster's connections to the ports pods declare (network.Relays);
+	// nil: none is relayed.
+	Ports portRelays
+}
+
+// portRelays is what the pod workers ask of the cluster network (network.Relays): listeners
+// on the node's address for the ports each pod declares, by owner.
+type portRelays interface {
+	Set(ctx context.Context, owner string, ports []network.Port) error
+	Remove(ctx context.Context, owner string)
 }
 
 // Worker runs one worker per pod (the kubelet's pod workers): each syncs its pod with the
@@ -154,6 +172,7 @@ type Worker struct {
 	dns         *sandboxDNS
 	allocatable func() corev1.ResourceList
 	publish     func(*corev1.Pod)
+	ports       portRelays
 }
 
 // finishDeletionsWithin bounds the deletions Satellite finishes once told to stop.
@@ -166,6 +185,13 @@ func New(cfg Config, deps Deps) *Worker {
 		cfg: cfg, host: host, cri: deps.Runtime, recorder: deps.Recorder,
 		lister: deps.Pods, objects: deps.Objects, store: newStore(), crashLoop: newCrashLoop(clock.RealClock{}),
 		logs: deps.Logs, images: deps.Images, volumes: deps.Volumes, gpu: deps.GPU, allocatable: deps.Allocatable, publish: deps.Publish,
+		ports: deps.Ports,
+	}
+	if w.cfg.PodIP == "" {
+		w.cfg.PodIP = cfg.HostIP
+	}
+	if w.ports == nil {
+		w.ports = noRelays{}
 	}
 	w.dns = &sandboxDNS{files: host, recorder: deps.Recorder, nodeName: cfg.NodeName}
 	w.workers = newWorkers(w.syncPod)
