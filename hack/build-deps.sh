@@ -2,6 +2,7 @@
 # Builds the pinned third-party binaries the local environment needs from the Go module proxy
 # and caches them outside the repository, keyed by version, so that later runs are instant:
 #   $SATELLITE_CACHE/kubernetes-<v>/  kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl
+#   $SATELLITE_CACHE/kube-proxy-<v>/  kube-proxy (the reference node's Services)
 #   $SATELLITE_CACHE/etcd-<v>/        etcd
 #   $SATELLITE_CACHE/containerd-<v>/  containerd ctr containerd-shim-runc-v2
 #   $SATELLITE_CACHE/helm-<v>/        helm (the chart's end-to-end test installs with it)
@@ -58,6 +59,18 @@ k8s() {
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kubectl
 }
 
+# kube_proxy is built apart from the other Kubernetes binaries, so that a cache made before it
+# was needed stays valid.
+kube_proxy() {
+  local dest="$SATELLITE_CACHE/kube-proxy-$KUBERNETES_VERSION"
+  [ -d "$dest" ] && return 0
+  local v=$KUBERNETES_VERSION minor; minor=$(echo "$v" | cut -d. -f2)
+  local pkg=k8s.io/component-base/version
+  build_module "$dest" "k8s.io/kubernetes@$v" "$(k8s_replace)" \
+    "-s -w -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z" \
+    k8s.io/kubernetes/cmd/kube-proxy
+}
+
 etcd() {
   build_module "$SATELLITE_CACHE/etcd-$ETCD_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" "" "-s -w" \
     go.etcd.io/etcd/server/v3
@@ -90,12 +103,12 @@ case $what in
   all)
     start=$SECONDS
     pids=()
-    for c in etcd containerd helm k8s metrics_server; do
+    for c in etcd containerd helm k8s kube_proxy metrics_server; do
       PHASE=fetch "$c" & pids+=($!)
     done
     for pid in "${pids[@]}"; do wait "$pid"; done
     if [ $((SECONDS - start)) -gt 1 ]; then echo "fetched the components' modules in $((SECONDS - start)) s"; fi
-    for c in etcd containerd helm k8s metrics_server; do "$c"; done
+    for c in etcd containerd helm k8s kube_proxy metrics_server; do "$c"; done
     if [ $((SECONDS - start)) -gt 1 ]; then echo "built the components in $((SECONDS - start)) s"; fi
     ;;
   *) "$what" ;;

@@ -16,7 +16,9 @@ kill_containers() { # runtime-state-dir
 }
 
 [ "$(id -u)" = 0 ] || die "run as root"
-stop metrics-server satellite satellite-compat kubelet
+stop metrics-server satellite satellite-compat kubelet kube-proxy
+# kube-proxy's own cleanup removes its chains and rules, and only those.
+[ -x "$KP_BIN/kube-proxy" ] && "$KP_BIN/kube-proxy" --cleanup >/dev/null 2>&1
 for r in host host-compat ref; do kill_containers "$RUN/$r"; done
 stop host-containerd host-compat-containerd ref-containerd host-sshd host-registry
 stop kube-scheduler kube-controller-manager kube-apiserver etcd

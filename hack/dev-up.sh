@@ -282,6 +282,33 @@ YAML
     --hostname-override "$REF_NODE" --node-ip "$CP_IP" --root-dir "$r/kubelet" --cert-dir "$r/pki" --node-labels satellite.dev/reference=true
 }
 
+# kube_proxy runs the real kube-proxy for the reference node, in iptables mode, in the root
+# namespace (the reference node's): ClusterIP and NodePort Services work there as on any node,
+# and Satellite, whose address is in that namespace, reaches them as its pod would. It changes
+# no sysctl (conntrack limits and localhost NodePorts left alone); NodePorts answer on the
+# reference node's address only. `make dev-down` stops it and removes its rules.
+kube_proxy() {
+  local r=$DEV/ref
+  # kube-proxy exits when its configuration file changes: it is rewritten only when it differs.
+  cat >"$r/kube-proxy.yaml.new" <<YAML
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: $DEV/kube-proxy.kubeconfig}
+hostnameOverride: $REF_NODE
+mode: iptables
+clusterCIDR: $REF_POD_CIDR
+bindAddress: $CP_IP
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+nodePortAddresses: [$CP_IP/32]
+iptables: {localhostNodePorts: false}
+conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+YAML
+  if cmp -s "$r/kube-proxy.yaml.new" "$r/kube-proxy.yaml"; then rm "$r/kube-proxy.yaml.new"; else mv "$r/kube-proxy.yaml.new" "$r/kube-proxy.yaml"; fi
+  alive kube-proxy || start kube-proxy "$KP_BIN/kube-proxy" --config "$r/kube-proxy.yaml"
+  wait_for "kube-proxy's first sync" 60 bash -c "iptables -t nat -S KUBE-SERVICES | grep -q default/kubernetes"
+}
+
 # satellite name node listen-ip socket-dir serving-cert containerd-root debug-port [extra flags]
 # serving-cert: a certificate of $DEV/pki, or "csr": requested from the cluster and self-approved.
 satellite() {
@@ -376,6 +403,7 @@ main() {
   remote_host
   registry
   reference_node
+  kube_proxy
   satellite satellite "$SAT_NODE" "$SAT_IP" "$RUN/host" csr "$DEV/host/root" 10270
   satellite satellite-compat "$COMPAT_NODE" "$COMPAT_IP" "$RUN/host-compat" compat-serving "$DEV/host-compat/root" 10271 \
     "--node-taints=virtual-kubelet.io/provider=satellite:NoSchedule,satellite.dev/compat=containerd-1.6:NoSchedule"

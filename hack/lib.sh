@@ -20,6 +20,9 @@ K8S_BIN=$SATELLITE_CACHE/kubernetes-$KUBERNETES_VERSION
 ETCD_BIN=$SATELLITE_CACHE/etcd-$ETCD_VERSION
 CTRD_BIN=$SATELLITE_CACHE/containerd-$CONTAINERD_VERSION
 MS_BIN=$SATELLITE_CACHE/metrics-server-$METRICS_SERVER_VERSION
+KP_BIN=$SATELLITE_CACHE/kube-proxy-$KUBERNETES_VERSION
+SERVICE_CIDR=10.96.0.0/16        # the cluster's Service range (kube-apiserver's)
+REF_POD_CIDR=10.214.0.0/24       # the reference node's pod range (its bridge CNI)
 REGISTRY=$HOST_IP:5000           # an image registry on the remote host (TLS, htpasswd users)
 # A private ECR registry's name: the host's containerd pulls it from $REGISTRY (hosts.toml), and
 # Satellite gets its credentials from a stand-in of ECR's API in the tests.

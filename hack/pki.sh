@@ -75,10 +75,13 @@ make_pki() {
   pki_cert front-proxy-client front-proxy-client "" "" front-proxy-ca client
   pki_cert metrics-server-serving metrics-server "" "DNS:metrics-server.kube-system.svc,IP:$CP_IP" ca server
   pki_cert metrics-server system:metrics-server "" "" ca client
+  # kube-proxy's identity: the cluster role binding system:node-proxier grants it.
+  pki_cert kube-proxy system:kube-proxy "" "" ca client
   [ -f "$d/sa.key" ] || { openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/sa.key" 2>/dev/null; chmod 600 "$d/sa.key"; }
   openssl pkey -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
   kubeconfig "$DEV/admin.kubeconfig" admin "$d/admin.crt" "$d/admin.key"
   kubeconfig "$DEV/satellite.kubeconfig" satellite "$d/satellite.crt" "$d/satellite.key"
   kubeconfig "$DEV/metrics-server.kubeconfig" system:metrics-server "$d/metrics-server.crt" "$d/metrics-server.key"
+  kubeconfig "$DEV/kube-proxy.kubeconfig" system:kube-proxy "$d/kube-proxy.crt" "$d/kube-proxy.key"
   kubeconfig "$DEV/reference-kubelet.kubeconfig" "system:node:$REF_NODE" "$d/reference-kubelet.crt" "$d/reference-kubelet.key"
 }

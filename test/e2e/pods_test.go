@@ -59,8 +59,8 @@ func TestIntegrationDeploymentOnSatelliteNode(t *testing.T) {
 		})
 		for i := range pods {
 			e.mustHaveOnHost(t, h, &pods[i])
-			if got := pods[i].Status.PodIP; got != strings.Split(e.get(t, "HOST_SSH")[5:], ":")[0] {
-				t.Errorf("pod %s IP = %q, want the host's address", pods[i].Name, got)
+			if got, want := pods[i].Status.PodIP, e.nodeIP(t, tg.node); got != want {
+				t.Errorf("pod %s IP = %q, want the node's InternalIP %s", pods[i].Name, got, want)
 			}
 		}
 		logs := e.mustKubectl(t, "", "logs", "-n", ns, pods[0].Name)

@@ -2,7 +2,8 @@
 // the Kubernetes API as every in-cluster client does (client-go's rest.InClusterConfig:
 // KUBERNETES_SERVICE_HOST and _PORT, the service account's token and CA), asks who it is
 // (a SelfSubjectReview, which every authenticated user may make) and prints the answer.
-// `incluster sockets` instead prints whether the container may open raw and packet sockets.
+// `incluster sockets` instead prints whether the container may open raw and packet sockets;
+// `incluster get URL` prints the body of a GET of URL.
 package main
 
 import (
@@ -20,6 +21,13 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "sockets" {
 		sockets()
+		return
+	}
+	if len(os.Args) > 2 && os.Args[1] == "get" {
+		if err := get(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "incluster:", err)
+			os.Exit(1)
+		}
 		return
 	}
 	if err := run(); err != nil {

@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// nodeIP is the node's InternalIP.
+func (e *env) nodeIP(t *testing.T, node string) string {
+	t.Helper()
+	n, err := e.client.CoreV1().Nodes().Get(context.Background(), node, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address
+		}
+	}
+	t.Fatalf("node %s has no InternalIP", node)
+	return ""
+}
+
+// clientPod runs a pod on the reference node's pod network (not its host's), through which
+// the tests reach Services as any pod of the cluster does.
+func (e *env) clientPod(t *testing.T, ns string) string {
+	t.Helper()
+	ref := e.streamTargets(t)[2]
+	pod := ref.pod("client", corev1.RestartPolicyAlways, "exec sleep 3600")
+	pod.Spec.HostNetwork = false
+	pod.Spec.Containers[0].Image = e.get(t, "INCLUSTER_IMAGE")
+	pod = e.createPod(t, ns, pod)
+	e.waitPod(t, ns, pod.Name, 90*time.Second, "running", running)
+	return pod.Name
+}
+
+// fetch has the client pod GET url until it answers want (kube-proxy and the EndpointSlice
+// controller take a moment to follow a new Service), failing the test after 30 s.
+func (e *env) fetch(t *testing.T, ns, client, url, want string) {
+	t.Helper()
+	e.waitFor(t, 30*time.Second, "GET "+url+" from a pod on the reference node to answer "+strconv.Quote(want), func(ctx context.Context) (bool, error) {
+		out, err := e.kubectl(ctx, t, "", "-n", ns, "exec", client, "--", "incluster", "get", url)
+		return out == want, err
+	})
+}
+
+// A Deployment on a Satellite node behind Services: a pod on the reference node gets its
+// answers by ClusterIP and by pod IP, the pod's IP and its EndpointSlice's address are the
+// node's InternalIP, a Service whose targetPort the pod does not declare reaches it too (the
+// relay follows the EndpointSlice), and a NodePort Service answers on the reference node's
+// address. The host itself is never reached by the cluster: every connection is relayed by
+// Satellite over its SSH connection.
+func TestIntegrationClusterReachesPods(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, e *env, tg target) {
+		ns := e.namespace(t)
+		ctx := context.Background()
+		declared, undeclared := portFor(tg, 18720), portFor(tg, 18730)
+		labels := map[string]string{"app": "web"}
+		tmpl := tg.pod("unused", corev1.RestartPolicyAlways, fmt.Sprintf(
+			`mkdir -p /tmp/a /tmp/b && echo "declared on $NODE" > /tmp/a/index.html && echo "undeclared on $NODE" > /tmp/b/index.html && `+
+				`httpd -p %d -h /tmp/b && exec httpd -f -p %d -h /tmp/a`, undeclared, declared))
+		tmpl.Spec.HostNetwork = false // a pod as users write it; Satellite puts it on its node's address
+		c := &tmpl.Spec.Containers[0]
+		c.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: declared}}
+		c.Env = []corev1.EnvVar{{Name: "NODE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}}
+		one := int32(1)
+		dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: appsv1.DeploymentSpec{Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: tmpl.Spec}}}
+		if _, err := e.client.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		svc := func(name string, typ corev1.ServiceType, port int32, target intstr.IntOrString) *corev1.Service {
+			s, err := e.client.CoreV1().Services(ns).Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name},
+				Spec: corev1.ServiceSpec{Type: typ, Selector: labels, Ports: []corev1.ServicePort{{Port: port, TargetPort: target}}}}, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		web := svc("web", corev1.ServiceTypeClusterIP, 80, intstr.FromString("http"))
+		other := svc("web-undeclared", corev1.ServiceTypeNodePort, 81, intstr.FromInt32(undeclared))
+		client := e.clientPod(t, ns)
+
+		nodeIP := e.nodeIP(t, tg.node)
+		var pod corev1.Pod
+		e.waitFor(t, 90*time.Second, "the web pod running on "+tg.node, func(ctx context.Context) (bool, error) {
+			list, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+			if err != nil || len(list.Items) != 1 {
+				return false, err
+			}
+			pod = list.Items[0]
+			return running(&pod), nil
+		})
+		if pod.Status.PodIP != nodeIP || pod.Status.HostIP != nodeIP {
+			t.Errorf("pod IP %q, host IP %q: want the node's InternalIP %s", pod.Status.PodIP, pod.Status.HostIP, nodeIP)
+		}
+		e.waitFor(t, 30*time.Second, "the web Service's EndpointSlice to hold the node's InternalIP", func(ctx context.Context) (bool, error) {
+			return sliceHolds(ctx, e, ns, "web", nodeIP, declared)
+		})
+
+		want := "declared on " + tg.node + "\n"
+		e.fetch(t, ns, client, fmt.Sprintf("http://%s:80/", web.Spec.ClusterIP), want)
+		e.fetch(t, ns, client, fmt.Sprintf("http://%s:%d/", nodeIP, declared), want)
+		e.fetch(t, ns, client, fmt.Sprintf("http://%s:81/", other.Spec.ClusterIP), "undeclared on "+tg.node+"\n")
+
+		nodePort := fmt.Sprintf("http://%s/", net.JoinHostPort(e.get(t, "POD_API_ENDPOINT")[:strings.LastIndex(e.get(t, "POD_API_ENDPOINT"), ":")],
+			strconv.Itoa(int(other.Spec.Ports[0].NodePort))))
+		e.waitFor(t, 30*time.Second, "the NodePort Service to answer on the reference node's address ("+nodePort+")", func(ctx context.Context) (bool, error) {
+			ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			body, err := httpGet(ctx, nodePort)
+			return string(body) == "undeclared on "+tg.node+"\n", err
+		})
+	})
+}
+
+func sliceHolds(ctx context.Context, e *env, ns, service, ip string, port int32) (bool, error) {
+	slices, err := e.client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + service})
+	if err != nil {
+		return false, err
+	}
+	for _, s := range slices.Items {
+		for _, ep := range s.Endpoints {
+			ready := ep.Conditions.Ready != nil && *ep.Conditions.Ready
+			for _, a := range ep.Addresses {
+				for _, p := range s.Ports {
+					if a == ip && ready && p.Port != nil && *p.Port == port {
+						return true, nil
+					}
+				}
+			}
+		}
+	}
+	return false, nil
+}
+
+// Two pods on one node that declare the same port: the later one is refused at admission, as
+// the kubelet refuses two hostNetwork pods on one port (nodeName set, past the scheduler's
+// own check), with the kubelet's reason, message and event.
+func TestIntegrationPortConflictRefused(t *testing.T) {
+	e := loadEnv(t)
+	seen := differential(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) string {
+		ns := e.namespace(t)
+		port := portFor(tg, 18740)
+		mk := func(name string) *corev1.Pod {
+			p := tg.pod(name, corev1.RestartPolicyNever, fmt.Sprintf("exec httpd -f -p %d -h /tmp", port))
+			p.Spec.NodeName, p.Spec.NodeSelector = tg.node, nil
+			p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: port}}
+			return p
+		}
+		first := e.createPod(t, ns, mk("first"))
+		e.waitPod(t, ns, first.Name, 90*time.Second, "running", running)
+		second := e.createPod(t, ns, mk("second"))
+		got := e.waitPod(t, ns, second.Name, 60*time.Second, "refused", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+		ev := e.waitEvent(t, ns, second.Name, "NodePorts", "", 30*time.Second)
+		return fmt.Sprintf("phase=%s reason=%s message=%s\nevent %s %s: %s", got.Status.Phase, got.Status.Reason, got.Status.Message, ev.Type, ev.Reason, ev.Message)
+	})
+	compareWithKubelet(t, seen)
+	if got := seen["containerd2"]; got != "" && !strings.Contains(got, "reason=NodePorts") {
+		t.Errorf("Satellite did not refuse the second pod as the kubelet does:\n%s", got)
+	}
+}
