@@ -3,6 +3,7 @@
 # and caches them outside the repository, keyed by version, so that later runs are instant:
 #   $SATELLITE_CACHE/kubernetes-<v>/  kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl
 #   $SATELLITE_CACHE/kube-proxy-<v>/  kube-proxy (the reference node's Services)
+#   $SATELLITE_CACHE/coredns-<v>/     coredns (the cluster's DNS, run on the reference node)
 #   $SATELLITE_CACHE/etcd-<v>/        etcd
 #   $SATELLITE_CACHE/containerd-<v>/  containerd ctr containerd-shim-runc-v2
 #   $SATELLITE_CACHE/helm-<v>/        helm (the chart's end-to-end test installs with it)
@@ -71,6 +72,54 @@ kube_proxy() {
     k8s.io/kubernetes/cmd/kube-proxy
 }
 
+# coredns builds CoreDNS with the plugins of kubeadm's Corefile and no others, as CoreDNS
+# documents a build with a plugin set of one's own (a main package importing coremain and the
+# plugins): its full build compiles every cloud provider's SDK, four times as long.
+coredns() {
+  local v=$COREDNS_VERSION dest="$SATELLITE_CACHE/coredns-$COREDNS_VERSION"
+  [ -d "$dest" ] && return 0
+  local work=$dest.work
+  if [ "${PHASE:-build}" = fetch ] || [ ! -f "$work/.fetched" ]; then
+    rm -rf "$work" && mkdir -p "$work"
+    printf 'module satellite.local/coredns\n\ngo 1.25.0\n' >"$work/go.mod"
+    cat >"$work/main.go" <<'GO'
+// Command coredns is CoreDNS with the plugins of kubeadm's Corefile.
+package main
+
+import (
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
+
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/forward"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/loadbalance"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/loop"
+	_ "github.com/coredns/coredns/plugin/ready"
+	_ "github.com/coredns/coredns/plugin/reload"
+)
+
+func init() {
+	// The order of CoreDNS's plugin.cfg.
+	dnsserver.Directives = []string{"reload", "health", "ready", "log", "errors", "loadbalance", "cache", "loop", "kubernetes", "forward"}
+}
+
+func main() { coremain.Run() }
+GO
+    (cd "$work" && go get "github.com/coredns/coredns@$v" 2>&1 | grep -v '^go: \(downloading\|added\|upgraded\|finding\)' >&2 || true)
+    (cd "$work" && go mod tidy 2>&1 | grep -v '^go: \(downloading\|finding\)' >&2 || true)
+    touch "$work/.fetched"
+    [ "${PHASE:-build}" = fetch ] && return 0
+  fi
+  mkdir -p "$dest.tmp"
+  (cd "$work" && go build -trimpath -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$v" -o "$dest.tmp/coredns" .)
+  rm -rf "$dest" "$work" && mv "$dest.tmp" "$dest"
+  echo "built $dest"
+}
+
 etcd() {
   build_module "$SATELLITE_CACHE/etcd-$ETCD_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" "" "-s -w" \
     go.etcd.io/etcd/server/v3
@@ -103,12 +152,12 @@ case $what in
   all)
     start=$SECONDS
     pids=()
-    for c in etcd containerd helm k8s kube_proxy metrics_server; do
+    for c in etcd containerd helm k8s kube_proxy coredns metrics_server; do
       PHASE=fetch "$c" & pids+=($!)
     done
     for pid in "${pids[@]}"; do wait "$pid"; done
     if [ $((SECONDS - start)) -gt 1 ]; then echo "fetched the components' modules in $((SECONDS - start)) s"; fi
-    for c in etcd containerd helm k8s kube_proxy metrics_server; do "$c"; done
+    for c in etcd containerd helm k8s kube_proxy coredns metrics_server; do "$c"; done
     if [ $((SECONDS - start)) -gt 1 ]; then echo "built the components in $((SECONDS - start)) s"; fi
     ;;
   *) "$what" ;;

@@ -36,6 +36,9 @@ build() {
     EXTRA_BIN=$DEV/images/incluster bash "$HACK/mkimage.sh" "$DEV/images/incluster.tar" "$INCLUSTER_IMAGE" '["/bin/incluster"]'
   fi
   rm -f "$DEV/images/incluster.new"
+  # CoreDNS's image, for the reference node alone.
+  [ -f "$DEV/images/coredns-$COREDNS_VERSION.tar" ] || EXTRA_BIN=$CDNS_BIN/coredns bash "$HACK/mkimage.sh" \
+    "$DEV/images/coredns-$COREDNS_VERSION.tar" "$COREDNS_IMAGE" '["/bin/coredns"]'
   [ -f "$DEV/images/private.tar" ] || bash "$HACK/mkimage.sh" "$DEV/images/private.tar" localhost/satellite/private:1.0 '["/bin/sh"]' '["-c","echo private"]'
 }
 
@@ -250,6 +253,7 @@ JSON
   containerd_config ref "$RUN/ref" "$r/cni" 3
   alive ref-containerd || start ref-containerd env PATH="$CTRD_BIN:$PATH" "$CTRD_BIN/containerd" -c "$r/containerd.toml"
   import_images "$CTRD_BIN/ctr" "$RUN/ref/containerd.sock"
+  "$CTRD_BIN/ctr" -a "$RUN/ref/containerd.sock" -n k8s.io images import "$DEV/images/coredns-$COREDNS_VERSION.tar" >/dev/null
   cat >"$r/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -307,6 +311,14 @@ YAML
   if cmp -s "$r/kube-proxy.yaml.new" "$r/kube-proxy.yaml"; then rm "$r/kube-proxy.yaml.new"; else mv "$r/kube-proxy.yaml.new" "$r/kube-proxy.yaml"; fi
   alive kube-proxy || start kube-proxy "$KP_BIN/kube-proxy" --config "$r/kube-proxy.yaml"
   wait_for "kube-proxy's first sync" 60 bash -c "iptables -t nat -S KUBE-SERVICES | grep -q default/kubernetes"
+}
+
+# cluster_dns runs the cluster's DNS as a cluster runs it: CoreDNS in a Deployment on the
+# reference node, behind kube-system/kube-dns at $CLUSTER_DNS (hack/dev/coredns.yaml).
+cluster_dns() {
+  sed -e "s|@DNS_IP@|$CLUSTER_DNS|" -e "s|@REF_NODE@|$REF_NODE|" -e "s|@COREDNS_IMAGE@|$COREDNS_IMAGE|" "$HACK/dev/coredns.yaml" |
+    kubectl_admin apply -f - >/dev/null
+  wait_for "CoreDNS (kube-system/coredns available)" 120 kubectl_admin -n kube-system wait --for=condition=Available --timeout=1s deployment/coredns
 }
 
 # satellite name node listen-ip socket-dir serving-cert containerd-root debug-port [extra flags]
@@ -404,6 +416,7 @@ main() {
   registry
   reference_node
   kube_proxy
+  cluster_dns
   satellite satellite "$SAT_NODE" "$SAT_IP" "$RUN/host" csr "$DEV/host/root" 10270
   satellite satellite-compat "$COMPAT_NODE" "$COMPAT_IP" "$RUN/host-compat" compat-serving "$DEV/host-compat/root" 10271 \
     "--node-taints=virtual-kubelet.io/provider=satellite:NoSchedule,satellite.dev/compat=containerd-1.6:NoSchedule"

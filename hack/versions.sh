@@ -4,6 +4,8 @@ KUBERNETES_VERSION=${KUBERNETES_VERSION:-v1.35.4}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.6}
 CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.2.1}
 HELM_VERSION=${HELM_VERSION:-v4.3.1}
+# CoreDNS, the cluster's DNS (kube-system/kube-dns), built with the plugins kubeadm's Corefile uses.
+COREDNS_VERSION=${COREDNS_VERSION:-v1.14.7}
 # metrics-server, for `kubectl top` against the reference kubelet and the Satellite nodes.
 METRICS_SERVER_VERSION=${METRICS_SERVER_VERSION:-v0.9.0}
 # Debian packages the environment needs: runc, sshd, CNI plugins, busybox for test images,
