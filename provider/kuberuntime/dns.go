@@ -15,10 +15,12 @@ import (
 // the host's network too (containerd 1.6 and 2.x, setupSandboxFiles), as it does for the
 // kubelet's hostNetwork pods.
 //
-// The cluster's DNS Service is not reachable from the remote host, so Satellite is a kubelet
-// without clusterDNS: ClusterFirst (for a pod that does not ask for the host's network) and
-// ClusterFirstWithHostNet fall back to the host's resolv.conf with the kubelet's
-// MissingClusterDNS warning.
+// With the cluster's DNS (ClusterDNS, when the host reaches it through Satellite's tunnel),
+// ClusterFirst (for a pod that does not ask for the host's network) and ClusterFirstWithHostNet
+// give the kubelet's resolv.conf for the cluster: its DNS servers alone, the search domains
+// <namespace>.svc.<domain>, svc.<domain> and <domain> before the host's, and ndots:5. Without
+// it Satellite is a kubelet without clusterDNS: those policies fall back to the host's
+// resolv.conf with the kubelet's MissingClusterDNS warning.
 
 const (
 	// The resolver's limits the kubelet enforces (pkg/apis/core/validation: MaxDNSNameservers,
@@ -29,6 +31,13 @@ const (
 	maxDNSSearchLength    = 253
 )
 
+// ClusterDNS is the cluster's DNS as the kubelet's clusterDNS and clusterDomain give it; no
+// Servers: none (a kubelet without clusterDNS).
+type ClusterDNS struct {
+	Servers []string
+	Domain  string
+}
+
 // DNSWarning is an event the kubelet records while forming a pod's DNS configuration.
 type DNSWarning struct {
 	Reason, Message string
@@ -37,7 +46,7 @@ type DNSWarning struct {
 
 // PodDNSConfig is the pod's DNS configuration given the host's, with the warnings the kubelet
 // would record (GetPodDNS).
-func PodDNSConfig(pod *corev1.Pod, host *runtimeapi.DNSConfig) (*runtimeapi.DNSConfig, []DNSWarning) {
+func PodDNSConfig(pod *corev1.Pod, host *runtimeapi.DNSConfig, cluster ClusterDNS) (*runtimeapi.DNSConfig, []DNSWarning) {
 	var warnings []DNSWarning
 	cfg := &runtimeapi.DNSConfig{
 		Servers:  append([]string(nil), host.Servers...),
@@ -54,6 +63,12 @@ func PodDNSConfig(pod *corev1.Pod, host *runtimeapi.DNSConfig) (*runtimeapi.DNSC
 		}
 		fallthrough
 	default: // ClusterFirstWithHostNet, and what the API server would have refused
+		if len(cluster.Servers) > 0 {
+			cfg.Servers = append([]string(nil), cluster.Servers...)
+			cfg.Searches = clusterSearches(cluster.Domain, pod.Namespace, cfg.Searches)
+			cfg.Options = []string{"ndots:5"}
+			break
+		}
 		msg := fmt.Sprintf("kubelet does not have ClusterDNS IP configured and cannot create Pod using %q policy. Falling back to %q policy.", corev1.DNSClusterFirst, corev1.DNSDefault)
 		warnings = append(warnings, DNSWarning{Reason: "MissingClusterDNS", NodeMessage: msg,
 			Message: fmt.Sprintf("pod: %q. %s", formatPod(pod), msg)})
@@ -174,4 +189,13 @@ func ParseResolvConf(data []byte) *runtimeapi.DNSConfig {
 		}
 	}
 	return cfg
+}
+
+// clusterSearches puts the cluster's search domains before the host's, as the kubelet does
+// (generateSearchesForDNSClusterFirst).
+func clusterSearches(domain, namespace string, host []string) []string {
+	if domain == "" {
+		return host
+	}
+	return omitDuplicates(append([]string{namespace + ".svc." + domain, "svc." + domain, domain}, host...))
 }

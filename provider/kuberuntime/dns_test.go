@@ -40,13 +40,26 @@ func TestPodDNSConfig(t *testing.T) {
 	dnsConfig := &corev1.PodDNSConfig{Nameservers: []string{"1.1.1.1", "10.0.0.2"}, Searches: []string{"ns1.svc.example", "corp.example"},
 		Options: []corev1.PodDNSConfigOption{{Name: "ndots", Value: ptr.To("5")}, {Name: "single-request"}}}
 	missing := `pod: "web-0_shop(u-1)". kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.`
+	cluster := ClusterDNS{Servers: []string{"10.96.0.10"}, Domain: "cluster.local"}
+	clusterFirst := "servers=10.96.0.10 searches=shop.svc.cluster.local,svc.cluster.local,cluster.local,corp.example options=ndots:5"
 	tests := []struct {
 		policy      corev1.DNSPolicy
 		hostNetwork bool
 		config      *corev1.PodDNSConfig
+		cluster     ClusterDNS
 		want        string
 		warning     string
 	}{
+		// With the cluster's DNS, as a kubelet with clusterDNS and clusterDomain.
+		{policy: corev1.DNSClusterFirst, cluster: cluster, want: clusterFirst},
+		{policy: corev1.DNSClusterFirstWithHostNet, hostNetwork: true, cluster: cluster, want: clusterFirst},
+		{policy: corev1.DNSClusterFirst, hostNetwork: true, cluster: cluster, want: "servers=10.0.0.2 searches=corp.example options=ndots:2,edns0"},
+		{policy: corev1.DNSDefault, cluster: cluster, want: "servers=10.0.0.2 searches=corp.example options=ndots:2,edns0"},
+		{policy: corev1.DNSClusterFirst, cluster: cluster, config: dnsConfig,
+			want: "servers=10.96.0.10,1.1.1.1,10.0.0.2 searches=shop.svc.cluster.local,svc.cluster.local,cluster.local,corp.example,ns1.svc.example options=ndots:5,single-request"},
+		{policy: corev1.DNSClusterFirst, cluster: ClusterDNS{Servers: []string{"10.96.0.10"}},
+			want: "servers=10.96.0.10 searches=corp.example options=ndots:5"},
+		// Without it, as a kubelet without clusterDNS.
 		{policy: corev1.DNSDefault, want: "servers=10.0.0.2 searches=corp.example options=ndots:2,edns0"},
 		{policy: corev1.DNSClusterFirst, hostNetwork: true, want: "servers=10.0.0.2 searches=corp.example options=ndots:2,edns0"},
 		{policy: corev1.DNSClusterFirst, want: "servers=10.0.0.2 searches=corp.example options=ndots:2,edns0", warning: missing},
@@ -63,10 +76,10 @@ func TestPodDNSConfig(t *testing.T) {
 	for _, tt := range tests {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-0", Namespace: "shop", UID: "u-1"},
 			Spec: corev1.PodSpec{DNSPolicy: tt.policy, HostNetwork: tt.hostNetwork, DNSConfig: tt.config}}
-		cfg, warnings := PodDNSConfig(pod, host)
+		cfg, warnings := PodDNSConfig(pod, host, tt.cluster)
 		got := fmt.Sprintf("servers=%s searches=%s options=%s", strings.Join(cfg.Servers, ","), strings.Join(cfg.Searches, ","), strings.Join(cfg.Options, ","))
 		if got != tt.want {
-			t.Errorf("%s hostNetwork=%v dnsConfig=%v:\n got %s\nwant %s", tt.policy, tt.hostNetwork, tt.config != nil, got, tt.want)
+			t.Errorf("%s hostNetwork=%v dnsConfig=%v cluster=%v:\n got %s\nwant %s", tt.policy, tt.hostNetwork, tt.config != nil, tt.cluster, got, tt.want)
 		}
 		var gotWarning string
 		for _, w := range warnings {
@@ -116,7 +129,7 @@ func TestPodDNSConfigLimits(t *testing.T) {
 	for _, tt := range tests {
 		pod := &corev1.Pod{Spec: corev1.PodSpec{DNSPolicy: corev1.DNSNone,
 			DNSConfig: &corev1.PodDNSConfig{Nameservers: tt.servers, Searches: tt.searches}}}
-		cfg, warnings := PodDNSConfig(pod, &runtimeapi.DNSConfig{})
+		cfg, warnings := PodDNSConfig(pod, &runtimeapi.DNSConfig{}, ClusterDNS{})
 		if len(cfg.Servers) != tt.wantServers || strings.Join(cfg.Searches, " ") != strings.Join(tt.wantSearches, " ") {
 			t.Errorf("%s: servers %v searches %v", tt.name, cfg.Servers, cfg.Searches)
 		}

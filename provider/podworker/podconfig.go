@@ -38,6 +38,9 @@ type sandboxDNS struct {
 	files    fileOpener
 	recorder record.EventRecorder
 	nodeName string
+	// clusterDNS is the cluster's DNS as pods on the host reach it now (none while they
+	// cannot); nil: none.
+	clusterDNS func() kuberuntime.ClusterDNS
 
 	mu     sync.Mutex
 	data   []byte
@@ -54,7 +57,7 @@ func (d *sandboxDNS) config(ctx context.Context, pod *corev1.Pod) (*runtimeapi.D
 		}
 		host = kuberuntime.ParseResolvConf(data)
 	}
-	cfg, warnings := kuberuntime.PodDNSConfig(pod, host)
+	cfg, warnings := kuberuntime.PodDNSConfig(pod, host, d.cluster())
 	for _, w := range warnings {
 		d.recorder.Event(pod, corev1.EventTypeWarning, w.Reason, w.Message)
 		if w.NodeMessage != "" {
@@ -63,6 +66,13 @@ func (d *sandboxDNS) config(ctx context.Context, pod *corev1.Pod) (*runtimeapi.D
 		}
 	}
 	return cfg, nil
+}
+
+func (d *sandboxDNS) cluster() kuberuntime.ClusterDNS {
+	if d.clusterDNS == nil {
+		return kuberuntime.ClusterDNS{}
+	}
+	return d.clusterDNS()
 }
 
 func (d *sandboxDNS) hostResolvConf(ctx context.Context) ([]byte, error) {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/satellite-vk/satellite/provider/gpu"
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/provider/network"
 	"github.com/satellite-vk/satellite/provider/prober"
 	"github.com/satellite-vk/satellite/provider/status"
@@ -138,6 +139,10 @@ type Deps struct {
 	// no orphan is collected. Objects reads ConfigMaps, Secrets and Services; nil: none can be read.
 	Pods    corev1listers.PodLister
 	Objects Objects
+	// ClusterDNS is the cluster's DNS as pods on the host reach it at the moment (none while
+	// they cannot: ClusterFirst then falls back to the host's resolv.conf, as on a kubelet
+	// without clusterDNS); nil: none.
+	ClusterDNS func() kuberuntime.ClusterDNS
 	// Ports relays the cluster's connections to the ports pods declare (network.Relays);
 	// nil: none is relayed.
 	Ports portRelays
@@ -193,7 +198,7 @@ func New(cfg Config, deps Deps) *Worker {
 	if w.ports == nil {
 		w.ports = noRelays{}
 	}
-	w.dns = &sandboxDNS{files: host, recorder: deps.Recorder, nodeName: cfg.NodeName}
+	w.dns = &sandboxDNS{files: host, recorder: deps.Recorder, nodeName: cfg.NodeName, clusterDNS: deps.ClusterDNS}
 	w.workers = newWorkers(w.syncPod)
 	// On stop, deletions under way are finished, each within what is left of its grace
 	// period, all within finishDeletionsWithin (the chart gives Satellite 30 s to stop).
