@@ -79,7 +79,15 @@ func (s *sshServer) serve(c net.Conn, cfg *ssh.ServerConfig) {
 		ssh.DiscardRequests(reqs) // answers keepalive@openssh.com with false: still an answer
 	}()
 	for ch := range chans {
-		_ = ch.Reject(ssh.Prohibited, "no channels here")
+		if ch.ChannelType() != echoChannel {
+			_ = ch.Reject(ssh.Prohibited, "no channels here")
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			echo(ch)
+		}()
 	}
 	_ = sc.Close()
 }
