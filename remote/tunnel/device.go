@@ -1,0 +1,98 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// ChannelType is the channel OpenSSH's client opens for `ssh -w` (PROTOCOL, section 2.3).
+const ChannelType = "tun@openssh.com"
+
+// modePointToPoint is SSH_TUNMODE_POINTOPOINT (ssh.h): IP packets, a tun device.
+const modePointToPoint = 1
+
+// UnitAny is SSH_TUNID_ANY (ssh.h): sshd lets the kernel name the device.
+const UnitAny = 0x7fffffff
+
+// Opener opens an SSH channel on a live connection; *remote.Host is one.
+type Opener interface {
+	OpenChannel(ctx context.Context, name string, payload []byte) (ssh.Channel, <-chan *ssh.Request, error)
+}
+
+// Device is one tun@openssh.com channel seen as IP packets: sshd writes what Device sends
+// into the host's tun device and sends what the host routes into it.
+type Device struct {
+	ch  ssh.Channel
+	dec *Decoder
+
+	wmu  sync.Mutex
+	wbuf []byte
+
+	once sync.Once
+	err  error
+	done chan struct{} // closed when the request drainer has stopped
+}
+
+// OpenDevice opens a point-to-point tunnel to the host's tun device with the given unit
+// number (tun<unit>), or UnitAny.
+func OpenDevice(ctx context.Context, o Opener, unit uint32) (*Device, error) {
+	payload := ssh.Marshal(struct{ Mode, Unit uint32 }{modePointToPoint, unit})
+	ch, reqs, err := o.OpenChannel(ctx, ChannelType, payload)
+	if err != nil {
+		return nil, fmt.Errorf("open %s unit %d: %w", ChannelType, unit, err)
+	}
+	return newDevice(ch, reqs), nil
+}
+
+func newDevice(ch ssh.Channel, reqs <-chan *ssh.Request) *Device {
+	d := &Device{ch: ch, dec: NewDecoder(ch), done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		ssh.DiscardRequests(reqs) // sshd sends none on this channel; ends when it closes
+	}()
+	return d
+}
+
+// ReadPacket reads the next IP packet into buf (at least MTU bytes). It is not safe for
+// concurrent use. It returns io.EOF once the channel has ended.
+func (d *Device) ReadPacket(buf []byte) (int, error) {
+	n, err := d.dec.Decode(buf)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, fmt.Errorf("read tunnel: %w", err)
+	}
+	return n, err
+}
+
+// WritePacket sends one IP packet. It is safe for concurrent use; each packet goes out as
+// one Write so that it is one CHANNEL_DATA message while the peer's window allows.
+func (d *Device) WritePacket(pkt []byte) error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	buf, err := AppendFrame(d.wbuf[:0], pkt)
+	if err != nil {
+		return err
+	}
+	d.wbuf = buf
+	if _, err := d.ch.Write(buf); err != nil {
+		return fmt.Errorf("write tunnel: %w", err)
+	}
+	return nil
+}
+
+// Close closes the channel, which makes sshd close the tun device, and waits for the
+// device's goroutine. It is idempotent.
+func (d *Device) Close() error {
+	d.once.Do(func() {
+		d.err = d.ch.Close()
+		if errors.Is(d.err, io.EOF) {
+			d.err = nil
+		}
+		<-d.done
+	})
+	return d.err
+}

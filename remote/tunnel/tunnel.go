@@ -1,0 +1,122 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+)
+
+// Host is what a tunnel needs of the remote host: commands and channels on one SSH
+// connection. *remote.Host is one.
+type Host interface {
+	Commander
+	Opener
+}
+
+// Link is the host side's configuration of the tun device.
+type Link struct {
+	// Local and Peer are the point-to-point pair; the host's own packets into the tunnel
+	// leave from Local. Default 169.254.213.1 and 169.254.213.2.
+	Local, Peer netip.Addr
+	// MTU of the device. Default 1400, leaving room for SSH and TCP/IP framing in a
+	// 1500-byte path.
+	MTU int
+	// Routes are the ranges the host sends into the tunnel, and nothing else.
+	Routes []netip.Prefix
+}
+
+// Config says how to open a tunnel.
+type Config struct {
+	Link
+	// SSHAddr is the host's address as Satellite dials it; a route containing it is refused.
+	SSHAddr netip.Addr
+	// FirstUnit is the lowest tun unit tried. Default 213 (tun213).
+	FirstUnit uint32
+}
+
+// Tunnel is an open, configured tunnel: the device and the host's routes into it.
+type Tunnel struct {
+	*Device
+	// Name is the host's interface name, tun<unit>.
+	Name string
+
+	host   Commander
+	routes []netip.Prefix
+	once   sync.Once
+	err    error
+}
+
+func (c *Config) defaults() {
+	if !c.Local.IsValid() {
+		c.Local = netip.MustParseAddr("169.254.213.1")
+	}
+	if !c.Peer.IsValid() {
+		c.Peer = netip.MustParseAddr("169.254.213.2")
+	}
+	if c.MTU == 0 {
+		c.MTU = 1400
+	}
+	if c.FirstUnit == 0 {
+		c.FirstUnit = 213
+	}
+}
+
+// Open checks the routes against the host's addresses, opens the channel on a free tun
+// unit and configures the device and routes.
+func Open(ctx context.Context, h Host, cfg Config) (*Tunnel, error) {
+	cfg.defaults()
+	if len(cfg.Routes) == 0 {
+		return nil, errors.New("tunnel: no routes")
+	}
+	own, err := hostAddrs(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRoutes(cfg.Routes, append(own, cfg.SSHAddr, cfg.Local, cfg.Peer)); err != nil {
+		return nil, fmt.Errorf("tunnel: %w", err)
+	}
+	unit, dev, err := openFree(ctx, h, cfg.FirstUnit)
+	if err != nil {
+		return nil, err
+	}
+	t := &Tunnel{Device: dev, Name: DeviceName(unit), host: h, routes: cfg.Routes}
+	if _, err := h.Output(ctx, configureCmd(t.Name, cfg.Link)); err != nil {
+		_ = t.Close(ctx)
+		return nil, fmt.Errorf("configure %s: %w", t.Name, err)
+	}
+	return t, nil
+}
+
+// openFree opens the channel on the first free unit, trying the next ones when another
+// opener took it in between.
+func openFree(ctx context.Context, h Host, first uint32) (uint32, *Device, error) {
+	var lastErr error
+	for range 3 {
+		unit, err := freeUnit(ctx, h, first)
+		if err != nil {
+			return 0, nil, err
+		}
+		dev, err := OpenDevice(ctx, h, unit)
+		if err == nil {
+			return unit, dev, nil
+		}
+		lastErr = err
+		first = unit + 1
+	}
+	return 0, nil, lastErr
+}
+
+// Close closes the channel, then removes the routes and the device from the host. It is
+// idempotent; the first call's result is returned again.
+func (t *Tunnel) Close(ctx context.Context) error {
+	t.once.Do(func() {
+		err := t.Device.Close()
+		if _, terr := t.host.Output(ctx, teardownCmd(t.Name, t.routes)); terr != nil {
+			err = errors.Join(err, fmt.Errorf("tear down %s: %w", t.Name, terr))
+		}
+		t.err = err
+	})
+	return t.err
+}
