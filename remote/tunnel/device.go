@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -33,10 +35,24 @@ type Device struct {
 	wmu  sync.Mutex
 	wbuf []byte
 
+	stall   time.Duration
+	stalled atomic.Bool
+
 	once sync.Once
 	err  error
 	done chan struct{} // closed when the request drainer has stopped
 }
+
+// ErrStalled says a packet waited longer than the stall timeout for the peer's channel
+// window; the device has closed its channel and the tunnel must be opened again.
+var ErrStalled = errors.New("tunnel channel stalled")
+
+// StallTimeout is how long WritePacket waits for channel window before it gives the
+// channel up. sshd charges each datagram four bytes more against its window than
+// x/crypto/ssh does (channels.c channel_input_data), so once the window has been used up
+// the two can disagree for good: sshd drops the packet that overran ("rcvd too much data")
+// and never sends the window adjustment x/crypto/ssh waits for.
+const StallTimeout = 15 * time.Second
 
 // OpenDevice opens a point-to-point tunnel to the host's tun device with the given unit
 // number (tun<unit>), or UnitAny.
@@ -50,7 +66,7 @@ func OpenDevice(ctx context.Context, o Opener, unit uint32) (*Device, error) {
 }
 
 func newDevice(ch ssh.Channel, reqs <-chan *ssh.Request) *Device {
-	d := &Device{ch: ch, dec: NewDecoder(ch), done: make(chan struct{})}
+	d := &Device{ch: ch, dec: NewDecoder(ch), stall: StallTimeout, done: make(chan struct{})}
 	go func() {
 		defer close(d.done)
 		ssh.DiscardRequests(reqs) // sshd sends none on this channel; ends when it closes
@@ -78,7 +94,16 @@ func (d *Device) WritePacket(pkt []byte) error {
 		return err
 	}
 	d.wbuf = buf
-	if _, err := d.ch.Write(buf); err != nil {
+	watchdog := time.AfterFunc(d.stall, func() {
+		d.stalled.Store(true)
+		_ = d.ch.Close() // ends the blocked Write once sshd confirms the close
+	})
+	_, err = d.ch.Write(buf)
+	watchdog.Stop()
+	if d.stalled.Load() {
+		return fmt.Errorf("write tunnel: %w after %v", ErrStalled, d.stall)
+	}
+	if err != nil {
 		return fmt.Errorf("write tunnel: %w", err)
 	}
 	return nil

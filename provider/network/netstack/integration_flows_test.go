@@ -19,7 +19,7 @@ func TestIntegrationTunnel(t *testing.T) {
 	sshdtest.Requirements(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	e := startEnv(t, ctx)
+	e := startEnv(t, ctx, 1400)
 	stop := runStack(e.stack)
 	defer stop()
 

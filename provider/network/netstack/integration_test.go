@@ -127,7 +127,7 @@ func httpServe(ln net.Listener) {
 	}))
 }
 
-func startEnv(t *testing.T, ctx context.Context) *env {
+func startEnv(t *testing.T, ctx context.Context, mtu int) *env {
 	t.Helper()
 	e := &env{srv: sshdtest.Start(t), probe: buildProbe(t)}
 	e.host = e.srv.Host(t)
@@ -139,12 +139,12 @@ func startEnv(t *testing.T, ctx context.Context) *env {
 		5001: listen(t, serve(netprobe.Sink)), 5002: listen(t, serve(netprobe.Source)), 5003: listen(t, serve(netprobe.Echo)),
 	}
 	routes := []netip.Prefix{netip.MustParsePrefix("10.232.0.0/16")}
-	tun, err := tunnel.Open(ctx, e.host, tunnel.Config{Link: tunnel.Link{Routes: routes}, SSHAddr: e.srv.Addr})
+	tun, err := tunnel.Open(ctx, e.host, tunnel.Config{Link: tunnel.Link{Routes: routes, MTU: mtu}, SSHAddr: e.srv.Addr})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.tun = tun
-	if e.stack, err = New(tun.Device, Config{Ranges: routes, Dial: e.dial}); err != nil {
+	if e.stack, err = New(tun.Device, Config{Ranges: routes, Dial: e.dial, MTU: uint32(mtu)}); err != nil {
 		t.Fatal(err)
 	}
 	return e
