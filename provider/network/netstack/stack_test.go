@@ -171,17 +171,7 @@ var errNoRoute = errors.New("no test listener")
 // the ranges.
 func TestStackInMemory(t *testing.T) {
 	t.Parallel()
-	echo := listen(t, func(ln net.Listener) {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = io.Copy(c, c)
-			_ = c.(*net.TCPConn).CloseWrite()
-			_ = c.Close()
-		}
-	})
+	echo := listen(t, tcpEcho)
 	udpAddr := udpEcho(t)
 	refused := refusedAddr(t)
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -225,6 +215,31 @@ func TestStackInMemory(t *testing.T) {
 		t.Error("a destination outside the ranges was connected")
 	}
 
+	checkUDP(t, host)
+	if err := stop(); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if n := s.Flows(); n != 0 {
+		t.Errorf("%d flows open after Run returned", n)
+	}
+}
+
+// tcpEcho echoes each connection and half-closes after the peer has.
+func tcpEcho(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(c, c)
+		_ = c.(*net.TCPConn).CloseWrite()
+		_ = c.Close()
+	}
+}
+
+// checkUDP sends a datagram from the host to 10.232.0.10:53 and expects the echo.
+func checkUDP(t *testing.T, host *stack.Stack) {
+	t.Helper()
 	u, err := gonet.DialUDP(host, nil, &tcpip.FullAddress{NIC: 1, Addr: full("10.232.0.10", 53).Addr, Port: 53}, ipv4.ProtocolNumber)
 	if err != nil {
 		t.Fatal(err)
@@ -238,11 +253,5 @@ func TestStackInMemory(t *testing.T) {
 	n, err := u.Read(buf)
 	if err != nil || string(buf[:n]) != "echo: dns?" {
 		t.Errorf("UDP: %q, %v", buf[:n], err)
-	}
-	if err := stop(); err != nil {
-		t.Errorf("Run: %v", err)
-	}
-	if n := s.Flows(); n != 0 {
-		t.Errorf("%d flows open after Run returned", n)
 	}
 }
