@@ -35,8 +35,10 @@
 // kernel drops, a loss TCP recovers from. sshd also charges each datagram four bytes more
 // against its window than the data (channels.c channel_input_data, "string length header")
 // and drops a message that overruns it ("rcvd too much data"), while x/crypto/ssh counts the
-// data only: when more than sshd's window (2 MiB) is in flight towards the host, packets are
-// lost the same way.
+// data only: once more than sshd's window (2 MiB) has been in flight towards the host the
+// two can disagree for good, sshd waiting for data and x/crypto/ssh for window. WritePacket
+// then fails with ErrStalled after StallTimeout and closes the channel; the owner opens a
+// new tunnel.
 //
 // # Host configuration
 //
