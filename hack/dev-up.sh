@@ -228,6 +228,10 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 # file scripts would all pay). A GPU host's stock .bashrc returns at once for a non-interactive
 # shell; with SHLVL=1 bash skips the .bashrc it sources for sshd's commands, as if it did.
 SetEnv SHLVL=1
+# The layer-3 tunnel that carries the host's pods' traffic to the cluster (tun@openssh.com), for
+# Satellite's user alone, as \`satellite host prepare\` sets it.
+Match User root
+  PermitTunnel point-to-point
 CFG
   mkdir -p "$RUN"
   alive host-sshd || start_in_host host-sshd /usr/sbin/sshd -D -e -f "$h/sshd_config"
@@ -281,6 +285,8 @@ registerWithTaints:
 evictionHard: {memory.available: 100Mi, nodefs.available: "1%", imagefs.available: "1%"}
 imageGCHighThresholdPercent: 100
 resolvConf: /etc/resolv.conf
+clusterDNS: [$CLUSTER_DNS]
+clusterDomain: cluster.local
 YAML
   alive kubelet || start kubelet "$K8S_BIN/kubelet" --config "$r/kubelet.yaml" --kubeconfig "$DEV/reference-kubelet.kubeconfig" \
     --hostname-override "$REF_NODE" --node-ip "$CP_IP" --root-dir "$r/kubelet" --cert-dir "$r/pki" --node-labels satellite.dev/reference=true
@@ -313,6 +319,27 @@ YAML
   wait_for "kube-proxy's first sync" 60 bash -c "iptables -t nat -S KUBE-SERVICES | grep -q default/kubernetes"
 }
 
+# host_firewall makes the remote host reach the cluster only as a rented host can, through
+# Satellite's SSH connection: in its namespace, new connections from the host out of its
+# network interface to the API server and the reference node, to Satellite's addresses, to the
+# Service range and to the reference node's pod range are dropped (chain SATELLITE-DEV-OUT),
+# and only sshd and the registry on the host take connections from outside (SATELLITE-DEV-IN).
+# What the host's pods reach of the cluster, they reach through Satellite's tunnel.
+host_firewall() {
+  nsenter --net="/run/netns/$NETNS" sh -e <<SH
+iptables -N SATELLITE-DEV-OUT 2>/dev/null || iptables -F SATELLITE-DEV-OUT
+iptables -C OUTPUT -j SATELLITE-DEV-OUT 2>/dev/null || iptables -I OUTPUT -j SATELLITE-DEV-OUT
+iptables -A SATELLITE-DEV-OUT -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
+for d in $CP_IP $SAT_IP $COMPAT_IP $SERVICE_CIDR $REF_POD_CIDR; do iptables -A SATELLITE-DEV-OUT -o $VETH_HOST -d \$d -j DROP; done
+iptables -N SATELLITE-DEV-IN 2>/dev/null || iptables -F SATELLITE-DEV-IN
+iptables -C INPUT -j SATELLITE-DEV-IN 2>/dev/null || iptables -I INPUT -j SATELLITE-DEV-IN
+iptables -A SATELLITE-DEV-IN -i lo -j RETURN
+iptables -A SATELLITE-DEV-IN -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
+iptables -A SATELLITE-DEV-IN -i $VETH_HOST -p tcp -m multiport --dports 22,${REGISTRY#*:} -j RETURN
+iptables -A SATELLITE-DEV-IN -i $VETH_HOST -j DROP
+SH
+}
+
 # cluster_dns runs the cluster's DNS as a cluster runs it: CoreDNS in a Deployment on the
 # reference node, behind kube-system/kube-dns at $CLUSTER_DNS (hack/dev/coredns.yaml).
 cluster_dns() {
@@ -334,7 +361,6 @@ satellite() {
     --ssh "root@$HOST_IP:22" --ssh-key "$DEV/ssh/id_ed25519" --known-hosts "$DEV/ssh/known_hosts" \
     --containerd-socket "$run/containerd.sock" --containerd-root "$root" \
     --pod-log-dir "$d/pods" --pod-dir "$d/volumes" --debug-address "127.0.0.1:$debug" $extra \
-    --pod-api-endpoint "$CP_IP:6443" \
     "${tls[@]}" --client-ca-file "$DEV/pki/ca.crt" \
     --log-level "${SATELLITE_DEV_LOG_LEVEL:-info}"
 }
@@ -394,7 +420,9 @@ SATELLITE_LOG=$DEV/logs/satellite.log
 METRICS_SERVER_LOG=$DEV/logs/metrics-server.log
 TEST_IMAGE=$BUSYBOX_IMAGE
 INCLUSTER_IMAGE=$INCLUSTER_IMAGE
-POD_API_ENDPOINT=$CP_IP:6443
+REFERENCE_NODE_IP=$CP_IP
+KUBERNETES_SERVICE=10.96.0.1:443
+CLUSTER_DNS=$CLUSTER_DNS
 REGISTRY=$REGISTRY
 REGISTRY_USER=satellite
 REGISTRY_PASSWORD=$(cat "$DEV/registry/password")
@@ -413,13 +441,16 @@ main() {
   control_plane
   kubectl_admin apply -f "$HACK/dev/satellite-rbac.yaml" >/dev/null
   remote_host
+  host_firewall
   registry
   reference_node
   kube_proxy
   cluster_dns
-  satellite satellite "$SAT_NODE" "$SAT_IP" "$RUN/host" csr "$DEV/host/root" 10270
+  satellite satellite "$SAT_NODE" "$SAT_IP" "$RUN/host" csr "$DEV/host/root" 10270 "--cluster-cidrs=$REF_POD_CIDR"
+  # Both Satellites drive one host here: only the first routes the cluster's ranges into it
+  # (one host, one set of routes), and the host's pods of the second have no cluster network.
   satellite satellite-compat "$COMPAT_NODE" "$COMPAT_IP" "$RUN/host-compat" compat-serving "$DEV/host-compat/root" 10271 \
-    "--node-taints=virtual-kubelet.io/provider=satellite:NoSchedule,satellite.dev/compat=containerd-1.6:NoSchedule"
+    "--node-taints=virtual-kubelet.io/provider=satellite:NoSchedule,satellite.dev/compat=containerd-1.6:NoSchedule --tunnel=false"
   for n in "$SAT_NODE" "$COMPAT_NODE" "$REF_NODE"; do
     wait_for "node $n to be Ready" 120 node_ready "$n"
   done

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path"
 	"sync"
 	"time"
 
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
+	"golang.org/x/crypto/ssh"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -78,6 +80,9 @@ type Streams interface {
 	PredialStream(ctx context.Context) *remote.Predialed
 	// DialTCP connects to an address as seen from the host.
 	DialTCP(ctx context.Context, addr string) (net.Conn, error)
+	// OpenChannel opens an SSH channel of the given type on the connection (the cluster
+	// network's tun@openssh.com).
+	OpenChannel(ctx context.Context, name string, payload []byte) (ssh.Channel, <-chan *ssh.Request, error)
 }
 
 // Runtime is the host's CRI v1 API.
@@ -97,6 +102,9 @@ type Config struct {
 	// Satellite relays the ports they declare and the ports Services target on them (package
 	// network).
 	HostNetwork bool
+	// Cluster is the cluster's network as the host's pods reach it through Satellite's
+	// tunnel; without ranges (or with HostNetwork) they do not.
+	Cluster ClusterNetwork
 	// PodAPIEndpoint, host:port, is the Kubernetes API as pods on the host reach it: the
 	// kubernetes Service's link variables (KUBERNETES_SERVICE_HOST, _PORT...) name it instead
 	// of the Service's ClusterIP, which the host cannot route to. Empty: the ClusterIP, as
@@ -159,6 +167,17 @@ type Config struct {
 	SubPathHelper HelperSource
 }
 
+// ClusterNetwork is what the host's pods are given of the cluster's network.
+type ClusterNetwork struct {
+	// Ranges are routed from the host into the cluster: its Service and pod ranges.
+	Ranges []netip.Prefix
+	// SSHAddr is the host's SSH address, which no range may hold (zero: a name).
+	SSHAddr netip.Addr
+	// DNS and Domain are the cluster's DNS under ClusterFirst, while the tunnel is up.
+	DNS    []string
+	Domain string
+}
+
 // HelperSource returns the satellite-subpath helper built for linux and a GOARCH.
 type HelperSource = volumes.HelperSource
 
@@ -181,6 +200,8 @@ type Provider struct {
 	gpu *gpu.Manager
 	// relays carry the cluster's connections to the pods' ports; nil with HostNetwork.
 	relays *network.Relays
+	// link carries the pods' connections to the cluster; nil without cluster ranges.
+	link *network.Link
 }
 
 // Deps are what the provider works through: the host, its runtime and the Kubernetes API.
@@ -226,6 +247,10 @@ func New(cfg Config, deps Deps) *Provider {
 		p.relays = network.New(network.Config{ListenIP: cfg.NodeIP, HostIP: cfg.HostIP}, host)
 		podIP, ports = cfg.NodeIP, p.relays
 		reserved = []network.Port{{Protocol: corev1.ProtocolTCP, Port: cfg.KubeletPort}}
+		if len(cfg.Cluster.Ranges) > 0 {
+			p.link = network.NewLink(network.LinkConfig{Ranges: cfg.Cluster.Ranges, SSHAddr: cfg.Cluster.SSHAddr,
+				Changed: p.clusterNetworkChanged(recorder)}, host)
+		}
 	}
 	p.logs = logs.New(logs.Config{
 		Selector: map[string]string{kuberuntime.LabelNode: cfg.NodeName},
@@ -244,10 +269,11 @@ func New(cfg Config, deps Deps) *Provider {
 				Secrets: objectSecrets{&p.objects}, Registries: cfg.Registries, Recorder: recorder}),
 			Volumes: volumes.New(volumes.Config{Host: host, PodDir: cfg.PodDir, Objects: deps.Objects, Tokens: cfg.Tokens,
 				Recorder: recorder, Allocatable: allocatable, SubPathHelper: cfg.SubPathHelper}),
-			Allocatable: allocatable, Publish: p.publish, Ports: ports})
+			Allocatable: allocatable, Publish: p.publish, Ports: ports, ClusterDNS: p.clusterDNS})
 	p.node = nodestatus.New(nodestatus.Config{NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, KubeletPort: cfg.KubeletPort,
 		ContainerdRoot: cfg.ContainerdRoot, MaxPods: cfg.MaxPods, Reserved: cfg.Reserved, Labels: cfg.Labels, Taints: cfg.Taints,
-		Version: cfg.Version, Period: cfg.NodeStatusPeriod}, nodestatus.Deps{Host: host, Runtime: cri, GPUs: p.gpu, Recorder: recorder})
+		Version: cfg.Version, Period: cfg.NodeStatusPeriod}, nodestatus.Deps{Host: host, Runtime: cri, GPUs: p.gpu, Recorder: recorder,
+		Conditions: p.networkConditions})
 	p.stats = stats.New(stats.Config{NodeName: cfg.NodeName, ContainerdRoot: cfg.ContainerdRoot, HostDown: p.hostDown}, host, cri)
 	return p
 }
@@ -260,6 +286,9 @@ func (p *Provider) Run(ctx context.Context) error {
 	run := []func(context.Context){p.pods.Run, p.node.Run, p.logs.Run}
 	if p.relays != nil {
 		run = append(run, p.relays.Run)
+	}
+	if p.link != nil {
+		run = append(run, p.link.Run)
 	}
 	for _, f := range run {
 		wg.Add(1)

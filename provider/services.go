@@ -4,8 +4,12 @@ import (
 	"context"
 
 	"github.com/virtual-kubelet/virtual-kubelet/log"
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
 
+	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/provider/network"
 )
 
@@ -22,5 +26,36 @@ func (p *Provider) SyncEndpointSlice(ctx context.Context, key string, slice *dis
 	}
 	if err := p.relays.Set(ctx, "endpointslice/"+key, ports); err != nil {
 		log.G(ctx).WithError(err).WithField("endpointslice", key).Warn("cannot relay a port a Service targets on this node")
+	}
+}
+
+// clusterDNS is the cluster's DNS for new sandboxes while the host's pods reach it, none
+// otherwise (ClusterFirst then falls back to the host's resolv.conf, with MissingClusterDNS).
+func (p *Provider) clusterDNS() kuberuntime.ClusterDNS {
+	if p.link == nil || !p.link.Up() {
+		return kuberuntime.ClusterDNS{}
+	}
+	return kuberuntime.ClusterDNS{Servers: p.cfg.Cluster.DNS, Domain: p.cfg.Cluster.Domain}
+}
+
+// networkConditions are the node's conditions of the cluster network (none without it).
+func (p *Provider) networkConditions() []corev1.NodeCondition {
+	if p.link == nil {
+		return nil
+	}
+	return []corev1.NodeCondition{p.link.Condition()}
+}
+
+// clusterNetworkChanged records on the node why its pods lost or regained the cluster's
+// network: a Warning with the reason (TunnelRefused, RangeOverlap, TunnelDown), or
+// ClusterNetworkUp.
+func (p *Provider) clusterNetworkChanged(recorder record.EventRecorder) func(bool, string, string) {
+	return func(up bool, reason, message string) {
+		ref := &corev1.ObjectReference{Kind: "Node", Name: p.cfg.NodeName, UID: types.UID(p.cfg.NodeName)}
+		if up {
+			recorder.Event(ref, corev1.EventTypeNormal, "ClusterNetworkUp", message)
+			return
+		}
+		recorder.Event(ref, corev1.EventTypeWarning, reason, "Pods on the host have no cluster network: "+message)
 	}
 }

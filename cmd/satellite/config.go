@@ -47,7 +47,13 @@ type config struct {
 	HostIP         string
 	PodAPIEndpoint string
 	// PodNetwork is "cluster" (pods at the node's address, their ports relayed) or "host".
-	PodNetwork     string
+	PodNetwork string
+	// ClusterCIDRs (comma-separated) are routed from the host into the cluster besides its
+	// Service ranges; ClusterDNS (comma-separated, default: kube-system/kube-dns's ClusterIP)
+	// and ClusterDomain are the pods' DNS under ClusterFirst.
+	ClusterCIDRs, ClusterDNS, ClusterDomain string
+	// Tunnel routes the cluster's ranges from the host through Satellite (pod network cluster).
+	Tunnel         bool
 	Socket         string
 	ContainerdRoot string
 	LogRoot        string

@@ -98,6 +98,13 @@ func (d *daemon) newProvider(ctx context.Context) error {
 			return false
 		}
 	}
+	if c.PodNetwork == "cluster" && c.Tunnel {
+		n, err := c.clusterNetwork(ctx, client)
+		if err != nil {
+			return err
+		}
+		pcfg.Cluster = provider.ClusterNetwork{Ranges: n.Ranges, DNS: n.DNS, Domain: n.Domain, SSHAddr: c.sshIP()}
+	}
 	pcfg.Tokens = tokenRequester{client}
 	pcfg.RuntimeClasses = client.NodeV1().RuntimeClasses()
 	var err error

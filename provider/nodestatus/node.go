@@ -82,6 +82,9 @@ type Deps struct {
 	Runtime  Runtime
 	GPUs     GPUs
 	Recorder record.EventRecorder
+	// Conditions are more of the node's conditions, as they stand when the node is checked
+	// (the cluster network's); nil: none.
+	Conditions func() []corev1.NodeCondition
 }
 
 // Manager keeps the node object true to the host: it is virtual-kubelet's NodeProvider.
@@ -91,6 +94,7 @@ type Manager struct {
 	cri      Runtime
 	gpus     GPUs
 	recorder record.EventRecorder
+	extra    func() []corev1.NodeCondition
 
 	mu    sync.Mutex
 	node  *corev1.Node
@@ -109,7 +113,7 @@ func New(cfg Config, deps Deps) *Manager {
 	if cfg.Period == 0 {
 		cfg.Period = 10 * time.Second
 	}
-	return &Manager{cfg: cfg, host: deps.Host, cri: deps.Runtime, gpus: deps.GPUs, recorder: deps.Recorder}
+	return &Manager{cfg: cfg, host: deps.Host, cri: deps.Runtime, gpus: deps.GPUs, recorder: deps.Recorder, extra: deps.Conditions}
 }
 
 // HostDown returns why the host is unreachable (wrapping ErrHostUnreachable) as the last

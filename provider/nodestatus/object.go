@@ -30,7 +30,7 @@ func (m *Manager) nodeObject(f *hostFacts, gpus []gpu.Device, runtimeVersion str
 				ContainerRuntimeVersion: runtimeVersion,
 				OperatingSystem:         "linux",
 			},
-			Conditions: nodeConditions(ready, reason, message),
+			Conditions: append(nodeConditions(ready, reason, message), m.extraConditions()...),
 		},
 	}
 	pods := resource.NewQuantity(cfg.MaxPods, resource.DecimalSI)
@@ -56,6 +56,13 @@ func (m *Manager) nodeObject(f *hostFacts, gpus []gpu.Device, runtimeVersion str
 	}
 	node.Status.Allocatable = allocatable(node.Status.Capacity, cfg.Reserved)
 	return node
+}
+
+func (m *Manager) extraConditions() []corev1.NodeCondition {
+	if m.extra == nil {
+		return nil
+	}
+	return m.extra()
 }
 
 // allocatable is capacity minus reserved, never below zero, as the kubelet computes it

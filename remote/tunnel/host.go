@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -39,41 +40,54 @@ func freeUnit(ctx context.Context, c Commander, first uint32) (uint32, error) {
 // DeviceName is the host's interface name for unit n, as sshd's sys_tun_open names it.
 func DeviceName(n uint32) string { return "tun" + strconv.FormatUint(uint64(n), 10) }
 
-// hostAddrs lists the host's interface addresses (`ip -o addr`).
-func hostAddrs(ctx context.Context, c Commander) ([]netip.Addr, error) {
-	out, err := c.Output(ctx, "ip -o addr show")
+// hostNets lists the host's own networks: its interfaces' prefixes (`ip -o addr`) and the
+// address Satellite's SSH connection comes from as the host sees it (sshd's SSH_CONNECTION):
+// replies to it must never go into the tunnel.
+func hostNets(ctx context.Context, c Commander) ([]netip.Prefix, error) {
+	out, err := c.Output(ctx, `ip -o addr show; echo "client ${SSH_CONNECTION%% *}"`)
 	if err != nil {
 		return nil, fmt.Errorf("list host addresses: %w", err)
 	}
-	return parseAddrs(out), nil
+	return parseNets(out), nil
 }
 
-// parseAddrs reads the address of each `ip -o addr` line ("2: eth0 inet 10.0.0.5/24 ...").
-func parseAddrs(out []byte) []netip.Addr {
-	var addrs []netip.Addr
+// parseNets reads the prefix of each `ip -o addr` line ("2: eth0 inet 10.0.0.5/24 ...") and
+// the SSH client's address ("client 203.0.113.9"), as a single-address prefix.
+func parseNets(out []byte) []netip.Prefix {
+	var nets []netip.Prefix
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
+		if len(f) == 2 && f[0] == "client" {
+			if a, err := netip.ParseAddr(f[1]); err == nil {
+				nets = append(nets, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			}
+			continue
+		}
 		for i := 0; i+1 < len(f); i++ {
 			if f[i] != "inet" && f[i] != "inet6" {
 				continue
 			}
 			if p, err := netip.ParsePrefix(f[i+1]); err == nil {
-				addrs = append(addrs, p.Addr())
+				nets = append(nets, p.Masked())
 			}
 			break
 		}
 	}
-	return addrs
+	return nets
 }
 
+// ErrOverlap is why a route is refused: it would capture the host's own traffic.
+var ErrOverlap = errors.New("a cluster range overlaps the host's own networks")
+
 // checkRoutes refuses a range that would take the host's own traffic into the tunnel: one
-// holding an address of the host, its SSH address or the link's own addresses.
-func checkRoutes(routes []netip.Prefix, own []netip.Addr) error {
+// overlapping a network the host is on, or holding its SSH address, the address Satellite
+// connects from, or the link's own addresses.
+func checkRoutes(routes []netip.Prefix, own []netip.Prefix) error {
 	for _, r := range routes {
-		for _, a := range own {
-			if a.IsValid() && r.Contains(a) {
-				return fmt.Errorf("route %s contains the host's address %s", r, a)
+		for _, n := range own {
+			if n.IsValid() && r.Overlaps(n) {
+				return fmt.Errorf("%w: route %s overlaps the host's %s", ErrOverlap, r, n)
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -39,34 +40,40 @@ func TestFreeUnit(t *testing.T) {
 	}
 }
 
-func TestParseAddrs(t *testing.T) {
+func TestParseNets(t *testing.T) {
 	t.Parallel()
 	out := `1: lo    inet 127.0.0.1/8 scope host lo\       valid_lft forever preferred_lft forever
 1: lo    inet6 ::1/128 scope host noprefixroute \       valid_lft forever preferred_lft forever
 2: eth0    inet 10.0.3.7/24 brd 10.0.3.255 scope global eth0\       valid_lft forever preferred_lft forever
 7: tun213    inet 169.254.213.1 peer 169.254.213.2/32 scope global tun213\       valid_lft forever preferred_lft forever
+client 198.51.100.4
 `
-	want := []netip.Addr{
-		netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1"),
-		netip.MustParseAddr("10.0.3.7"),
+	want := []netip.Prefix{
+		netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"),
+		netip.MustParsePrefix("10.0.3.0/24"), netip.MustParsePrefix("198.51.100.4/32"),
 	}
 	// "inet 169.254.213.1 peer ..." has no prefix length on the local address: not parsed
 	// as a prefix, and the link's own addresses are checked from Config anyway.
-	if got := parseAddrs([]byte(out)); !slices.Equal(got, want) {
-		t.Errorf("parseAddrs = %v, want %v", got, want)
+	if got := parseNets([]byte(out)); !slices.Equal(got, want) {
+		t.Errorf("parseNets = %v, want %v", got, want)
+	}
+	if got := parseNets([]byte("client \n")); len(got) != 0 {
+		t.Errorf("parseNets without SSH_CONNECTION = %v, want none", got)
 	}
 }
 
 func TestCheckRoutes(t *testing.T) {
 	t.Parallel()
-	own := []netip.Addr{netip.MustParseAddr("10.0.3.7"), netip.MustParseAddr("203.0.113.9")}
+	own := []netip.Prefix{netip.MustParsePrefix("10.0.3.0/24"), netip.MustParsePrefix("203.0.113.9/32"), netip.MustParsePrefix("198.51.100.4/32")}
 	tests := []struct {
 		routes string
 		ok     bool
 	}{
 		{"10.96.0.0/12 10.244.0.0/16", true},
-		{"10.0.0.0/8", false},     // the host's own address
-		{"203.0.113.0/24", false}, // its SSH address
+		{"10.0.0.0/8", false},      // holds the host's network
+		{"10.0.3.128/25", false},   // inside the host's network, without its address
+		{"203.0.113.0/24", false},  // its SSH address
+		{"198.51.100.0/24", false}, // where Satellite connects from
 		{"fd00::/8 10.96.0.0/12", true},
 	}
 	for _, tt := range tests {
@@ -74,7 +81,8 @@ func TestCheckRoutes(t *testing.T) {
 		for _, r := range strings.Fields(tt.routes) {
 			routes = append(routes, netip.MustParsePrefix(r))
 		}
-		if err := checkRoutes(routes, own); (err == nil) != tt.ok {
+		err := checkRoutes(routes, own)
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrOverlap)) {
 			t.Errorf("checkRoutes(%s) = %v, want ok %v", tt.routes, err, tt.ok)
 		}
 	}

@@ -70,11 +70,16 @@ func Open(ctx context.Context, h Host, cfg Config) (*Tunnel, error) {
 	if len(cfg.Routes) == 0 {
 		return nil, errors.New("tunnel: no routes")
 	}
-	own, err := hostAddrs(ctx, h)
+	own, err := hostNets(ctx, h)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkRoutes(cfg.Routes, append(own, cfg.SSHAddr, cfg.Local, cfg.Peer)); err != nil {
+	for _, a := range []netip.Addr{cfg.SSHAddr, cfg.Local, cfg.Peer} {
+		if a.IsValid() {
+			own = append(own, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	if err := checkRoutes(cfg.Routes, own); err != nil {
 		return nil, fmt.Errorf("tunnel: %w", err)
 	}
 	unit, dev, err := openFree(ctx, h, cfg.FirstUnit)

@@ -64,8 +64,8 @@ func TestIntegrationHelm(t *testing.T) {
 	}
 	podDir := filepath.Join(filepath.Dir(logDir), "volumes")
 	// The reference node's kubelet holds 10250 and 10248 in the network Satellite shares (host
-	// network: this cluster has no kube-proxy for the service address, nor routes from pods to
-	// the remote host).
+	// network: the remote host's firewall lets in its sshd from the reference node's address,
+	// not from its pods'). No tunnel: the environment's Satellite routes the one host already.
 	values := fmt.Sprintf(`
 region: %s
 ssh: {existingSecret: satellite-ssh}
@@ -80,6 +80,7 @@ hosts:
   podDir: %s
 image: {repository: localhost/satellite/satellite, tag: e2e, pullPolicy: Never}
 hostNetwork: true
+tunnel: false
 kubeletAPI: {port: 10350}
 healthPort: 10358
 kubernetesAPI: {host: 10.213.0.1, port: "6443"}

@@ -115,8 +115,7 @@ func TestIntegrationClusterReachesPods(t *testing.T) {
 		e.fetch(t, ns, client, fmt.Sprintf("http://%s:%d/", nodeIP, declared), want)
 		e.fetch(t, ns, client, fmt.Sprintf("http://%s:81/", other.Spec.ClusterIP), "undeclared on "+tg.node+"\n")
 
-		nodePort := fmt.Sprintf("http://%s/", net.JoinHostPort(e.get(t, "POD_API_ENDPOINT")[:strings.LastIndex(e.get(t, "POD_API_ENDPOINT"), ":")],
-			strconv.Itoa(int(other.Spec.Ports[0].NodePort))))
+		nodePort := fmt.Sprintf("http://%s/", net.JoinHostPort(e.get(t, "REFERENCE_NODE_IP"), strconv.Itoa(int(other.Spec.Ports[0].NodePort))))
 		e.waitFor(t, 30*time.Second, "the NodePort Service to answer on the reference node's address ("+nodePort+")", func(ctx context.Context) (bool, error) {
 			ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
@@ -170,5 +169,92 @@ func TestIntegrationPortConflictRefused(t *testing.T) {
 	compareWithKubelet(t, seen)
 	if got := seen["containerd2"]; got != "" && !strings.Contains(got, "reason=NodePorts") {
 		t.Errorf("Satellite did not refuse the second pod as the kubelet does:\n%s", got)
+	}
+}
+
+// A pod on a Satellite node is on the cluster's network as a pod on the reference node is:
+// its resolv.conf is the kubelet's for ClusterFirst, it resolves the kubernetes Service, a
+// Service by its short, namespaced and full names and a headless Service (CoreDNS, over UDP
+// and TCP), reaches an HTTP Service and a UDP echo Service backed by the reference node, and
+// uses the API through the kubernetes Service with client-go's in-cluster configuration. The
+// host itself cannot reach the cluster (its firewall drops it): all of it goes through
+// Satellite's tunnel. On the containerd 2.x node, the one whose Satellite routes the host.
+func TestIntegrationPodsReachCluster(t *testing.T) {
+	e := loadEnv(t)
+	targets := e.streamTargets(t)
+	seen := differential(t, e, []target{targets[0], targets[2]}, func(t *testing.T, e *env, tg target) string {
+		ns := e.namespace(t)
+		ctx := context.Background()
+		ref := targets[2]
+		backend := ref.pod("backend", corev1.RestartPolicyAlways,
+			`mkdir -p /tmp/w && echo backend > /tmp/w/index.html && httpd -p 8080 -h /tmp/w && exec incluster udp-echo :9000`)
+		backend.Spec.HostNetwork = false
+		backend.Labels = map[string]string{"app": "backend"}
+		backend.Spec.Containers[0].Image = e.get(t, "INCLUSTER_IMAGE")
+		backend = e.createPod(t, ns, backend)
+		for _, s := range []*corev1.Service{
+			{ObjectMeta: metav1.ObjectMeta{Name: "backend"}, Spec: corev1.ServiceSpec{Selector: backend.Labels, Ports: []corev1.ServicePort{
+				{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}, {Name: "echo", Port: 9000, Protocol: corev1.ProtocolUDP}}}},
+			{ObjectMeta: metav1.ObjectMeta{Name: "backend-headless"}, Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Selector: backend.Labels,
+				Ports: []corev1.ServicePort{{Port: 8080}}}},
+		} {
+			if _, err := e.client.CoreV1().Services(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		backend = e.waitPod(t, ns, backend.Name, 90*time.Second, "running", running)
+		svc, err := e.client.CoreV1().Services(ns).Get(ctx, "backend", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(t, 30*time.Second, "the backend Service's EndpointSlice", func(ctx context.Context) (bool, error) {
+			return sliceHolds(ctx, e, ns, "backend", backend.Status.PodIP, 8080)
+		})
+		script := `cat /etc/resolv.conf; incluster resolve kubernetes.default backend backend.$NS backend.$NS.svc.cluster.local backend-headless; ` +
+			// kube-proxy follows a new Service within a second or so: a few tries, on both nodes.
+			`for i in 1 2 3 4 5 6 7 8 9 10; do incluster get http://backend/ 2>/dev/null && break; sleep 1; done; ` +
+			`for i in 1 2 3 4 5; do incluster udp backend:9000 hello 2>/dev/null && break; done; exec incluster`
+		client := tg.pod("client", corev1.RestartPolicyNever, script)
+		client.Spec.HostNetwork = false
+		client.Spec.Containers[0].Image = e.get(t, "INCLUSTER_IMAGE")
+		client.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "NS", Value: ns}}
+		client = e.createPod(t, ns, client)
+		out := e.runToLogs(t, ns, client)
+		return strings.NewReplacer(ns, "<ns>", svc.Spec.ClusterIP, "<backend-ip>", backend.Status.PodIP, "<backend-pod-ip>").Replace(out)
+	})
+	compareWithKubelet(t, seen)
+	want := "search <ns>.svc.cluster.local svc.cluster.local cluster.local"
+	if got := seen["containerd2"]; !strings.Contains(got, want) || !strings.Contains(got, "backend: <backend-ip>\n") ||
+		!strings.Contains(got, "echo:hello\n") || !strings.Contains(got, "user system:serviceaccount:<ns>:default") {
+		t.Errorf("a pod on the Satellite node, on the cluster's network:\n%s", got)
+	}
+}
+
+// The host itself reaches nothing of the cluster (its firewall, as a rented host's network):
+// what its pods reach goes through Satellite's tunnel, which routes the cluster's ranges and
+// nothing else.
+func TestIntegrationHostReachesClusterOnlyThroughTunnel(t *testing.T) {
+	e := loadEnv(t)
+	tg := e.targets(t)[0]
+	h := e.host(t, tg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := h.Output(ctx, fmt.Sprintf("busybox nc -w 2 %s 6443 </dev/null && echo reached || echo dropped; ip -o route show",
+		e.get(t, "REFERENCE_NODE_IP")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(out)
+	if !strings.HasPrefix(got, "dropped\n") {
+		t.Errorf("the host reached the API server directly:\n%s", got)
+	}
+	var tunnelRoutes []string
+	for _, l := range strings.Split(got, "\n") {
+		if f := strings.Fields(l); len(f) > 2 && f[1] == "dev" && strings.HasPrefix(f[2], "tun") && !strings.Contains(l, "proto kernel") {
+			tunnelRoutes = append(tunnelRoutes, f[0])
+		}
+	}
+	if want := "10.96.0.0/16 10.214.0.0/24"; strings.Join(tunnelRoutes, " ") != want && strings.Join(tunnelRoutes, " ") != "10.214.0.0/24 10.96.0.0/16" {
+		t.Errorf("routes into the tunnel on the host: %v, want exactly %s:\n%s", tunnelRoutes, want, got)
 	}
 }

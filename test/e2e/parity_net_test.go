@@ -37,18 +37,23 @@ func (e *env) runToLogs(t *testing.T, ns string, pod *corev1.Pod) string {
 
 // /etc/hosts and /etc/resolv.conf under each DNS policy, with hostAliases and a dnsConfig:
 // the hosts file is the kubelet's for a hostNetwork pod (the host's own with the aliases
-// appended), resolv.conf the host's merged with dnsConfig. The reference kubelet has no
-// clusterDNS, like Satellite (the cluster's DNS Service is not reachable from a remote host):
-// under ClusterFirstWithHostNet both fall back to the host's resolv.conf with a
-// MissingClusterDNS warning. Satellite deliberately differs from a kubelet with clusterDNS
-// there, and for a pod not asking for the host's network (which runs in it on Satellite
-// anyway): checked on the Satellite nodes alone.
+// appended), resolv.conf the kubelet's: the host's merged with dnsConfig, or under
+// ClusterFirstWithHostNet, and ClusterFirst for a pod not asking for the host's network, the
+// cluster's DNS (the reference kubelet's clusterDNS is CoreDNS's kube-dns Service, which the
+// host's pods reach through Satellite's tunnel). The Satellite of the containerd 1.6 node
+// routes no tunnel (both Satellites drive one host here): it is a kubelet without clusterDNS,
+// falling back to the host's resolv.conf with a MissingClusterDNS warning. A pod not asking
+// for the host's network still runs in it on Satellite: its /etc/hosts is checked on the
+// Satellite nodes alone.
 func TestIntegrationParityHostsAndDNS(t *testing.T) {
 	e := loadEnv(t)
-	var obs observations
+	// obs holds what every node must see alike; withDNS what the nodes with the cluster's DNS
+	// must (the kubelet's and the containerd 2.x node's).
+	var obs, withDNS observations
 	onTargets(t, e, e.streamTargets(t), func(t *testing.T, e *env, tg target) {
 		ns := e.namespace(t)
 		h := e.host(t, tg)
+		clusterDNS := tg.name != "containerd1.6"
 		dnsConfig := &corev1.PodDNSConfig{Nameservers: []string{"192.0.2.53"}, Searches: []string{"parity.example", "svc.parity.example"},
 			Options: []corev1.PodDNSConfigOption{{Name: "ndots", Value: ptr.To("3")}, {Name: "edns0"}, {Name: "timeout", Value: ptr.To("2")}}}
 		cases := map[string]corev1.DNSPolicy{"dns-default": corev1.DNSDefault, "dns-clusterfirst": corev1.DNSClusterFirst,
@@ -62,8 +67,13 @@ func TestIntegrationParityHostsAndDNS(t *testing.T) {
 			pods[name] = e.createPod(t, ns, pod)
 		}
 		for name, pod := range pods {
-			out := sortOptions(e.runToLogs(t, ns, pod))
-			obs.add(tg.name, name, out)
+			out := sortOptions(strings.ReplaceAll(e.runToLogs(t, ns, pod), ns, "<ns>"))
+			switch {
+			case name != "dns-withhostnet":
+				obs.add(tg.name, name, out)
+			case clusterDNS:
+				withDNS.add(tg.name, name, out)
+			}
 			hosts, resolv, _ := strings.Cut(out, "---\n")
 			if name == "dns-none" && resolv != "search parity.example svc.parity.example\nnameserver 192.0.2.53\noptions edns0 ndots:3 timeout:2\n" {
 				t.Errorf("%s: dnsPolicy None: resolv.conf is not the dnsConfig alone:\n%s", tg.name, resolv)
@@ -78,41 +88,48 @@ func TestIntegrationParityHostsAndDNS(t *testing.T) {
 				}
 			}
 		}
-		ev := e.waitEvent(t, ns, "dns-withhostnet", "MissingClusterDNS", "", 60*time.Second)
-		obs.add(tg.name, "MissingClusterDNS", anonymous(pods["dns-withhostnet"], describeEvent(ev)))
+		if !clusterDNS {
+			ev := e.waitEvent(t, ns, "dns-withhostnet", "MissingClusterDNS", "", 60*time.Second)
+			if ev.Type != corev1.EventTypeWarning || !strings.Contains(ev.Message, `Falling back to "Default" policy`) {
+				t.Errorf("%s: MissingClusterDNS event %s", tg.name, describeEvent(ev))
+			}
+		}
 		for name := range pods {
 			e.deletePod(t, ns, name)
 			e.assertClean(t, h, ns, name, pods[name].UID)
 		}
-		if tg.reference {
-			return
-		}
-		// A pod on the pod network under ClusterFirst: the kubelet would give it the cluster's
-		// DNS; Satellite runs it in the host's network with the host's resolv.conf, and says so.
+		// A pod on the pod network under ClusterFirst: the cluster's DNS, as the kubelet
+		// gives it (or the host's, with MissingClusterDNS, without a tunnel).
 		pod := tg.pod("dns-podnet", corev1.RestartPolicyNever, "cat /etc/hosts; echo ---; cat /etc/resolv.conf")
 		pod.Spec.HostNetwork, pod.Spec.DNSPolicy = false, corev1.DNSClusterFirst
 		pod = e.createPod(t, ns, pod)
 		out := e.runToLogs(t, ns, pod)
-		hostResolv, err := h.Output(context.Background(), "cat /etc/resolv.conf")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range strings.Split(string(hostResolv), "\n") {
-			if f := strings.Fields(l); len(f) >= 2 && f[0] == "nameserver" && !strings.Contains(out, "nameserver "+f[1]+"\n") {
-				t.Errorf("%s: the host's nameserver %s is not in the pod's resolv.conf:\n%s", tg.name, f[1], out)
+		hosts, resolv, _ := strings.Cut(out, "---\n")
+		if clusterDNS {
+			withDNS.add(tg.name, "dns-podnet resolv.conf", sortOptions(strings.ReplaceAll(resolv, ns, "<ns>")))
+		} else {
+			hostResolv, err := h.Output(context.Background(), "cat /etc/resolv.conf")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range strings.Split(string(hostResolv), "\n") {
+				if f := strings.Fields(l); len(f) >= 2 && f[0] == "nameserver" && !strings.Contains(resolv, "nameserver "+f[1]+"\n") {
+					t.Errorf("%s: the host's nameserver %s is not in the pod's resolv.conf:\n%s", tg.name, f[1], out)
+				}
+			}
+			if ev := e.waitEvent(t, ns, pod.Name, "MissingClusterDNS", "", 60*time.Second); ev.Type != corev1.EventTypeWarning ||
+				!strings.Contains(ev.Message, `Falling back to "Default" policy`) {
+				t.Errorf("%s: MissingClusterDNS event %s", tg.name, describeEvent(ev))
 			}
 		}
-		if !strings.HasPrefix(out, "# Kubernetes-managed hosts file (host network).\n") {
+		if !tg.reference && !strings.HasPrefix(hosts, "# Kubernetes-managed hosts file (host network).\n") {
 			t.Errorf("%s: pod-network pod's /etc/hosts:\n%s", tg.name, out)
-		}
-		if ev := e.waitEvent(t, ns, pod.Name, "MissingClusterDNS", "", 60*time.Second); ev.Type != corev1.EventTypeWarning ||
-			!strings.Contains(ev.Message, `Falling back to "Default" policy`) {
-			t.Errorf("%s: MissingClusterDNS event %s", tg.name, describeEvent(ev))
 		}
 		e.deletePod(t, ns, pod.Name)
 		e.assertClean(t, h, ns, pod.Name, pod.UID)
 	})
 	obs.compare(t)
+	withDNS.compare(t)
 }
 
 // Env as the kubelet resolves it: status.podIP and status.hostIP (the pod's and host's

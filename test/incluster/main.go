@@ -3,7 +3,9 @@
 // KUBERNETES_SERVICE_HOST and _PORT, the service account's token and CA), asks who it is
 // (a SelfSubjectReview, which every authenticated user may make) and prints the answer.
 // `incluster sockets` instead prints whether the container may open raw and packet sockets;
-// `incluster get URL` prints the body of a GET of URL.
+// `incluster get URL` prints the body of a GET of URL; `incluster resolve NAME...` the
+// addresses of names; `incluster udp ADDR MSG` the answer to a datagram; `incluster
+// udp-echo ADDR` echoes datagrams.
 package main
 
 import (
@@ -23,8 +25,21 @@ func main() {
 		sockets()
 		return
 	}
-	if len(os.Args) > 2 && os.Args[1] == "get" {
-		if err := get(os.Args[2]); err != nil {
+	if len(os.Args) > 1 {
+		var err error
+		switch a := os.Args[1:]; {
+		case a[0] == "get" && len(a) == 2:
+			err = get(a[1])
+		case a[0] == "resolve":
+			resolve(a[1:])
+		case a[0] == "udp" && len(a) == 3:
+			err = udp(a[1], a[2])
+		case a[0] == "udp-echo" && len(a) == 2:
+			err = udpEcho(a[1])
+		default:
+			err = fmt.Errorf("unknown command %q", a)
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "incluster:", err)
 			os.Exit(1)
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -168,4 +170,12 @@ func (h *Host) Ping(ctx context.Context) error {
 		return err
 	}
 	return h.PingErr
+}
+
+// OpenChannel refuses every channel, as an sshd that permits none.
+func (h *Host) OpenChannel(_ context.Context, name string, _ []byte) (ssh.Channel, <-chan *ssh.Request, error) {
+	h.mu.Lock()
+	h.record("OpenChannel", name)
+	h.mu.Unlock()
+	return nil, nil, &ssh.OpenChannelError{Reason: ssh.Prohibited, Message: "fake host: no " + name}
 }
