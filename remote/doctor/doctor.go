@@ -10,6 +10,8 @@ import (
 
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/satellite-vk/satellite/remote/tunnel"
 )
 
 // Status is a check's verdict.
@@ -50,10 +52,12 @@ type Commander interface {
 	Output(ctx context.Context, cmd string) ([]byte, error)
 }
 
-// Host is a Commander that also opens unix sockets on the host, as Satellite's CRI client does.
+// Host is a Commander that also opens unix sockets on the host, as Satellite's CRI client does,
+// and SSH channels, as its cluster network's tunnel does.
 type Host interface {
 	Commander
 	DialUnix(ctx context.Context, path string) (net.Conn, error)
+	tunnel.Opener
 }
 
 // Runtime is the part of the host's CRI API the checks call. *remote.Runtime is one.
@@ -97,7 +101,7 @@ func Run(ctx context.Context, h Host, rt Runtime, o Options) []Result {
 	ssh := check(func(ctx context.Context) Result { return checkSSH(ctx, h, o) })
 	if ssh.Status == Fail {
 		return append([]Result{ssh}, skipAll("needs SSH", nameSocket, nameCRI, nameRuntimeReady, nameCNI, nameOOM, nameSandbox,
-			nameRunc, nameCgroup, nameDiskRoot, nameDiskLogs, nameNvidiaSMI, nameGPURuntime, nameClock)...)
+			nameRunc, nameCgroup, nameDiskRoot, nameDiskLogs, nameNvidiaSMI, nameGPURuntime, nameTunnel, nameClock)...)
 	}
 	cri, rs := runtimeChecks(ctx, h, rt, o, check)
 	rs = append([]Result{ssh}, rs...)
@@ -118,6 +122,7 @@ func Run(ctx context.Context, h Host, rt Runtime, o Options) []Result {
 		return r
 	}))
 	rs = append(rs, check(func(ctx context.Context) Result { return checkGPURuntime(ctx, h, gpus, cfg) }))
+	rs = append(rs, check(func(ctx context.Context) Result { return checkTunnel(ctx, h, o) }))
 	return append(rs, check(func(ctx context.Context) Result { return checkClock(ctx, h, o.Now) }))
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -19,8 +20,9 @@ import (
 
 // fakeHost answers commands by the first rule whose key the command contains.
 type fakeHost struct {
-	rules   []rule
-	dialErr error
+	rules     []rule
+	dialErr   error
+	tunnelErr error
 }
 
 type rule struct {
@@ -37,6 +39,16 @@ func (f *fakeHost) Output(_ context.Context, cmd string) ([]byte, error) {
 	return nil, fmt.Errorf("fake host: unexpected command %q", cmd)
 }
 
+// OpenChannel: the host's sshd permits the tunnel unless tunnelErr says otherwise.
+func (f *fakeHost) OpenChannel(context.Context, string, []byte) (ssh.Channel, <-chan *ssh.Request, error) {
+	if f.tunnelErr != nil {
+		return nil, nil, f.tunnelErr
+	}
+	reqs := make(chan *ssh.Request)
+	close(reqs) // the channel's requests end with it
+	return nopChannel{}, reqs, nil
+}
+
 func (f *fakeHost) DialUnix(context.Context, string) (net.Conn, error) {
 	if f.dialErr != nil {
 		return nil, f.dialErr
@@ -48,7 +60,7 @@ func (f *fakeHost) DialUnix(context.Context, string) (net.Conn, error) {
 
 // with puts rules in front of the host's, so they win.
 func (f *fakeHost) with(rules ...rule) *fakeHost {
-	return &fakeHost{rules: append(rules, f.rules...), dialErr: f.dialErr}
+	return &fakeHost{rules: append(rules, f.rules...), dialErr: f.dialErr, tunnelErr: f.tunnelErr}
 }
 
 // healthyHost is a root login on a cgroup v2 host without GPUs, with containerd 2.x.
@@ -134,8 +146,8 @@ func byName(rs []Result) map[string]Result {
 func TestRunHealthyHost(t *testing.T) {
 	t.Parallel()
 	rs := Run(context.Background(), healthyHost(), readyRuntime(criConfig2), testOptions)
-	if len(rs) != 14 {
-		t.Fatalf("%d results, want 14", len(rs))
+	if len(rs) != 15 {
+		t.Fatalf("%d results, want 15", len(rs))
 	}
 	for _, r := range rs {
 		want := OK
@@ -337,5 +349,29 @@ func TestWriteText(t *testing.T) {
 `
 	if err != nil || b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// nopChannel is an SSH channel that reads nothing and takes every write.
+type nopChannel struct{}
+
+func (nopChannel) Read([]byte) (int, error)                       { return 0, io.EOF }
+func (nopChannel) Write(b []byte) (int, error)                    { return len(b), nil }
+func (nopChannel) Close() error                                   { return nil }
+func (nopChannel) CloseWrite() error                              { return nil }
+func (nopChannel) SendRequest(string, bool, []byte) (bool, error) { return false, nil }
+func (nopChannel) Stderr() io.ReadWriter                          { return nil }
+
+func TestTunnel(t *testing.T) {
+	t.Parallel()
+	r := checkTunnel(context.Background(), healthyHost(), testOptions)
+	if r.Status != OK {
+		t.Errorf("permitted: %+v", r)
+	}
+	h := healthyHost()
+	h.tunnelErr = &ssh.OpenChannelError{Reason: ssh.Prohibited, Message: "open failed"}
+	r = checkTunnel(context.Background(), h, testOptions)
+	if r.Status != Warn || !strings.Contains(r.Fix, "Match User ubuntu\n    PermitTunnel point-to-point") {
+		t.Errorf("refused: %+v", r)
 	}
 }

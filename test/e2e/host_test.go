@@ -33,7 +33,7 @@ func TestIntegrationHostDoctor(t *testing.T) {
 				t.Errorf("exit status %d, want 0 and no failed check", code)
 			}
 			for _, want := range []string{"[ ok ] ssh", "[ ok ] containerd socket", "[ ok ] containerd CRI", "[ ok ] runtime ready",
-				"[ ok ] CNI network", "[ ok ] sandbox image", "[ ok ] runc", "[ ok ] clock skew"} {
+				"[ ok ] CNI network", "[ ok ] sandbox image", "[ ok ] runc", "[ ok ] cluster tunnel", "[ ok ] clock skew"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("no %q line", want)
 				}

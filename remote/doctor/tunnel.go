@@ -1,0 +1,45 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/satellite-vk/satellite/remote/tunnel"
+)
+
+// nameTunnel is the check of the layer-3 tunnel that gives the host's pods the cluster's
+// network (docs/networking.md).
+const nameTunnel = "cluster tunnel"
+
+// checkTunnel opens the tunnel Satellite opens (tun@openssh.com, any unit) and closes it at
+// once: sshd creates the device and deletes it with the channel. A refusal is a warning, not a
+// failure: the node works without it, its pods have no cluster network.
+func checkTunnel(ctx context.Context, h Host, o Options) Result {
+	r := Result{Name: nameTunnel}
+	dev, err := tunnel.OpenDevice(ctx, h, tunnel.UnitAny)
+	var oce *ssh.OpenChannelError
+	switch {
+	case errors.As(err, &oce):
+		user, _, _ := splitUser(o.SSHTarget)
+		return warn(r, fmt.Sprintf("sshd refuses Satellite's tunnel (%s): the host's pods get no cluster network (Services, cluster DNS)", oce.Message),
+			fmt.Sprintf("in the host's /etc/ssh/sshd_config, at its end:\n  Match User %s\n    PermitTunnel point-to-point\n"+
+				"then: sudo sshd -t && sudo systemctl reload ssh (or sshd)", user))
+	case err != nil:
+		return warn(r, fmt.Sprintf("cannot open Satellite's tunnel: %v", err), "check that the host has /dev/net/tun (modprobe tun) and that Satellite's user is root")
+	}
+	_ = dev.Close()
+	return pass(r, "sshd permits Satellite's tunnel (tun@openssh.com, point-to-point): the host's pods can be on the cluster network")
+}
+
+// splitUser splits user@host:port into the user and the rest ("root" when none is given).
+func splitUser(t string) (user, rest string, ok bool) {
+	user, rest, ok = strings.Cut(t, "@")
+	if !ok {
+		return "root", t, false
+	}
+	return user, rest, true
+}
