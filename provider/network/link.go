@@ -40,7 +40,8 @@ type LinkConfig struct {
 	SSHAddr netip.Addr
 	// Dial opens each flow's connection from Satellite's pod; default net.Dialer.
 	Dial netstack.DialFunc
-	// MaxRetry bounds the wait between two attempts to open the tunnel. Default 15 s.
+	// MaxRetry bounds the wait between two attempts to open the tunnel. Default 4 s: an attempt
+	// costs one SSH dial at most, and the remote.Host paces its dials itself.
 	MaxRetry time.Duration
 	// Changed is called when the link goes up or down; nil: not called.
 	Changed func(up bool, reason, message string)
@@ -64,7 +65,7 @@ type Link struct {
 // NewLink makes the link; Run opens it and keeps it open.
 func NewLink(cfg LinkConfig, host tunnel.Host) *Link {
 	if cfg.MaxRetry == 0 {
-		cfg.MaxRetry = 15 * time.Second
+		cfg.MaxRetry = 4 * time.Second
 	}
 	return &Link{cfg: cfg, host: host, reason: ReasonTunnelDown, message: "the tunnel to the host is not open yet"}
 }

@@ -258,3 +258,63 @@ func TestIntegrationHostReachesClusterOnlyThroughTunnel(t *testing.T) {
 		t.Errorf("routes into the tunnel on the host: %v, want exactly %s:\n%s", tunnelRoutes, want, got)
 	}
 }
+
+// nodeCondition waits until the node's condition of type typ has status, and returns its
+// reason and message.
+func (e *env) nodeCondition(t *testing.T, node string, typ corev1.NodeConditionType, status corev1.ConditionStatus, timeout time.Duration) string {
+	t.Helper()
+	var why string
+	e.waitFor(t, timeout, fmt.Sprintf("node %s %s=%s", node, typ, status), func(ctx context.Context) (bool, error) {
+		n, err := e.client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == typ {
+				why = c.Reason + ": " + c.Message
+				return c.Status == status, nil
+			}
+		}
+		return false, nil
+	})
+	return why
+}
+
+// A link cut takes the tunnel down with the SSH connection: the node's ClusterNetwork
+// condition says so, and once the link is back Satellite opens a new tunnel by itself, with
+// the host's routes moved to it: a pod that was running all along resolves and reaches the
+// cluster again. The time from the link's return to the first answer is logged.
+func TestIntegrationFaultTunnelLinkCut(t *testing.T) {
+	e := loadEnv(t)
+	f := e.faultHost(t)
+	ns := e.namespace(t)
+	pod := f.tg.pod("resolver", corev1.RestartPolicyAlways, "exec sleep 3600")
+	pod.Spec.HostNetwork = false
+	pod.Spec.Containers[0].Image = e.get(t, "INCLUSTER_IMAGE")
+	pod = e.createPod(t, ns, pod)
+	e.waitPod(t, ns, pod.Name, 90*time.Second, "running", running)
+	resolves := func(ctx context.Context) (bool, error) {
+		out, err := e.kubectl(ctx, t, "", "-n", ns, "exec", pod.Name, "--", "incluster", "resolve", "kubernetes.default")
+		return out == "kubernetes.default: 10.96.0.1\n", err
+	}
+	e.nodeCondition(t, f.tg.node, "ClusterNetwork", corev1.ConditionTrue, 60*time.Second)
+	e.waitFor(t, 30*time.Second, "the pod to resolve kubernetes.default before the cut", resolves)
+
+	f.link(t, "down")
+	restored := false
+	t.Cleanup(func() {
+		if !restored {
+			f.link(t, "up")
+		}
+	})
+	why := e.nodeCondition(t, f.tg.node, "ClusterNetwork", corev1.ConditionFalse, 90*time.Second)
+	t.Logf("during the cut: ClusterNetwork=False %s", why)
+	f.link(t, "up")
+	restored = true
+	back := time.Now()
+	// exec itself needs the SSH link, so this measures the tunnel and the link together.
+	e.waitFor(t, 90*time.Second, "the pod to resolve kubernetes.default after the link returned", resolves)
+	t.Logf("the pod resolved kubernetes.default again %.1fs after the link returned", time.Since(back).Seconds())
+	why = e.nodeCondition(t, f.tg.node, "ClusterNetwork", corev1.ConditionTrue, 60*time.Second)
+	t.Logf("after: ClusterNetwork=True %s", why)
+}
