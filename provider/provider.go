@@ -244,13 +244,15 @@ func New(cfg Config, deps Deps) *Provider {
 	p := &Provider{cfg: cfg, streams: host, cri: cri, objects: deps.Objects}
 	podIP, reserved, ports := cfg.HostIP, []network.Port(nil), podworker.Deps{}.Ports
 	if !cfg.HostNetwork {
-		p.relays = network.New(network.Config{ListenIP: cfg.NodeIP, HostIP: cfg.HostIP}, host)
-		podIP, ports = cfg.NodeIP, p.relays
-		reserved = []network.Port{{Protocol: corev1.ProtocolTCP, Port: cfg.KubeletPort}}
+		var udp network.UDPDialer // UDP reaches the host through the tunnel alone
 		if len(cfg.Cluster.Ranges) > 0 {
 			p.link = network.NewLink(network.LinkConfig{Ranges: cfg.Cluster.Ranges, SSHAddr: cfg.Cluster.SSHAddr,
 				Changed: p.clusterNetworkChanged(recorder)}, host)
+			udp = p.link.DialUDP
 		}
+		p.relays = network.New(network.Config{ListenIP: cfg.NodeIP, HostIP: cfg.HostIP, UDP: udp}, host)
+		podIP, ports = cfg.NodeIP, p.relays
+		reserved = []network.Port{{Protocol: corev1.ProtocolTCP, Port: cfg.KubeletPort}}
 	}
 	p.logs = logs.New(logs.Config{
 		Selector: map[string]string{kuberuntime.LabelNode: cfg.NodeName},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -45,6 +46,10 @@ type LinkConfig struct {
 	MaxRetry time.Duration
 	// Changed is called when the link goes up or down; nil: not called.
 	Changed func(up bool, reason, message string)
+	// HostEnd and SatelliteEnd are the tunnel's point-to-point pair: the host's address on
+	// its tun device, and Satellite's (from which datagrams of the cluster reach the host's
+	// pods). Defaults 169.254.213.1 and 169.254.213.2.
+	HostEnd, SatelliteEnd netip.Addr
 }
 
 // Link keeps the host's pods on the cluster's network, the way back from the relays: a
@@ -60,10 +65,20 @@ type Link struct {
 	up      bool
 	reason  string
 	message string
+	stack   *netstack.Stack // while the tunnel is up
 }
+
+// ErrTunnelDown is DialUDP's error while there is no tunnel.
+var ErrTunnelDown = errors.New("the tunnel to the host is down")
 
 // NewLink makes the link; Run opens it and keeps it open.
 func NewLink(cfg LinkConfig, host tunnel.Host) *Link {
+	if !cfg.HostEnd.IsValid() {
+		cfg.HostEnd = netip.MustParseAddr("169.254.213.1")
+	}
+	if !cfg.SatelliteEnd.IsValid() {
+		cfg.SatelliteEnd = netip.MustParseAddr("169.254.213.2")
+	}
 	if cfg.MaxRetry == 0 {
 		cfg.MaxRetry = 4 * time.Second
 	}
@@ -96,7 +111,8 @@ func (l *Link) Run(ctx context.Context) {
 
 // serve opens one tunnel and runs the stack on it until either fails or ctx ends.
 func (l *Link) serve(ctx context.Context) error {
-	t, err := tunnel.Open(ctx, l.host, tunnel.Config{Link: tunnel.Link{Routes: l.cfg.Ranges}, SSHAddr: l.cfg.SSHAddr})
+	t, err := tunnel.Open(ctx, l.host, tunnel.Config{SSHAddr: l.cfg.SSHAddr,
+		Link: tunnel.Link{Routes: l.cfg.Ranges, Local: l.cfg.HostEnd, Peer: l.cfg.SatelliteEnd}})
 	if err != nil {
 		return err
 	}
@@ -108,10 +124,12 @@ func (l *Link) serve(ctx context.Context) error {
 			log.G(ctx).WithError(err).Debug("closing the tunnel")
 		}
 	}()
-	st, err := netstack.New(t.Device, netstack.Config{Ranges: l.cfg.Ranges, Dial: l.cfg.Dial})
+	st, err := netstack.New(t.Device, netstack.Config{Ranges: l.cfg.Ranges, Dial: l.cfg.Dial, Self: l.cfg.SatelliteEnd})
 	if err != nil {
 		return err
 	}
+	l.setStack(st)
+	defer l.setStack(nil)
 	l.set(true, ReasonTunnelUp, fmt.Sprintf("pods on the host reach %s through %s on the host", prefixes(l.cfg.Ranges), t.Name))
 	log.G(ctx).WithField("device", t.Name).WithField("ranges", prefixes(l.cfg.Ranges)).Info("the host's pods are on the cluster network")
 	if err := st.Run(ctx); err != nil {
@@ -171,4 +189,22 @@ func prefixes(ps []netip.Prefix) string {
 		s[i] = p.String()
 	}
 	return strings.Join(s, ", ")
+}
+
+func (l *Link) setStack(st *netstack.Stack) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stack = st
+}
+
+// DialUDP opens a UDP association to port at the host's end of the tunnel, where a pod on the
+// host that listens on all addresses receives it: the relays' way to the pods' UDP ports.
+func (l *Link) DialUDP(port uint16) (net.Conn, error) {
+	l.mu.Lock()
+	st := l.stack
+	l.mu.Unlock()
+	if st == nil {
+		return nil, ErrTunnelDown
+	}
+	return st.DialUDP(netip.AddrPortFrom(l.cfg.HostEnd, port))
 }

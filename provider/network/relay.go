@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -31,10 +32,13 @@ type Config struct {
 	MaxConns int
 	// Listen opens a listener; default net.ListenConfig's.
 	Listen func(ctx context.Context, network, addr string) (net.Listener, error)
+	// UDP reaches the host's pods' UDP ports (Link.DialUDP); nil: UDP ports are not relayed.
+	UDP UDPDialer
 }
 
 // Relays listen on the node's address on the ports of the pods on the host and relay each
-// connection to the same port on the host. TCP only: a UDP or SCTP port is recorded (it still
+// connection to the same port on the host (TCP, over an SSH channel), and each UDP
+// association through the tunnel (with Config.UDP). An SCTP port is recorded (it still
 // conflicts) but not listened on.
 type Relays struct {
 	cfg    Config
@@ -44,7 +48,7 @@ type Relays struct {
 
 	mu        sync.Mutex
 	owners    map[string][]Port
-	listeners map[Port]net.Listener
+	listeners map[Port]io.Closer
 	conns     map[net.Conn]struct{}
 	closed    bool
 	wg        sync.WaitGroup
@@ -64,7 +68,7 @@ func New(cfg Config, dialer Dialer) *Relays {
 	}
 	base, cancel := context.WithCancel(context.Background())
 	return &Relays{cfg: cfg, dialer: dialer, base: base, cancel: cancel, owners: map[string][]Port{},
-		listeners: map[Port]net.Listener{}, conns: map[net.Conn]struct{}{}}
+		listeners: map[Port]io.Closer{}, conns: map[net.Conn]struct{}{}}
 }
 
 // Run waits until ctx ends, then closes every listener and relayed connection and returns
@@ -123,7 +127,7 @@ func (r *Relays) reconcile(ctx context.Context) error {
 	want := map[Port]bool{}
 	for _, ports := range r.owners {
 		for _, p := range ports {
-			want[p] = p.Protocol == corev1.ProtocolTCP
+			want[p] = p.Protocol == corev1.ProtocolTCP || (p.Protocol == corev1.ProtocolUDP && r.cfg.UDP != nil)
 		}
 	}
 	for p, l := range r.listeners {
@@ -133,18 +137,37 @@ func (r *Relays) reconcile(ctx context.Context) error {
 		}
 	}
 	var errs []error
-	for p, tcp := range want {
-		if _, ok := r.listeners[p]; ok || !tcp {
+	for p, relayed := range want {
+		if _, ok := r.listeners[p]; ok || !relayed {
 			continue
 		}
-		l, err := r.cfg.Listen(ctx, "tcp", net.JoinHostPort(r.cfg.ListenIP, strconv.Itoa(int(p.Port))))
-		if err != nil {
+		if err := r.listen(ctx, p); err != nil {
 			errs = append(errs, fmt.Errorf("relay port %s: %w", p, err))
-			continue
 		}
-		r.listeners[p] = l
-		r.wg.Add(1)
-		go r.serve(log.G(ctx), l, p)
 	}
 	return errors.Join(errs...)
+}
+
+// listen opens the listener of one port and starts serving it; r.mu is held.
+func (r *Relays) listen(ctx context.Context, p Port) error {
+	if p.Protocol == corev1.ProtocolUDP {
+		var lc net.ListenConfig
+		pc, err := lc.ListenPacket(ctx, "udp", udpAddr(r.cfg.ListenIP, p.Port))
+		if err != nil {
+			return err
+		}
+		u := &udpRelay{pc: pc, dial: r.cfg.UDP, port: uint16(p.Port), assocs: map[string]net.Conn{}}
+		r.listeners[p] = u
+		r.wg.Add(1)
+		go r.serveUDP(log.G(ctx), u)
+		return nil
+	}
+	l, err := r.cfg.Listen(ctx, "tcp", net.JoinHostPort(r.cfg.ListenIP, strconv.Itoa(int(p.Port))))
+	if err != nil {
+		return err
+	}
+	r.listeners[p] = l
+	r.wg.Add(1)
+	go r.serve(log.G(ctx), l, p)
+	return nil
 }

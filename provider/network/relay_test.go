@@ -261,3 +261,72 @@ func TestRunClosesEverything(t *testing.T) {
 		t.Fatalf("Set after Run: %v, listening %v; want nothing opened", err, r.Listening())
 	}
 }
+
+// udpEcho answers each datagram with "echo:" and the datagram.
+func udpEcho(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo(append([]byte("echo:"), buf[:n]...), from)
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+// UDP ports are relayed through the UDP dialer (the tunnel), one association per client, and
+// answers come back to the client that asked.
+func TestRelayUDP(t *testing.T) {
+	echo := udpEcho(t)
+	var mu sync.Mutex
+	var dialled []uint16
+	r := New(Config{ListenIP: "127.0.0.1", HostIP: "192.0.2.7", UDP: func(port uint16) (net.Conn, error) {
+		mu.Lock()
+		dialled = append(dialled, port)
+		mu.Unlock()
+		return net.Dial("udp", echo)
+	}}, &hostDialer{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	port := freePort(t) // a free TCP port number is almost always a free UDP one on loopback
+	if err := r.Set(context.Background(), "pod-a", []Port{{corev1.ProtocolUDP, port}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, client := range []string{"one", "two"} {
+		c, err := net.Dial("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		for range 2 {
+			if _, err := c.Write([]byte(client)); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 100)
+			n, err := c.Read(buf)
+			if err != nil || string(buf[:n]) != "echo:"+client {
+				t.Fatalf("client %s: answer %q, %v", client, buf[:n], err)
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(dialled) != 2 || dialled[0] != uint16(port) {
+		t.Errorf("associations dialled for ports %v, want two (one per client) for %d", dialled, port)
+	}
+}

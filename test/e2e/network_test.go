@@ -318,3 +318,42 @@ func TestIntegrationFaultTunnelLinkCut(t *testing.T) {
 	why = e.nodeCondition(t, f.tg.node, "ClusterNetwork", corev1.ConditionTrue, 60*time.Second)
 	t.Logf("after: ClusterNetwork=True %s", why)
 }
+
+// A UDP echo server on a Satellite node behind a Service answers a pod on the reference node,
+// by ClusterIP and by pod IP, as one on the kubelet's node does: datagrams reach the host's
+// pod through Satellite's tunnel (SSH has no datagram forwarding of its own).
+func TestIntegrationUDPToPod(t *testing.T) {
+	e := loadEnv(t)
+	targets := e.streamTargets(t)
+	seen := differential(t, e, []target{targets[0], targets[2]}, func(t *testing.T, e *env, tg target) string {
+		ns := e.namespace(t)
+		ctx := context.Background()
+		port := portFor(tg, 18750)
+		server := tg.pod("udp-echo", corev1.RestartPolicyAlways, fmt.Sprintf("exec incluster udp-echo :%d", port))
+		server.Spec.HostNetwork = false
+		server.Labels = map[string]string{"app": "udp-echo"}
+		server.Spec.Containers[0].Image = e.get(t, "INCLUSTER_IMAGE")
+		server.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "echo", ContainerPort: port, Protocol: corev1.ProtocolUDP}}
+		server = e.createPod(t, ns, server)
+		svc, err := e.client.CoreV1().Services(ns).Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "udp-echo"},
+			Spec: corev1.ServiceSpec{Selector: server.Labels, Ports: []corev1.ServicePort{{Port: 5353, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromString("echo")}}}},
+			metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		server = e.waitPod(t, ns, server.Name, 90*time.Second, "running", running)
+		client := e.clientPod(t, ns)
+		var out strings.Builder
+		for _, addr := range []string{svc.Spec.ClusterIP + ":5353", fmt.Sprintf("%s:%d", server.Status.PodIP, port)} {
+			var got string
+			e.waitFor(t, 30*time.Second, "a UDP answer from "+addr, func(ctx context.Context) (bool, error) {
+				o, err := e.kubectl(ctx, t, "", "-n", ns, "exec", client, "--", "incluster", "udp", addr, "hello")
+				got = o
+				return o == "echo:hello\n", err
+			})
+			fmt.Fprintf(&out, "%s: %s", strings.NewReplacer(svc.Spec.ClusterIP, "<cluster-ip>", server.Status.PodIP, "<pod-ip>", strconv.Itoa(int(port)), "<port>").Replace(addr), got)
+		}
+		return out.String()
+	})
+	compareWithKubelet(t, seen)
+}

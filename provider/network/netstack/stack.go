@@ -11,6 +11,7 @@ import (
 
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -50,6 +51,9 @@ type Config struct {
 	// UDPIdle ends a UDP association after this long without a datagram either way.
 	// Default 60 s.
 	UDPIdle time.Duration
+	// Self is Satellite's own address on the link (the host's peer): packets to it are
+	// accepted, and DialUDP sends from it. Zero: none, and DialUDP fails.
+	Self netip.Addr
 }
 
 // Stack terminates the host's flows in a userspace TCP/IP stack and relays each one to the
@@ -58,6 +62,12 @@ type Stack struct {
 	cfg   Config
 	link  Link
 	flows flows
+
+	// accept are the destinations taken from the link: the ranges, and Self.
+	accept []netip.Prefix
+
+	mu sync.Mutex
+	ns *stack.Stack // while Run runs
 }
 
 const nicID = 1
@@ -82,7 +92,11 @@ func New(link Link, cfg Config) (*Stack, error) {
 	if cfg.UDPIdle == 0 {
 		cfg.UDPIdle = time.Minute
 	}
-	return &Stack{cfg: cfg, link: link, flows: flows{max: cfg.MaxFlows}}, nil
+	s := &Stack{cfg: cfg, link: link, flows: flows{max: cfg.MaxFlows}, accept: cfg.Ranges}
+	if cfg.Self.IsValid() {
+		s.accept = append(append([]netip.Prefix(nil), cfg.Ranges...), netip.PrefixFrom(cfg.Self, cfg.Self.BitLen()))
+	}
+	return s, nil
 }
 
 // Flows is the number of flows open now.
@@ -98,6 +112,8 @@ func (s *Stack) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.setRunning(ns)
+	defer s.setRunning(nil)
 	var wg sync.WaitGroup
 	wg.Go(func() { cancel(s.inbound(ep)) })
 	wg.Go(func() { cancel(s.outbound(ctx, ep)) })
@@ -139,6 +155,15 @@ func (s *Stack) newStack(ctx context.Context) (*stack.Stack, *channel.Endpoint, 
 		{Destination: header.IPv4EmptySubnet, NIC: nicID},
 		{Destination: header.IPv6EmptySubnet, NIC: nicID},
 	})
+	if s.cfg.Self.IsValid() {
+		addr := tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: tcpip.AddrFromSlice(s.cfg.Self.AsSlice()).WithPrefix()}
+		if s.cfg.Self.Is6() {
+			addr.Protocol = ipv6.ProtocolNumber
+		}
+		if err := ns.AddProtocolAddress(nicID, addr, stack.AddressProperties{}); err != nil {
+			return nil, nil, fmt.Errorf("netstack: address %s: %s", s.cfg.Self, err)
+		}
+	}
 	tcpFwd := tcp.NewForwarder(ns, 0, 512, s.handleTCP(ctx))
 	ns.SetTransportProtocolHandler(tcp.ProtocolNumber, tcpFwd.HandlePacket)
 	udpFwd := udp.NewForwarder(ns, s.handleUDP(ctx))
@@ -172,7 +197,7 @@ func (s *Stack) inbound(ep *channel.Endpoint) error {
 		if err != nil {
 			return fmt.Errorf("netstack: read link: %w", err)
 		}
-		proto, ok := accepted(buf[:n], s.cfg.Ranges)
+		proto, ok := accepted(buf[:n], s.accept)
 		if !ok {
 			continue
 		}
@@ -217,4 +242,35 @@ func accepted(pkt []byte, ranges []netip.Prefix) (tcpip.NetworkProtocolNumber, b
 		}
 	}
 	return 0, false
+}
+
+func (s *Stack) setRunning(ns *stack.Stack) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ns = ns
+}
+
+// ErrNotRunning is DialUDP's error when the stack is not running.
+var ErrNotRunning = errors.New("netstack: not running")
+
+// DialUDP opens a UDP association from Self to dst on the host's side of the link: the way
+// datagrams from the cluster reach a pod's UDP port on the host. It fails once Run has ended.
+func (s *Stack) DialUDP(dst netip.AddrPort) (net.Conn, error) {
+	s.mu.Lock()
+	ns := s.ns
+	s.mu.Unlock()
+	if ns == nil || !s.cfg.Self.IsValid() {
+		return nil, ErrNotRunning
+	}
+	proto := tcpip.NetworkProtocolNumber(ipv4.ProtocolNumber)
+	if dst.Addr().Is6() {
+		proto = ipv6.ProtocolNumber
+	}
+	laddr := &tcpip.FullAddress{NIC: nicID, Addr: tcpip.AddrFromSlice(s.cfg.Self.AsSlice())}
+	raddr := &tcpip.FullAddress{NIC: nicID, Addr: tcpip.AddrFromSlice(dst.Addr().AsSlice()), Port: dst.Port()}
+	c, err := gonet.DialUDP(ns, laddr, raddr, proto)
+	if err != nil {
+		return nil, fmt.Errorf("netstack: udp to %s: %w", dst, err)
+	}
+	return c, nil
 }

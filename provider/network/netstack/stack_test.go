@@ -255,3 +255,55 @@ func checkUDP(t *testing.T, host *stack.Stack) {
 		t.Errorf("UDP: %q, %v", buf[:n], err)
 	}
 }
+
+// DialUDP sends from Self to the host's end of the link and gets the host's answer back: the
+// way the cluster's datagrams reach a pod's UDP port on the host.
+func TestDialUDPToHost(t *testing.T) {
+	t.Parallel()
+	mine, theirs := memLinks()
+	host := hostStack(t, theirs)
+	srv, err := gonet.DialUDP(host, &tcpip.FullAddress{NIC: 1, Addr: full("169.254.213.1", 5300).Addr, Port: 5300}, nil, ipv4.ProtocolNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := srv.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = srv.WriteTo(append([]byte("echo:"), buf[:n]...), from)
+		}
+	}()
+	s, err := New(mine, Config{Ranges: []netip.Prefix{netip.MustParsePrefix("10.232.0.0/16")}, Self: netip.MustParseAddr("169.254.213.2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DialUDP(netip.MustParseAddrPort("169.254.213.1:5300")); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("DialUDP before Run: %v, want ErrNotRunning", err)
+	}
+	stop := runStack(s)
+	defer stop()
+	var c net.Conn
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if c, err = s.DialUDP(netip.MustParseAddrPort("169.254.213.1:5300")); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // Run is starting
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	n, err := c.Read(buf)
+	if err != nil || string(buf[:n]) != "echo:ping" {
+		t.Errorf("answer %q, %v; want echo:ping", buf[:n], err)
+	}
+}
