@@ -335,7 +335,8 @@ iptables -N SATELLITE-DEV-IN 2>/dev/null || iptables -F SATELLITE-DEV-IN
 iptables -C INPUT -j SATELLITE-DEV-IN 2>/dev/null || iptables -I INPUT -j SATELLITE-DEV-IN
 iptables -A SATELLITE-DEV-IN -i lo -j RETURN
 iptables -A SATELLITE-DEV-IN -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
-iptables -A SATELLITE-DEV-IN -i $VETH_HOST -p tcp -m multiport --dports 22,${REGISTRY#*:} -j RETURN
+# sshd, the second sshd TestIntegrationHostKeyReplaced starts on 2222, the registry
+iptables -A SATELLITE-DEV-IN -i $VETH_HOST -p tcp -m multiport --dports 22,2222,${REGISTRY#*:} -j RETURN
 iptables -A SATELLITE-DEV-IN -i $VETH_HOST -j DROP
 SH
 }

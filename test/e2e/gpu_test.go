@@ -295,7 +295,8 @@ func (l *gpuLab) startSatellite() {
 		"--containerd-socket", l.socket, "--containerd-root", filepath.Join(l.dir, "root"),
 		"--pod-log-dir", filepath.Join(l.dir, "pods"), "--pod-dir", filepath.Join(l.dir, "volumes"),
 		"--nvidia-smi", filepath.Join(l.dir, "bin", "nvidia-smi"),
-		"--csr-self-approve", "--client-ca-file", filepath.Join(dev, "pki", "ca.crt"), "--log-level", "debug")
+		"--csr-self-approve", "--client-ca-file", filepath.Join(dev, "pki", "ca.crt"), "--log-level", "debug",
+		"--tunnel=false") // the environment's Satellite routes the one host already
 	if !l.eniNamed {
 		l.sat.Args = append(l.sat.Args, "--node-name", l.node)
 	}

@@ -135,7 +135,8 @@ func (l *hostKeyLab) startSatellite(extra ...string) {
 		"--known-hosts", filepath.Join(l.dir, "known_hosts"), "--host-ip", "10.213.0.2",
 		"--containerd-socket", l.e.get(l.t, "HOST_CONTAINERD_SOCKET"), "--containerd-root", l.e.get(l.t, "HOST_CONTAINERD_ROOT"),
 		"--pod-log-dir", filepath.Join(l.dir, "pods"), "--csr-self-approve",
-		"--client-ca-file", filepath.Join(filepath.Dir(l.e.get(l.t, "KUBECONFIG")), "pki", "ca.crt"), "--log-level", "debug"}, extra...)
+		"--client-ca-file", filepath.Join(filepath.Dir(l.e.get(l.t, "KUBECONFIG")), "pki", "ca.crt"), "--log-level", "debug",
+		"--tunnel=false"}, extra...) // the environment's Satellite routes the one host already
 	l.sat = exec.Command("../../_output/bin/satellite", args...)
 	log, err := os.OpenFile(filepath.Join(l.dir, "satellite.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
