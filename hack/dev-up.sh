@@ -13,7 +13,7 @@ set -euo pipefail
 
 install_packages() {
   local missing=()
-  for b in runc sshd busybox ip openssl docker-registry htpasswd skopeo; do command -v "$b" >/dev/null || missing+=("$b"); done
+  for b in runc sshd busybox ip openssl docker-registry htpasswd skopeo iptables; do command -v "$b" >/dev/null || missing+=("$b"); done
   [ -x /usr/bin/containerd ] && [ -x /usr/lib/cni/loopback ] || missing+=(containerd)
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing Debian packages: $DEBIAN_PACKAGES"

@@ -11,6 +11,6 @@ METRICS_SERVER_VERSION=${METRICS_SERVER_VERSION:-v0.9.0}
 # Debian packages the environment needs: runc, sshd, CNI plugins, busybox for test images,
 # Debian's containerd 1.6 for the compatibility run, iproute2 for the host's namespace, and an
 # image registry on the host (docker-registry, htpasswd from apache2-utils for its users,
-# skopeo to push the test images to it).
-DEBIAN_PACKAGES="runc openssh-server openssh-client containernetworking-plugins busybox-static containerd iproute2 util-linux procps openssl docker-registry apache2-utils skopeo"
+# skopeo to push the test images to it), iptables for kube-proxy and the host's firewall.
+DEBIAN_PACKAGES="runc openssh-server openssh-client containernetworking-plugins busybox-static containerd iproute2 util-linux procps openssl docker-registry apache2-utils skopeo iptables"
 SATELLITE_CACHE=${SATELLITE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/satellite}
