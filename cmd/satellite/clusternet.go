@@ -28,8 +28,8 @@ type clusterNet struct {
 // MissingClusterDNS, as on a kubelet without clusterDNS).
 func (c *config) clusterNetwork(ctx context.Context, client kubernetes.Interface) (clusterNet, error) {
 	n := clusterNet{Domain: c.ClusterDomain}
-	for _, s := range splitList(c.ClusterCIDRs) {
-		p, err := netip.ParsePrefix(s)
+	for _, s := range c.ClusterCIDRs {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
 		if err != nil {
 			return n, fmt.Errorf("--cluster-cidrs: %q is not a CIDR, like 10.0.0.0/16", s)
 		}
@@ -57,8 +57,8 @@ func (c *config) clusterNetwork(ctx context.Context, client kubernetes.Interface
 }
 
 func (c *config) clusterDNS(ctx context.Context, client kubernetes.Interface) ([]string, error) {
-	if c.ClusterDNS != "" {
-		return splitList(c.ClusterDNS), nil
+	if len(c.ClusterDNS) > 0 {
+		return c.ClusterDNS, nil
 	}
 	svc, err := client.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -72,16 +72,6 @@ func (c *config) clusterDNS(ctx context.Context, client kubernetes.Interface) ([
 		return []string{ip}, nil
 	}
 	return nil, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // sshIP is the host's SSH address when it is an IP address (the zero Addr for a name).

@@ -23,13 +23,13 @@ func TestClusterNetwork(t *testing.T) {
 		want    string
 		err     string
 	}{
-		{name: "found in the cluster", cfg: config{ClusterCIDRs: "10.0.0.0/16, 10.1.2.3/16", ClusterDomain: "cluster.local"}, objects: []any{cidr, dns},
+		{name: "found in the cluster", cfg: config{ClusterCIDRs: []string{"10.0.0.0/16", " 10.1.2.3/16"}, ClusterDomain: "cluster.local"}, objects: []any{cidr, dns},
 			want: "[10.0.0.0/16 10.1.0.0/16 10.96.0.0/16] [10.96.0.10] cluster.local"},
-		{name: "flags", cfg: config{ClusterDNS: "10.100.0.10", ClusterDomain: "corp.internal"}, objects: []any{cidr, dns},
+		{name: "flags", cfg: config{ClusterDNS: []string{"10.100.0.10"}, ClusterDomain: "corp.internal"}, objects: []any{cidr, dns},
 			want: "[10.96.0.0/16] [10.100.0.10] corp.internal"},
 		{name: "no DNS Service", cfg: config{ClusterDomain: "cluster.local"}, objects: []any{cidr},
 			want: "[10.96.0.0/16] [] cluster.local"},
-		{name: "not a CIDR", cfg: config{ClusterCIDRs: "10.0.0.0"}, err: `--cluster-cidrs: "10.0.0.0" is not a CIDR`},
+		{name: "not a CIDR", cfg: config{ClusterCIDRs: []string{"10.0.0.0"}}, err: `--cluster-cidrs: "10.0.0.0" is not a CIDR`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

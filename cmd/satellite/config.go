@@ -51,7 +51,8 @@ type config struct {
 	// ClusterCIDRs (comma-separated) are routed from the host into the cluster besides its
 	// Service ranges; ClusterDNS (comma-separated, default: kube-system/kube-dns's ClusterIP)
 	// and ClusterDomain are the pods' DNS under ClusterFirst.
-	ClusterCIDRs, ClusterDNS, ClusterDomain string
+	ClusterCIDRs, ClusterDNS []string
+	ClusterDomain            string
 	// Tunnel routes the cluster's ranges from the host through Satellite (pod network cluster).
 	Tunnel         bool
 	Socket         string
