@@ -229,7 +229,7 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 # shell; with SHLVL=1 bash skips the .bashrc it sources for sshd's commands, as if it did.
 SetEnv SHLVL=1
 # The layer-3 tunnel that carries the host's pods' traffic to the cluster (tun@openssh.com), for
-# Satellite's user alone, as \`satellite host prepare\` sets it.
+# Satellite's user alone, as docs/networking.md asks of a host.
 Match User root
   PermitTunnel point-to-point
 CFG

@@ -152,7 +152,7 @@ func reasonOf(err error) string {
 
 func (l *Link) set(up bool, reason, message string) {
 	if reason == ReasonTunnelRefused {
-		message += "; the host's sshd must permit Satellite's user a tunnel: `PermitTunnel point-to-point` (satellite host prepare sets it)"
+		message += "; the host's sshd must permit Satellite's user a tunnel: `PermitTunnel point-to-point` in a `Match User` block (satellite host doctor checks it)"
 	}
 	l.mu.Lock()
 	changed := l.up != up || l.reason != reason || l.message != message
