@@ -57,6 +57,9 @@ type countedChannel struct {
 	once sync.Once
 }
 
+// Unwrap is the x/crypto/ssh channel; remote/tunnel reaches its window through it.
+func (c *countedChannel) Unwrap() ssh.Channel { return c.Channel }
+
 func (c *countedChannel) Close() error {
 	c.once.Do(func() { c.h.channels.Add(-1) })
 	return c.Channel.Close()

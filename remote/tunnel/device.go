@@ -31,6 +31,7 @@ type Opener interface {
 type Device struct {
 	ch  ssh.Channel
 	dec *Decoder
+	win *sendWindow // nil only for test doubles of ch
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -48,10 +49,8 @@ type Device struct {
 var ErrStalled = errors.New("tunnel channel stalled")
 
 // StallTimeout is how long WritePacket waits for channel window before it gives the
-// channel up. sshd charges each datagram four bytes more against its window than
-// x/crypto/ssh does (channels.c channel_input_data), so once the window has been used up
-// the two can disagree for good: sshd drops the packet that overran ("rcvd too much data")
-// and never sends the window adjustment x/crypto/ssh waits for.
+// channel up: sshd grants window as it writes packets to the device, so a window that
+// stays shut for this long is a wedged peer or link, and a new tunnel is the way out.
 const StallTimeout = 15 * time.Second
 
 // OpenDevice opens a point-to-point tunnel to the host's tun device with the given unit
@@ -62,7 +61,24 @@ func OpenDevice(ctx context.Context, o Opener, unit uint32) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s unit %d: %w", ChannelType, unit, err)
 	}
-	return newDevice(ch, reqs), nil
+	d := newDevice(ch, reqs)
+	if d.win, err = sendWindowOf(ch); err != nil {
+		_ = d.Close()
+		return nil, fmt.Errorf("open %s unit %d: %w", ChannelType, unit, err)
+	}
+	return d, nil
+}
+
+// Probe opens a tun@openssh.com channel for any unit and closes it at once: sshd creates a
+// device for it and deletes it with the channel. It tells whether sshd permits the tunnel
+// (an *ssh.OpenChannelError when not).
+func Probe(ctx context.Context, o Opener) error {
+	payload := ssh.Marshal(struct{ Mode, Unit uint32 }{modePointToPoint, UnitAny})
+	ch, reqs, err := o.OpenChannel(ctx, ChannelType, payload)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", ChannelType, err)
+	}
+	return newDevice(ch, reqs).Close()
 }
 
 func newDevice(ch ssh.Channel, reqs <-chan *ssh.Request) *Device {
@@ -84,8 +100,8 @@ func (d *Device) ReadPacket(buf []byte) (int, error) {
 	return n, err
 }
 
-// WritePacket sends one IP packet. It is safe for concurrent use; each packet goes out as
-// one Write so that it is one CHANNEL_DATA message while the peer's window allows.
+// WritePacket sends one IP packet as one CHANNEL_DATA message, once the peer's window holds
+// all of it (sendWindow). It is safe for concurrent use.
 func (d *Device) WritePacket(pkt []byte) error {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
@@ -98,7 +114,12 @@ func (d *Device) WritePacket(pkt []byte) error {
 		d.stalled.Store(true)
 		_ = d.ch.Close() // ends the blocked Write once sshd confirms the close
 	})
-	_, err = d.ch.Write(buf)
+	if d.win != nil {
+		err = d.win.acquire(uint32(len(buf)))
+	}
+	if err == nil {
+		_, err = d.ch.Write(buf)
+	}
 	watchdog.Stop()
 	if d.stalled.Load() {
 		return fmt.Errorf("write tunnel: %w after %v", ErrStalled, d.stall)
