@@ -112,7 +112,7 @@ func (l *Link) Run(ctx context.Context) {
 // serve opens one tunnel and runs the stack on it until either fails or ctx ends.
 func (l *Link) serve(ctx context.Context) error {
 	t, err := tunnel.Open(ctx, l.host, tunnel.Config{SSHAddr: l.cfg.SSHAddr,
-		Link: tunnel.Link{Routes: l.cfg.Ranges, Local: l.cfg.HostEnd, Peer: l.cfg.SatelliteEnd}})
+		Link: tunnel.Link{Routes: l.cfg.Ranges, Local: l.cfg.HostEnd, Peer: l.cfg.SatelliteEnd, MTU: tunnel.DefaultMTU}})
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func (l *Link) serve(ctx context.Context) error {
 			log.G(ctx).WithError(err).Debug("closing the tunnel")
 		}
 	}()
-	st, err := netstack.New(t.Device, netstack.Config{Ranges: l.cfg.Ranges, Dial: l.cfg.Dial, Self: l.cfg.SatelliteEnd})
+	st, err := netstack.New(t.Device, netstack.Config{Ranges: l.cfg.Ranges, Dial: l.cfg.Dial, Self: l.cfg.SatelliteEnd, MTU: tunnel.DefaultMTU})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -129,7 +130,7 @@ func TestIntegrationOpen(t *testing.T) {
 	}
 	out := hostOutput(ctx, t, h, "ip route show dev "+tun.Name+"; ip -o addr show dev "+tun.Name+"; cat /sys/class/net/"+tun.Name+"/mtu")
 	t.Logf("host after Open:\n%s", out)
-	for _, want := range []string{"10.232.0.0/16 scope link", "inet 169.254.213.1 peer 169.254.213.2/32", "1400"} {
+	for _, want := range []string{"10.232.0.0/16 scope link", "inet 169.254.213.1 peer 169.254.213.2/32", strconv.Itoa(DefaultMTU)} {
 		if !strings.Contains(out, want) {
 			t.Errorf("host lacks %q", want)
 		}

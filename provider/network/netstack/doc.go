@@ -28,7 +28,9 @@
 // through the flow count, and returns after all have stopped.
 //
 // Throughput is bounded by per-packet work, not bytes: every IP packet is one SSH message
-// through sshd's event loop (which reads the tun device one packet per poll), so the MTU
-// (default 1400, that of the host's device) and the pods' own MSS set the figures that
-// TestIntegrationThroughput prints.
+// through sshd's event loop (which reads and writes the tun device one packet per turn),
+// so the MTU (default 16000, that of the host's device; pods share the host's network
+// namespace, so it is their MSS too) sets the figures that TestIntegrationThroughput
+// prints. Satellite to host is the slower way: sshd's write of each packet into the
+// device runs the host's TCP receive path in sshd's one thread.
 package netstack

@@ -40,7 +40,7 @@ type Config struct {
 	Ranges []netip.Prefix
 	// Dial opens each flow's connection to its destination. Default: net.Dialer.
 	Dial DialFunc
-	// MTU of the link; it must match the host's device. Default 1400.
+	// MTU of the link; it must match the host's device. Default 16000, tunnel.DefaultMTU.
 	MTU uint32
 	// MaxFlows bounds the TCP connections and UDP associations open at once; a TCP flow
 	// past it is reset, a UDP one dropped. Default 4096.
@@ -81,7 +81,7 @@ func New(link Link, cfg Config) (*Stack, error) {
 		cfg.Dial = (&net.Dialer{}).DialContext
 	}
 	if cfg.MTU == 0 {
-		cfg.MTU = 1400
+		cfg.MTU = 16000
 	}
 	if cfg.MaxFlows == 0 {
 		cfg.MaxFlows = 4096
