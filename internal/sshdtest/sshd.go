@@ -182,14 +182,20 @@ func (s *Server) SSHAddr() string { return netip.AddrPortFrom(s.Addr, 22).String
 // Dial connects as root, checking sshd's host key; the connection closes in t.Cleanup.
 func (s *Server) Dial(t testing.TB) *ssh.Client {
 	t.Helper()
-	c, err := ssh.Dial("tcp", s.SSHAddr(), &ssh.ClientConfig{
+	return s.DialVia(t, s.SSHAddr())
+}
+
+// DialVia is Dial through addr, a relay to the server.
+func (s *Server) DialVia(t testing.TB, addr string) *ssh.Client {
+	t.Helper()
+	c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{
 		User:            "root",
 		Auth:            []ssh.AuthMethod{ssh.PublicKeys(s.Signer)},
 		HostKeyCallback: ssh.FixedHostKey(s.HostKey),
 		Timeout:         10 * time.Second,
 	})
 	if err != nil {
-		t.Fatalf("ssh to %s: %v", s.SSHAddr(), err)
+		t.Fatalf("ssh to %s: %v", addr, err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
@@ -223,9 +229,19 @@ func write(t testing.TB, path string, data []byte) {
 // file; it closes in t.Cleanup.
 func (s *Server) Host(t testing.TB) *remote.Host {
 	t.Helper()
+	return s.HostVia(t, s.SSHAddr())
+}
+
+// HostVia is Host dialling addr, a relay to the server, instead (remote.Config.Resolve).
+func (s *Server) HostVia(t testing.TB, addr string) *remote.Host {
+	t.Helper()
 	kh := filepath.Join(t.TempDir(), "known_hosts")
 	write(t, kh, []byte(s.Addr.String()+" "+string(ssh.MarshalAuthorizedKey(s.HostKey))))
-	h, err := remote.NewHost(remote.Config{Addr: s.SSHAddr(), User: "root", Signer: s.Signer, KnownHosts: kh})
+	cfg := remote.Config{Addr: s.SSHAddr(), User: "root", Signer: s.Signer, KnownHosts: kh}
+	if addr != s.SSHAddr() {
+		cfg.Resolve = func(context.Context) (string, error) { return addr, nil }
+	}
+	h, err := remote.NewHost(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/satellite-vk/satellite/internal/sshdtest"
+	"github.com/satellite-vk/satellite/remote/tunnel"
 )
 
 // TestIntegrationTunnel: programs on the host reach 10.232.0.10 through sshd's tun device,
@@ -19,7 +20,7 @@ func TestIntegrationTunnel(t *testing.T) {
 	sshdtest.Requirements(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	e := startEnv(t, ctx, 1400)
+	e := startEnv(t, ctx, tunnel.DefaultMTU)
 	stop := runStack(e.stack)
 	defer stop()
 

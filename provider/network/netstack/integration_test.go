@@ -13,6 +13,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/satellite-vk/satellite/internal/netprobe"
 	"github.com/satellite-vk/satellite/internal/sshdtest"
@@ -28,6 +31,7 @@ const bulk = 256 << 20
 type env struct {
 	srv    *sshdtest.Server
 	host   *remote.Host
+	client *ssh.Client // a plain connection, on the same path as host's
 	tun    *tunnel.Tunnel
 	stack  *Stack
 	probe  string // the netprobe binary
@@ -129,8 +133,25 @@ func httpServe(ln net.Listener) {
 
 func startEnv(t *testing.T, ctx context.Context, mtu int) *env {
 	t.Helper()
+	return startEnvAt(t, ctx, mtu, 0)
+}
+
+// startEnvAt starts the environment with delay added each way between the test's SSH
+// connections (Satellite's and the plain one) and sshd.
+func startEnvAt(t *testing.T, ctx context.Context, mtu int, delay time.Duration) *env {
+	t.Helper()
 	e := &env{srv: sshdtest.Start(t), probe: buildProbe(t)}
-	e.host = e.srv.Host(t)
+	addr := e.srv.SSHAddr()
+	if delay > 0 {
+		r, err := netprobe.NewRelay(addr, delay)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(r.Close)
+		addr = fmt.Sprintf("127.0.0.1:%d", r.Port())
+	}
+	e.host = e.srv.HostVia(t, addr)
+	e.client = e.srv.DialVia(t, addr)
 	serve := func(m netprobe.Mode) func(net.Listener) {
 		return func(ln net.Listener) { _ = netprobe.Serve(ln, m, bulk) }
 	}
