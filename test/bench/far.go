@@ -3,34 +3,33 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/satellite-vk/satellite/internal/netprobe"
 )
 
 // farHost measures Satellite as if its host were far away: 50 ms of round trip between
 // Satellite and the host's sshd. The kernel here has no netem qdisc, so the delay comes from a
 // TCP relay that holds every chunk 25 ms in each direction; Satellite is restarted to reach
 // the host through it, and restarted as it was at the end (make dev-restart does the same).
-func farHost(ctx context.Context, e env, p *pods, n node, logMB int, t *table) error {
+func farHost(ctx context.Context, e env, p *pods, n, ref node, logMB, netMB int, t *table, nt *netTable) error {
 	log("50 ms round trip to the host, through a delaying relay")
-	relay, err := newRelay(e["HOST_SSH"][strings.Index(e["HOST_SSH"], "@")+1:], 25*time.Millisecond)
+	relay, err := netprobe.NewRelay(e["HOST_SSH"][strings.Index(e["HOST_SSH"], "@")+1:], 25*time.Millisecond)
 	if err != nil {
 		return err
 	}
-	defer relay.close()
+	defer relay.Close()
 	kh := filepath.Join(os.TempDir(), "satellite-bench-known_hosts")
 	orig, err := os.ReadFile(e["HOST_KNOWN_HOSTS"])
 	if err != nil {
 		return err
 	}
 	key := strings.SplitN(strings.TrimSpace(string(orig)), " ", 2)[1]
-	if err := os.WriteFile(kh, []byte(fmt.Sprintf("[127.0.0.1]:%d %s\n", relay.port(), key)), 0o600); err != nil {
+	if err := os.WriteFile(kh, []byte(fmt.Sprintf("[127.0.0.1]:%d %s\n", relay.Port(), key)), 0o600); err != nil {
 		return err
 	}
 	defer os.Remove(kh)
@@ -41,7 +40,7 @@ func farHost(ctx context.Context, e env, p *pods, n node, logMB int, t *table) e
 	for i := range args {
 		switch {
 		case i > 0 && args[i-1] == "--ssh":
-			args[i] = fmt.Sprintf("root@127.0.0.1:%d", relay.port())
+			args[i] = fmt.Sprintf("root@127.0.0.1:%d", relay.Port())
 		case i > 0 && args[i-1] == "--known-hosts":
 			args[i] = kh
 		}
@@ -65,6 +64,18 @@ func farHost(ctx context.Context, e env, p *pods, n node, logMB int, t *table) e
 	if err := waitReady(ctx, e, n); err != nil {
 		return err
 	}
+	if !onlyNetwork {
+		if err := farPods(ctx, e, p, n, logMB, t); err != nil {
+			return err
+		}
+	}
+	if netMB == 0 {
+		return nil
+	}
+	return network(ctx, e, p, n, ref, "at 50 ms RTT: ", fmt.Sprintf("127.0.0.1:%d", relay.Port()), kh, netMB, false, nt)
+}
+
+func farPods(ctx context.Context, e env, p *pods, n node, logMB int, t *table) error {
 	if err := p.startupFigure(ctx, t, "at 50 ms RTT: startup, 10 one at a time", n, "rtt", 10, false); err != nil {
 		return err
 	}
@@ -148,88 +159,4 @@ func waitReady(ctx context.Context, e env, n node) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-}
-
-// relay forwards TCP connections to target, holding every chunk delay before passing it on,
-// in both directions, in order.
-type relay struct {
-	l      net.Listener
-	target string
-	delay  time.Duration
-	wg     sync.WaitGroup
-}
-
-func newRelay(target string, delay time.Duration) (*relay, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	r := &relay{l: l, target: target, delay: delay}
-	r.wg.Add(1)
-	go r.serve()
-	return r, nil
-}
-
-func (r *relay) port() int { return r.l.Addr().(*net.TCPAddr).Port }
-
-func (r *relay) close() {
-	_ = r.l.Close()
-	r.wg.Wait()
-}
-
-func (r *relay) serve() {
-	defer r.wg.Done()
-	for {
-		c, err := r.l.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", r.target)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		r.wg.Add(2)
-		go func() { defer r.wg.Done(); r.pipe(up, c) }()
-		go func() { defer r.wg.Done(); r.pipe(c, up) }()
-	}
-}
-
-type chunk struct {
-	due  time.Time
-	data []byte
-}
-
-// pipe copies src to dst, each chunk delay late.
-func (r *relay) pipe(dst, src net.Conn) {
-	q := make(chan chunk, 4096)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for c := range q {
-			time.Sleep(time.Until(c.due))
-			if _, err := dst.Write(c.data); err != nil {
-				return
-			}
-		}
-		if tc, ok := dst.(*net.TCPConn); ok {
-			_ = tc.CloseWrite()
-		}
-	}()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			q <- chunk{due: time.Now().Add(r.delay), data: append([]byte(nil), buf[:n]...)}
-		}
-		if err != nil {
-			if err != io.EOF {
-				_ = dst.Close()
-			}
-			break
-		}
-	}
-	close(q)
-	<-done
-	_ = src.Close()
 }

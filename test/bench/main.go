@@ -1,8 +1,10 @@
-// Command bench measures Satellite's streams side by side with the reference kubelet in the
-// local environment (make dev) and prints one table: exec round trip, time to first log byte
-// and log throughput. Figures drift with the machine; compare the ratios, taken in one run.
+// Command bench measures Satellite side by side with the reference kubelet in the local
+// environment (make dev) and prints two tables: pod startup and the streams (exec round
+// trip, time to first log byte, log throughput), then the pods' network (streams each way
+// and HTTP round trips, beside the kubelet's pod-to-pod path and a plain SSH channel).
+// Figures drift with the machine; compare the ratios, taken in one run.
 //
-//	go run ./test/bench [-exec 30] [-log-mb 100]
+//	go run ./test/bench [-exec 30] [-log-mb 100] [-net-mb 1024] [-only-network] [-rtt=false]
 package main
 
 import (
@@ -25,8 +27,10 @@ func main() {
 	firstN := flag.Int("first-byte", 20, "first-log-byte measurements per node")
 	logMB := flag.Int("log-mb", 100, "size of the log read for throughput, MB")
 	rtt := flag.Bool("rtt", true, "also measure Satellite with 50 ms of round trip to its host")
+	netMB := flag.Int("net-mb", 1024, "size of each network stream, MiB (0: no network figures)")
+	flag.BoolVar(&onlyNetwork, "only-network", false, "measure only the pods' network")
 	flag.Parse()
-	if err := run(*execN, *firstN, *logMB, *rtt); err != nil {
+	if err := run(*execN, *firstN, *logMB, *netMB, *rtt); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -69,6 +73,9 @@ func (e env) kubectl(ctx context.Context, stdin string, args ...string) (string,
 }
 
 const image = "localhost/satellite/busybox:1.36"
+
+// onlyNetwork skips every figure but the network's.
+var onlyNetwork bool
 
 // ns is the benchmark's own namespace, deleted at the end.
 var ns string
@@ -136,13 +143,13 @@ func (t *table) print() {
 	}
 }
 
-func run(execN, firstN, logMB int, rtt bool) error {
+func run(execN, firstN, logMB, netMB int, rtt bool) error {
 	e, err := loadEnv()
 	if err != nil {
 		return err
 	}
 	nodes := []node{{"Satellite", e["SATELLITE_NODE"], ""}, {"kubelet", e["REFERENCE_NODE"], ""}}
-	ctx, cancel := context.WithTimeout(context.Background(), 14*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	ns = fmt.Sprintf("satellite-bench-%d", time.Now().Unix())
 	if _, err := e.kubectl(ctx, "", "create", "namespace", ns); err != nil {
@@ -154,12 +161,41 @@ func run(execN, firstN, logMB int, rtt bool) error {
 		return err
 	}
 	var t table
-	for _, n := range nodes {
-		log("pod startup on %s", n.label)
-		if err := p.startupFigure(ctx, &t, "startup, 20 one at a time", n, "seq", 20, false); err != nil {
+	if !onlyNetwork {
+		if err := podFigures(ctx, e, p, nodes, execN, firstN, logMB, &t); err != nil {
 			return err
 		}
-		if err := p.startupFigure(ctx, &t, "startup, 30 at once", n, "burst", 30, true); err != nil {
+	}
+	var nt netTable
+	if netMB > 0 {
+		log("network")
+		hostSSH := e["HOST_SSH"][strings.Index(e["HOST_SSH"], "@")+1:]
+		if err := network(ctx, e, p, nodes[0], nodes[1], "", hostSSH, e["HOST_KNOWN_HOSTS"], netMB, true, &nt); err != nil {
+			return err
+		}
+	}
+	if rtt {
+		if err := farHost(ctx, e, p, nodes[0], nodes[1], logMB, netMB, &t, &nt); err != nil {
+			return err
+		}
+	}
+	if !onlyNetwork {
+		t.print()
+	}
+	if netMB > 0 {
+		nt.print()
+	}
+	return nil
+}
+
+// podFigures measures pod startup, status propagation, 110 pods and the streams.
+func podFigures(ctx context.Context, e env, p *pods, nodes []node, execN, firstN, logMB int, t *table) error {
+	for _, n := range nodes {
+		log("pod startup on %s", n.label)
+		if err := p.startupFigure(ctx, t, "startup, 20 one at a time", n, "seq", 20, false); err != nil {
+			return err
+		}
+		if err := p.startupFigure(ctx, t, "startup, 30 at once", n, "burst", 30, true); err != nil {
 			return err
 		}
 		prop, err := p.propagation(ctx, n, "exit", 10)
@@ -171,21 +207,15 @@ func run(execN, firstN, logMB int, rtt bool) error {
 			return err
 		}
 	}
-	if err := scale(ctx, e, p, nodes[0], &t); err != nil {
+	if err := scale(ctx, e, p, nodes[0], t); err != nil {
 		return err
 	}
 	for _, n := range nodes {
 		log("streams on %s", n.label)
-		if err := streams(ctx, e, n, "", execN, firstN, logMB, &t); err != nil {
+		if err := streams(ctx, e, n, "", execN, firstN, logMB, t); err != nil {
 			return err
 		}
 	}
-	if rtt {
-		if err := farHost(ctx, e, p, nodes[0], logMB, &t); err != nil {
-			return err
-		}
-	}
-	t.print()
 	return nil
 }
 

@@ -5,7 +5,8 @@
 // `incluster sockets` instead prints whether the container may open raw and packet sockets;
 // `incluster get URL` prints the body of a GET of URL; `incluster resolve NAME...` the
 // addresses of names; `incluster udp ADDR MSG` the answer to a datagram; `incluster
-// udp-echo ADDR` echoes datagrams.
+// udp-echo ADDR` echoes datagrams; `incluster netprobe ...` runs netprobe's measurements
+// (internal/netprobe, for make bench).
 package main
 
 import (
@@ -18,6 +19,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/satellite-vk/satellite/internal/netprobe"
 )
 
 func main() {
@@ -36,6 +39,8 @@ func main() {
 			err = udp(a[1], a[2])
 		case a[0] == "udp-echo" && len(a) == 2:
 			err = udpEcho(a[1])
+		case a[0] == "netprobe":
+			err = netprobe.Main(a[1:], os.Stdout)
 		default:
 			err = fmt.Errorf("unknown command %q", a)
 		}
