@@ -28,8 +28,8 @@ type hostOptions struct {
 	socket, containerdRoot, podLogDir string // doctor
 	output                            string // doctor: text or json
 
-	cniConfDir      string // prepare
-	dryRun, restart bool   // prepare
+	cniConfDir                  string // prepare
+	dryRun, restart, reloadSSHD bool   // prepare
 }
 
 const defaultContainerdConfig = "/etc/containerd/config.toml"
@@ -70,6 +70,7 @@ func bindPrepareFlags(fs *pflag.FlagSet, o *hostOptions) {
 	fs.StringVar(&o.cniConfDir, "cni-conf-dir", "", "CNI config directory on the host; empty: the conf_dir of containerd's config, else /etc/cni/net.d")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print what would change, as a diff, and change nothing")
 	fs.BoolVar(&o.restart, "restart-containerd", false, "restart containerd (systemctl restart containerd) when its config changed")
+	fs.BoolVar(&o.reloadSSHD, "reload-sshd", false, "reload sshd (systemctl reload ssh or sshd, else kill -HUP) when its config changed; open connections stay up")
 }
 
 func newDoctorCommand(getenv func(string) string, o *hostOptions) *cobra.Command {
@@ -86,13 +87,20 @@ func newDoctorCommand(getenv func(string) string, o *hostOptions) *cobra.Command
 func newPrepareCommand(getenv func(string) string, o *hostOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "prepare",
-		Short: "Write the containerd and CNI settings Satellite needs on a remote host (config backed up first; idempotent)",
+		Short: "Write the containerd, CNI and sshd settings Satellite needs on a remote host (configs backed up first; idempotent)",
 		Long: `prepare enables containerd's CRI plugin (removing it from disabled_plugins), sets
 restrict_oom_score_adj where the host cannot lower oom_score_adj, points CNI at the directory
 the distribution installs its plugins in, and writes a loopback-only CNI config when there is
 none (Satellite's pods use the host's network). The config is backed up beside itself first
 (config.toml.satellite-backup-<time>), and a second run finds nothing to change. containerd is
-restarted only with --restart-containerd. The SSH user must be root or have passwordless sudo.`,
+restarted only with --restart-containerd.
+
+When sshd does not permit the SSH user Satellite's layer-3 tunnel (sshd -T), prepare adds
+"Match User <user>" with "PermitTunnel point-to-point": in /etc/ssh/sshd_config.d/60-satellite-tunnel.conf
+where sshd_config includes that directory, else at the end of sshd_config (backed up first).
+It checks the result with sshd -t and sshd -T and undoes the change if either disagrees. sshd
+is reloaded only with --reload-sshd; a reload ends no connection, and a running Satellite gets
+its tunnel on its next one. The SSH user must be root or have passwordless sudo.`,
 		Args: cobra.NoArgs,
 		RunE: hostRunE(getenv, o, runPrepare),
 	}
@@ -229,5 +237,6 @@ func runPrepare(ctx context.Context, o *hostOptions, out io.Writer) error {
 		CNIConfDir:        o.cniConfDir,
 		DryRun:            o.dryRun,
 		RestartContainerd: o.restart,
+		ReloadSSHD:        o.reloadSSHD,
 	}, out)
 }

@@ -371,7 +371,8 @@ func TestTunnel(t *testing.T) {
 	h := healthyHost()
 	h.tunnelErr = &ssh.OpenChannelError{Reason: ssh.Prohibited, Message: "open failed"}
 	r = checkTunnel(context.Background(), h, testOptions)
-	if r.Status != Warn || !strings.Contains(r.Fix, "Match User ubuntu\n    PermitTunnel point-to-point") {
+	if r.Status != Warn || !strings.Contains(r.Fix, "Match User ubuntu\n    PermitTunnel point-to-point") ||
+		!strings.HasPrefix(r.Fix, "satellite host prepare --ssh ubuntu@192.0.2.10:22 --reload-sshd adds, for ubuntu only:") {
 		t.Errorf("refused: %+v", r)
 	}
 }

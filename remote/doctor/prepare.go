@@ -26,17 +26,25 @@ type PrepareOptions struct {
 	DryRun bool
 	// RestartContainerd restarts containerd (systemctl) after its config changed.
 	RestartContainerd bool
-	Now               func() time.Time // for the backup's name; default time.Now
+	// SSHDConfig is sshd's main config file; "": DefaultSSHDConfig.
+	SSHDConfig string
+	// ReloadSSHD reloads sshd after its config changed.
+	ReloadSSHD bool
+	Now        func() time.Time // for the backup's name; default time.Now
 }
 
-// Prepare makes the host's containerd and CNI configuration what Satellite needs: CRI enabled,
-// restrict_oom_score_adj where the host cannot lower oom_score_adj, the CNI plugin directory
-// where the distribution installs it, and a loopback CNI config when there is none. The config
-// is backed up before it is changed; a host that needs nothing is left alone, so Prepare can
-// run any number of times. It writes what it does to out.
+// Prepare makes the host's containerd, CNI and sshd configuration what Satellite needs: CRI
+// enabled, restrict_oom_score_adj where the host cannot lower oom_score_adj, the CNI plugin
+// directory where the distribution installs it, a loopback CNI config when there is none, and
+// PermitTunnel point-to-point for the login user when sshd does not permit it its tunnel. A
+// config is backed up before it is changed; a host that needs nothing is left alone, so Prepare
+// can run any number of times. It writes what it does to out.
 func Prepare(ctx context.Context, h Commander, o PrepareOptions, out io.Writer) error {
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.SSHDConfig == "" {
+		o.SSHDConfig = DefaultSSHDConfig
 	}
 	f, err := gatherFacts(ctx, h, o)
 	if err != nil {
@@ -46,6 +54,11 @@ func Prepare(ctx context.Context, h Commander, o PrepareOptions, out io.Writer) 
 	if err != nil {
 		return err
 	}
+	sh, shErr := newRootShell(ctx, h)
+	var note string
+	if p.tunnel, note = sshdTunnel(ctx, h, sh, shErr, o); note != "" {
+		p.notes = append(p.notes, note)
+	}
 	fmt.Fprint(out, p.describe())
 	if p.empty() {
 		return nil
@@ -54,11 +67,13 @@ func Prepare(ctx context.Context, h Commander, o PrepareOptions, out io.Writer) 
 		fmt.Fprintln(out, "dry run: nothing was changed")
 		return nil
 	}
-	sh, err := newRootShell(ctx, h)
-	if err != nil {
+	if shErr != nil {
+		return shErr
+	}
+	if err := p.apply(ctx, sh, o, out); err != nil {
 		return err
 	}
-	return p.apply(ctx, sh, o, out)
+	return p.tunnel.apply(ctx, sh, o, out)
 }
 
 // hostFacts are what Prepare reads from the host.
@@ -157,7 +172,8 @@ type plan struct {
 	conflist           string // path of the loopback CNI config to write; "": none
 	notes              []string
 	confDir            string
-	containerdRestarts bool // the config changed: containerd must restart to read it
+	containerdRestarts bool        // the config changed: containerd must restart to read it
+	tunnel             *tunnelPlan // sshd's part; nil when sshd is left alone (a note says why)
 }
 
 func planPrepare(f hostFacts, o PrepareOptions) (*plan, error) {
@@ -190,7 +206,9 @@ func planPrepare(f hostFacts, o PrepareOptions) (*plan, error) {
 	return p, nil
 }
 
-func (p *plan) empty() bool { return p.config == p.oldConfig && p.conflist == "" }
+func (p *plan) empty() bool { return p.containerdEmpty() && !p.tunnel.changes() }
+
+func (p *plan) containerdEmpty() bool { return p.config == p.oldConfig && p.conflist == "" }
 
 // describe says what the plan changes, with a unified diff of every file.
 func (p *plan) describe() string {
@@ -198,10 +216,19 @@ func (p *plan) describe() string {
 	for _, n := range p.notes {
 		fmt.Fprintf(&b, "note: %s\n", n)
 	}
-	if p.empty() {
-		fmt.Fprintf(&b, "nothing to change: %s and the CNI config in %s are as Satellite needs them\n", p.configPath, p.confDir)
-		return b.String()
+	b.WriteString(p.describeContainerd())
+	if p.tunnel != nil {
+		b.WriteString(p.tunnel.describe())
 	}
+	return b.String()
+}
+
+// describeContainerd says what the plan changes in containerd's and CNI's config.
+func (p *plan) describeContainerd() string {
+	if p.containerdEmpty() {
+		return fmt.Sprintf("nothing to change: %s and the CNI config in %s are as Satellite needs them\n", p.configPath, p.confDir)
+	}
+	var b strings.Builder
 	if len(p.changes) > 0 {
 		fmt.Fprintf(&b, "%s:\n", p.configPath)
 		for _, c := range p.changes {
@@ -250,8 +277,8 @@ func splitLines(text string) []string {
 	return lines
 }
 
-// apply backs up and writes the config, writes the CNI config, and restarts containerd when
-// asked to.
+// apply backs up and writes containerd's config, writes the CNI config, and restarts
+// containerd when asked to.
 func (p *plan) apply(ctx context.Context, sh rootShell, o PrepareOptions, out io.Writer) error {
 	if p.config != p.oldConfig {
 		if p.configExists {

@@ -26,12 +26,23 @@ func checkTunnel(ctx context.Context, h Host, o Options) Result {
 	case errors.As(err, &oce):
 		user, _, _ := splitUser(o.SSHTarget)
 		return warn(r, fmt.Sprintf("sshd refuses Satellite's tunnel (%s): the host's pods get no cluster network (Services, cluster DNS)", oce.Message),
-			fmt.Sprintf("in the host's /etc/ssh/sshd_config, at its end:\n  Match User %s\n    PermitTunnel point-to-point\n"+
-				"then: sudo sshd -t && sudo systemctl reload ssh (or sshd)", user))
+			tunnelFix(o.PrepareCommand, user))
 	case err != nil:
 		return warn(r, fmt.Sprintf("cannot open Satellite's tunnel: %v", err), "check that the host has /dev/net/tun (modprobe tun) and that Satellite's user is root")
 	}
 	return pass(r, "sshd permits Satellite's tunnel (tun@openssh.com, point-to-point): the host's pods can be on the cluster network")
+}
+
+// tunnelFix is the fix for a refused tunnel: host prepare writes the Match block, checks it
+// and reloads sshd.
+func tunnelFix(prepare, user string) string {
+	if prepare == "" {
+		prepare = "satellite host prepare"
+	}
+	return fmt.Sprintf("%s --reload-sshd adds, for %s only:\n  Match User %s\n    PermitTunnel point-to-point\n"+
+		"in /etc/ssh/sshd_config.d/60-satellite-tunnel.conf where sshd_config includes that directory, else at\n"+
+		"the end of sshd_config; it checks the result with sshd -t and sshd -T and reloads sshd (--dry-run shows\n"+
+		"the diff first). Then restart Satellite's pod: its open connection keeps the setting it started with", prepare, user, user)
 }
 
 // splitUser splits user@host:port into the user and the rest ("root" when none is given).
