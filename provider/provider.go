@@ -247,7 +247,7 @@ func New(cfg Config, deps Deps) *Provider {
 		var udp network.UDPDialer // UDP reaches the host through the tunnel alone
 		if len(cfg.Cluster.Ranges) > 0 {
 			p.link = network.NewLink(network.LinkConfig{Ranges: cfg.Cluster.Ranges, SSHAddr: cfg.Cluster.SSHAddr,
-				Changed: p.clusterNetworkChanged(recorder)}, host)
+				Changed: p.clusterNetworkChanged(recorder), Repaired: p.clusterNetworkRepaired(recorder)}, host)
 			udp = p.link.DialUDP
 		}
 		p.relays = network.New(network.Config{ListenIP: cfg.NodeIP, HostIP: cfg.HostIP, UDP: udp}, host)

@@ -49,6 +49,14 @@ func (p *Provider) networkConditions() []corev1.NodeCondition {
 // clusterNetworkChanged records on the node why its pods lost or regained the cluster's
 // network: a Warning with the reason (TunnelRefused, RangeOverlap, TunnelDown), or
 // ClusterNetworkUp.
+// clusterNetworkRepaired records on the node that the host's side of the tunnel was put back.
+func (p *Provider) clusterNetworkRepaired(recorder record.EventRecorder) func(string) {
+	return func(message string) {
+		ref := &corev1.ObjectReference{Kind: "Node", Name: p.cfg.NodeName, UID: types.UID(p.cfg.NodeName)}
+		recorder.Event(ref, corev1.EventTypeWarning, "TunnelRepaired", message)
+	}
+}
+
 func (p *Provider) clusterNetworkChanged(recorder record.EventRecorder) func(bool, string, string) {
 	return func(up bool, reason, message string) {
 		ref := &corev1.ObjectReference{Kind: "Node", Name: p.cfg.NodeName, UID: types.UID(p.cfg.NodeName)}

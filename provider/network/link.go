@@ -46,6 +46,12 @@ type LinkConfig struct {
 	MaxRetry time.Duration
 	// Changed is called when the link goes up or down; nil: not called.
 	Changed func(up bool, reason, message string)
+	// Repaired is called when the host had lost some of the tunnel's address or routes and
+	// they were put back; nil: not called.
+	Repaired func(message string)
+	// RouteCheck is how often the host's side of the tunnel is checked and repaired.
+	// Default 30 s: one command on the host.
+	RouteCheck time.Duration
 	// HostEnd and SatelliteEnd are the tunnel's point-to-point pair: the host's address on
 	// its tun device, and Satellite's (from which datagrams of the cluster reach the host's
 	// pods). Defaults 169.254.213.1 and 169.254.213.2.
@@ -81,6 +87,9 @@ func NewLink(cfg LinkConfig, host tunnel.Host) *Link {
 	}
 	if cfg.MaxRetry == 0 {
 		cfg.MaxRetry = 4 * time.Second
+	}
+	if cfg.RouteCheck == 0 {
+		cfg.RouteCheck = 30 * time.Second
 	}
 	return &Link{cfg: cfg, host: host, reason: ReasonTunnelDown, message: "the tunnel to the host is not open yet"}
 }
@@ -130,12 +139,52 @@ func (l *Link) serve(ctx context.Context) error {
 	}
 	l.setStack(st)
 	defer l.setStack(nil)
+	stopRepair := l.keepRepaired(ctx, t)
+	defer stopRepair()
 	l.set(true, ReasonTunnelUp, fmt.Sprintf("pods on the host reach %s through %s on the host", prefixes(l.cfg.Ranges), t.Name))
 	log.G(ctx).WithField("device", t.Name).WithField("ranges", prefixes(l.cfg.Ranges)).Info("the host's pods are on the cluster network")
 	if err := st.Run(ctx); err != nil {
 		return fmt.Errorf("the tunnel to the host ended: %w", err)
 	}
 	return nil
+}
+
+// keepRepaired checks the host's side of t every RouteCheck and puts back what is missing,
+// until the returned stop is called; stop returns once the check has ended.
+func (l *Link) keepRepaired(ctx context.Context, t *tunnel.Tunnel) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(l.cfg.RouteCheck)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			l.repair(ctx, t)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+func (l *Link) repair(ctx context.Context, t *tunnel.Tunnel) {
+	put, err := t.Repair(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		log.G(ctx).WithError(err).Warn("could not check the tunnel on the host")
+	case len(put) > 0:
+		msg := fmt.Sprintf("the host had lost the %s of %s; Satellite put them back", strings.Join(put, ", "), t.Name)
+		log.G(ctx).WithField("device", t.Name).Warn(msg)
+		if l.cfg.Repaired != nil {
+			l.cfg.Repaired(msg)
+		}
+	}
 }
 
 // reasonOf classifies why the tunnel could not be opened or ended.

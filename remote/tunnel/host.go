@@ -106,6 +106,30 @@ func configureCmd(dev string, l Link) string {
 	return b.String()
 }
 
+// repairCmd checks the device's address, up state and routes, restores what is missing
+// and prints "repaired:" followed by what it restored.
+func repairCmd(dev string, l Link) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "set -e; r=; ip -o addr show dev %s | grep -qF 'inet %s peer %s/' || { ip addr replace %s peer %s dev %s; r=\"$r address\"; }",
+		dev, l.Local, l.Peer, l.Local, l.Peer, dev)
+	fmt.Fprintf(&b, "; ip link show dev %s | grep -q '[<,]UP[,>]' || { ip link set dev %s up; r=\"$r up\"; }", dev, dev)
+	for _, r := range l.Routes {
+		fmt.Fprintf(&b, "; [ -n \"$(ip route show exact %s dev %s)\" ] || { ip route replace %s dev %s; r=\"$r %s\"; }", r.Masked(), dev, r.Masked(), dev, r.Masked())
+	}
+	b.WriteString("; echo \"repaired:$r\"")
+	return b.String()
+}
+
+// parseRepaired reads repairCmd's output.
+func parseRepaired(out string) []string {
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(line, "repaired:"); ok {
+			return strings.Fields(rest)
+		}
+	}
+	return nil
+}
+
 // teardownCmd removes the routes and the device; what is already gone is not an error
 // (sshd deletes a non-persistent tun device when its channel closes, and its routes go
 // with it).

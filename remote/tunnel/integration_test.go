@@ -138,6 +138,17 @@ func TestIntegrationOpen(t *testing.T) {
 	if n := strings.Count(hostOutput(ctx, t, h, "ip route show dev "+tun.Name), "\n"); n != 2 { // the range and the peer
 		t.Errorf("%d routes into %s, want the range and the peer's", n, tun.Name)
 	}
+	if got, err := tun.Repair(ctx); err != nil || len(got) != 0 {
+		t.Errorf("Repair of an intact tunnel: %q, %v; want nothing to put back", got, err)
+	}
+	hostOutput(ctx, t, h, "ip route del 10.232.0.0/16 dev "+tun.Name+"; ip addr flush dev "+tun.Name+"; ip link set dev "+tun.Name+" down")
+	got, err := tun.Repair(ctx)
+	if err != nil || strings.Join(got, " ") != "address up 10.232.0.0/16" {
+		t.Errorf("Repair after the address, up state and route were removed: %q, %v", got, err)
+	}
+	if out := hostOutput(ctx, t, h, "ip route show exact 10.232.0.0/16 dev "+tun.Name); !strings.Contains(out, "10.232.0.0/16") {
+		t.Errorf("the route is not back after Repair: %q", out)
+	}
 	if err := tun.Close(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -53,6 +53,7 @@ type Tunnel struct {
 	Name string
 
 	host   Commander
+	link   Link
 	routes []netip.Prefix
 	once   sync.Once
 	err    error
@@ -96,7 +97,7 @@ func Open(ctx context.Context, h Host, cfg Config) (*Tunnel, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tunnel{Device: dev, Name: DeviceName(unit), host: h, routes: cfg.Routes}
+	t := &Tunnel{Device: dev, Name: DeviceName(unit), host: h, link: cfg.Link, routes: cfg.Routes}
 	if _, err := h.Output(ctx, configureCmd(t.Name, cfg.Link)); err != nil {
 		_ = t.Close(ctx)
 		return nil, fmt.Errorf("configure %s: %w", t.Name, err)
@@ -121,6 +122,17 @@ func openFree(ctx context.Context, h Host, first uint32) (uint32, *Device, error
 		first = unit + 1
 	}
 	return 0, nil, lastErr
+}
+
+// Repair puts back what is missing on the host of the device's address, its up state and
+// its routes (someone's `ip route flush`, a network manager, another tunnel that took a
+// route and went), and says what it put back; nothing when all was there.
+func (t *Tunnel) Repair(ctx context.Context) ([]string, error) {
+	out, err := t.host.Output(ctx, repairCmd(t.Name, t.link))
+	if err != nil {
+		return nil, fmt.Errorf("check %s on the host: %w", t.Name, err)
+	}
+	return parseRepaired(string(out)), nil
 }
 
 // Close closes the channel, then removes the routes and the device from the host. It is
