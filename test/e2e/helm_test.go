@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -65,7 +66,9 @@ func TestIntegrationHelm(t *testing.T) {
 	podDir := filepath.Join(filepath.Dir(logDir), "volumes")
 	// The reference node's kubelet holds 10250 and 10248 in the network Satellite shares (host
 	// network: the remote host's firewall lets in its sshd from the reference node's address,
-	// not from its pods'). No tunnel: the environment's Satellite routes the one host already.
+	// not from its pods'). Its tunnel takes the host's routes from the environment's Satellite
+	// (one host, two Satellites: not a setup to run), which puts them back once this one is
+	// uninstalled: the check below of what uninstall leaves on the host.
 	values := fmt.Sprintf(`
 region: %s
 ssh: {existingSecret: satellite-ssh}
@@ -80,7 +83,8 @@ hosts:
   podDir: %s
 image: {repository: localhost/satellite/satellite, tag: e2e, pullPolicy: Never}
 hostNetwork: true
-tunnel: false
+tunnel: true
+clusterCIDRs: [10.214.0.0/24]
 kubeletAPI: {port: 10350}
 healthPort: 10358
 kubernetesAPI: {host: 10.213.0.1, port: "6443"}
@@ -129,6 +133,11 @@ denyHostAccess: true
 		t.Errorf("kubelet endpoint port %d, want 10350", got)
 	}
 	e.assertOwnCSRApproved(t, node, "system:serviceaccount:"+ns+":sat-satellite")
+	why := e.nodeCondition(t, node, "ClusterNetwork", corev1.ConditionTrue, time.Minute)
+	dev := regexp.MustCompile(`through (tun[0-9]+) on the host`).FindStringSubmatch(why)
+	if dev == nil {
+		t.Fatalf("ClusterNetwork condition %q names no device", why)
+	}
 	// Satellite reads the Secrets and ConfigMaps its pods name; it may not list or watch the
 	// cluster's (the Deployment below reads a Secret through env and a volume).
 	sa := "system:serviceaccount:" + ns + ":sat-satellite"
@@ -200,6 +209,7 @@ spec:
 		t.Errorf("node %s after helm uninstall: %v, want NotFound", node, err)
 	}
 	e.assertClean(t, h, ns, pod.Name, pod.UID)
+	e.assertTunnelGone(t, h, dev[1])
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	sbs, err := h.cri.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{
@@ -217,6 +227,31 @@ spec:
 		}
 	}
 	e.mustKubectl(t, "", "-n", ns, "delete", "deployment", "web", "--wait=false")
+}
+
+// assertTunnelGone checks that the host has neither the device nor a route into it, and that
+// the environment's Satellite has its routes back (it checks them every 30 s) with an event
+// that says so.
+func (e *env) assertTunnelGone(t *testing.T, h *host, dev string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := h.Output(ctx, "ls /sys/class/net; ip -o route show")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), dev) {
+		t.Errorf("after helm uninstall the host still has %s or a route into it:\n%s", dev, out)
+	}
+	e.waitFor(t, 90*time.Second, "the environment's tunnel routes back on the host", func(ctx context.Context) (bool, error) {
+		out, err := h.Output(ctx, "ip -o route show exact 10.96.0.0/16; ip -o route show exact 10.214.0.0/24")
+		return strings.Count(string(out), " dev tun") == 2, err
+	})
+	env := e.targets(t)[0].node
+	e.waitFor(t, 30*time.Second, "a TunnelRepaired event on "+env, func(ctx context.Context) (bool, error) {
+		evs, err := e.client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + env + ",reason=TunnelRepaired"})
+		return err == nil && len(evs.Items) > 0, err
+	})
 }
 
 func nodeIsReady(n *corev1.Node) bool {
@@ -343,6 +378,7 @@ func TestIntegrationHelmTemplate(t *testing.T) {
 		{"reserved resource", "node: {reserved: {nvidia.com/gpu: 1}}", "/node/reserved"},
 		{"reserved quantity", "node: {reserved: {memory: 2 GB}}", "/node/reserved/memory"},
 		{"instance type", "hosts: [{name: g, ssh: u@h, nodeName: n, instanceType: gpu 1x a10}]", "/hosts/0/instanceType"},
+		{"egress without the API server", "networkPolicy: {enabled: true, egress: {enabled: true, hosts: [{ipBlock: {cidr: 192.0.2.1/32}}]}}", "/networkPolicy/egress/apiServer"},
 	}
 	for _, b := range bad {
 		t.Run("refuses/"+b.name, func(t *testing.T) {
