@@ -26,6 +26,11 @@ stop kube-scheduler kube-controller-manager kube-apiserver etcd
 awk -v a="$DEV/" -v b="$RUN/" 'index($2, a) == 1 || index($2, b) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
 ip netns del "$NETNS" 2>/dev/null
 ip link del "$VETH_ROOT" 2>/dev/null
+# The reference pods' network namespaces (CNI's cni-*), found by their veths on the
+# reference bridge, so that no one else's is touched.
+for ns in $(ip -o link show master satref0 2>/dev/null | grep -o 'link-netns [^ ]*' | awk '{print $2}' | sort -u); do
+  ip netns del "$ns" 2>/dev/null
+done
 ip link del satref0 2>/dev/null
 find "$DEV" -mindepth 1 -maxdepth 1 ! -name images -exec rm -rf {} + 2>/dev/null
 rm -rf "$RUN"
