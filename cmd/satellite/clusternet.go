@@ -21,6 +21,19 @@ type clusterNet struct {
 	Domain string
 }
 
+// parsePrefixes parses CIDRs, masked.
+func parsePrefixes(ss []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range ss {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR, like 10.0.0.0/16", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
 // clusterNetwork finds the cluster's network: --cluster-cidrs and the Service ranges of the
 // cluster's ServiceCIDR objects (the kubernetes one is the apiserver's
 // --service-cluster-ip-range), and the DNS address of --cluster-dns or, by default, of the
@@ -28,13 +41,11 @@ type clusterNet struct {
 // MissingClusterDNS, as on a kubelet without clusterDNS).
 func (c *config) clusterNetwork(ctx context.Context, client kubernetes.Interface) (clusterNet, error) {
 	n := clusterNet{Domain: c.ClusterDomain}
-	for _, s := range c.ClusterCIDRs {
-		p, err := netip.ParsePrefix(strings.TrimSpace(s))
-		if err != nil {
-			return n, fmt.Errorf("--cluster-cidrs: %q is not a CIDR, like 10.0.0.0/16", s)
-		}
-		n.Ranges = append(n.Ranges, p.Masked())
+	ranges, err := parsePrefixes(c.ClusterCIDRs)
+	if err != nil {
+		return n, fmt.Errorf("--cluster-cidrs: %w", err)
 	}
+	n.Ranges = ranges
 	cidrs, err := client.NetworkingV1().ServiceCIDRs().List(ctx, metav1.ListOptions{})
 	switch {
 	case err == nil:

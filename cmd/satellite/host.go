@@ -25,8 +25,9 @@ type hostOptions struct {
 	containerdConfig        string
 	timeout                 time.Duration
 
-	socket, containerdRoot, podLogDir string // doctor
-	output                            string // doctor: text or json
+	socket, containerdRoot, podLogDir string   // doctor
+	output                            string   // doctor: text or json
+	clusterRanges                     []string // doctor: the ranges Satellite routes into the tunnel
 
 	cniConfDir                  string // prepare
 	dryRun, restart, reloadSSHD bool   // prepare
@@ -64,6 +65,7 @@ func bindDoctorFlags(fs *pflag.FlagSet, o *hostOptions) {
 	fs.StringVar(&o.containerdRoot, "containerd-root", "/var/lib/containerd", "containerd's root directory on the host")
 	fs.StringVar(&o.podLogDir, "pod-log-dir", "/var/log/pods", "directory on the host for pod logs")
 	fs.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	fs.StringSliceVar(&o.clusterRanges, "cluster-ranges", nil, "the ranges Satellite routes into the host's tunnel (the cluster's Service ranges and its --cluster-cidrs), checked against the host's own networks")
 }
 
 func bindPrepareFlags(fs *pflag.FlagSet, o *hostOptions) {
@@ -186,7 +188,12 @@ func runDoctor(ctx context.Context, o *hostOptions, out io.Writer) error {
 		return err
 	}
 	defer rt.Close()
+	ranges, err := parsePrefixes(o.clusterRanges)
+	if err != nil {
+		return fmt.Errorf("--cluster-ranges: %w", err)
+	}
 	results := doctor.Run(ctx, h, rt, doctor.Options{
+		ClusterRanges:    ranges,
 		SSHTarget:        target,
 		KnownHosts:       o.knownHosts,
 		Socket:           o.socket,

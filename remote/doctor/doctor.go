@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -76,6 +77,9 @@ type Options struct {
 	ContainerdRoot   string // --containerd-root
 	PodLogDir        string // --pod-log-dir
 	ContainerdConfig string // containerd's config.toml on the host, read to explain a disabled CRI
+	// ClusterRanges are the ranges Satellite routes into the tunnel (the cluster's Service
+	// ranges and --cluster-cidrs), checked against the host's networks; none: not checked.
+	ClusterRanges []netip.Prefix
 	// PrepareCommand is the `satellite host prepare ...` invocation fixes point to.
 	PrepareCommand string
 	// CheckTimeout bounds each check. Default 20 s.
@@ -101,7 +105,7 @@ func Run(ctx context.Context, h Host, rt Runtime, o Options) []Result {
 	ssh := check(func(ctx context.Context) Result { return checkSSH(ctx, h, o) })
 	if ssh.Status == Fail {
 		return append([]Result{ssh}, skipAll("needs SSH", nameSocket, nameCRI, nameRuntimeReady, nameCNI, nameOOM, nameSandbox,
-			nameRunc, nameCgroup, nameDiskRoot, nameDiskLogs, nameNvidiaSMI, nameGPURuntime, nameTunnel, nameClock)...)
+			nameRunc, nameCgroup, nameDiskRoot, nameDiskLogs, nameNvidiaSMI, nameGPURuntime, nameTunnel, nameRanges, nameClock)...)
 	}
 	cri, rs := runtimeChecks(ctx, h, rt, o, check)
 	rs = append([]Result{ssh}, rs...)
@@ -123,6 +127,7 @@ func Run(ctx context.Context, h Host, rt Runtime, o Options) []Result {
 	}))
 	rs = append(rs, check(func(ctx context.Context) Result { return checkGPURuntime(ctx, h, gpus, cfg) }))
 	rs = append(rs, check(func(ctx context.Context) Result { return checkTunnel(ctx, h, o) }))
+	rs = append(rs, check(func(ctx context.Context) Result { return checkRanges(ctx, h, o) }))
 	return append(rs, check(func(ctx context.Context) Result { return checkClock(ctx, h, o.Now) }))
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,7 @@ func (f *fakeHost) with(rules ...rule) *fakeHost {
 func healthyHost() *fakeHost {
 	return &fakeHost{rules: []rule{
 		{key: "id -un; id -u", out: "root\n0\n"},
+		{key: "ip -o addr show;", out: "1: lo    inet 127.0.0.1/8 scope host lo\n2: eth0    inet 192.0.2.10/24 brd 192.0.2.255 scope global eth0\nclient 198.51.100.7\n"},
 		{key: "st=missing", out: "ok root root:root 660\n"},
 		{key: "grep CapBnd", out: "CapBnd:\t000001ffffffffff\n"},
 		{key: "command -v 'runc'", out: "/usr/sbin/runc\nrunc version 1.1.12\ncommit: v1.1.12\n"},
@@ -132,6 +134,7 @@ var testOptions = Options{
 	SSHTarget: "ubuntu@192.0.2.10:22", KnownHosts: "/etc/satellite/known_hosts", Socket: "/run/containerd/containerd.sock",
 	ContainerdRoot: "/var/lib/containerd", PodLogDir: "/var/log/pods", ContainerdConfig: "/etc/containerd/config.toml",
 	PrepareCommand: "satellite host prepare --ssh ubuntu@192.0.2.10:22",
+	ClusterRanges:  []netip.Prefix{netip.MustParsePrefix("10.96.0.0/16"), netip.MustParsePrefix("10.0.0.0/16")},
 	Now:            func() time.Time { return time.Unix(1700000000, 0) },
 }
 
@@ -146,8 +149,8 @@ func byName(rs []Result) map[string]Result {
 func TestRunHealthyHost(t *testing.T) {
 	t.Parallel()
 	rs := Run(context.Background(), healthyHost(), readyRuntime(criConfig2), testOptions)
-	if len(rs) != 15 {
-		t.Fatalf("%d results, want 15", len(rs))
+	if len(rs) != 16 {
+		t.Fatalf("%d results, want 16", len(rs))
 	}
 	for _, r := range rs {
 		want := OK
@@ -374,5 +377,30 @@ func TestTunnel(t *testing.T) {
 	if r.Status != Warn || !strings.Contains(r.Fix, "Match User ubuntu\n    PermitTunnel point-to-point") ||
 		!strings.HasPrefix(r.Fix, "satellite host prepare --ssh ubuntu@192.0.2.10:22 --reload-sshd adds, for ubuntu only:") {
 		t.Errorf("refused: %+v", r)
+	}
+}
+
+func TestRanges(t *testing.T) {
+	t.Parallel()
+	r := checkRanges(context.Background(), healthyHost(), testOptions)
+	if r.Status != OK || !strings.Contains(r.Detail, "10.96.0.0/16, 10.0.0.0/16") {
+		t.Errorf("apart from the host's networks: %+v", r)
+	}
+	for _, bad := range []struct{ cidr, names string }{
+		{"192.0.0.0/8", "192.0.2.0/24"},     // holds the host's network
+		{"198.51.100.0/24", "198.51.100.7"}, // holds the address Satellite connects from
+		{"169.254.0.0/16", "169.254.213.1"}, // holds the tunnel's own pair
+	} {
+		o := testOptions
+		o.ClusterRanges = []netip.Prefix{netip.MustParsePrefix("10.96.0.0/16"), netip.MustParsePrefix(bad.cidr)}
+		r := checkRanges(context.Background(), healthyHost(), o)
+		if r.Status != Warn || !strings.Contains(r.Detail, bad.cidr) || !strings.Contains(r.Detail, bad.names) || r.Fix == "" {
+			t.Errorf("%s: %+v, want a warning naming it and %s, with a fix", bad.cidr, r, bad.names)
+		}
+	}
+	o := testOptions
+	o.ClusterRanges = nil
+	if r := checkRanges(context.Background(), healthyHost(), o); r.Status != Skip || !strings.Contains(r.Detail, "--cluster-ranges") {
+		t.Errorf("no ranges: %+v, want skipped, naming the flag", r)
 	}
 }

@@ -53,3 +53,29 @@ func splitUser(t string) (user, rest string, ok bool) {
 	}
 	return user, rest, true
 }
+
+// nameRanges is the check of the cluster's ranges against the host's own networks.
+const nameRanges = "cluster ranges"
+
+// checkRanges checks that none of the ranges Satellite will route into the tunnel overlaps
+// the host's networks or the address Satellite connects from: Satellite would refuse the
+// tunnel (RangeOverlap).
+func checkRanges(ctx context.Context, h Host, o Options) Result {
+	r := Result{Name: nameRanges}
+	if len(o.ClusterRanges) == 0 {
+		return Result{Name: nameRanges, Status: Skip, Detail: "no ranges given: --cluster-ranges takes the cluster's Service ranges and Satellite's --cluster-cidrs, to check them against the host's networks"}
+	}
+	var list []string
+	for _, p := range o.ClusterRanges {
+		list = append(list, p.String())
+	}
+	err := tunnel.CheckRanges(ctx, h, o.ClusterRanges, tunnel.DefaultLocal, tunnel.DefaultPeer)
+	switch {
+	case errors.Is(err, tunnel.ErrOverlap):
+		return warn(r, fmt.Sprintf("%v: Satellite would refuse the tunnel, and the host's pods would get no cluster network", err),
+			"route only ranges the host is not on: narrow --cluster-cidrs (chart clusterCIDRs) to the cluster's pod ranges, or move the host to a network outside them")
+	case err != nil:
+		return warn(r, fmt.Sprintf("cannot list the host's networks: %v", err), "check that the host has the ip command (iproute2)")
+	}
+	return pass(r, "none of "+strings.Join(list, ", ")+" overlaps the host's networks or the address Satellite connects from")
+}

@@ -26,6 +26,13 @@ type Host interface {
 // 38 and 193 MiB/s, Satellite to host 26 and 92 MiB/s.
 const DefaultMTU = 16000
 
+// DefaultLocal and DefaultPeer are the device's point-to-point pair unless a Link says
+// otherwise: link-local, so that no host network can hold them.
+var (
+	DefaultLocal = netip.MustParseAddr("169.254.213.1")
+	DefaultPeer  = netip.MustParseAddr("169.254.213.2")
+)
+
 // Link is the host side's configuration of the tun device.
 type Link struct {
 	// Local and Peer are the point-to-point pair; the host's own packets into the tunnel
@@ -61,10 +68,10 @@ type Tunnel struct {
 
 func (c *Config) defaults() {
 	if !c.Local.IsValid() {
-		c.Local = netip.MustParseAddr("169.254.213.1")
+		c.Local = DefaultLocal
 	}
 	if !c.Peer.IsValid() {
-		c.Peer = netip.MustParseAddr("169.254.213.2")
+		c.Peer = DefaultPeer
 	}
 	if c.MTU == 0 {
 		c.MTU = DefaultMTU
@@ -74,6 +81,25 @@ func (c *Config) defaults() {
 	}
 }
 
+// CheckRanges refuses (ErrOverlap) a range that would take the host's own traffic into the
+// tunnel: one that overlaps a network the host is on, or holds the address its SSH client
+// comes from or any of own (the host's SSH address, the tunnel's pair).
+func CheckRanges(ctx context.Context, h Commander, ranges []netip.Prefix, own ...netip.Addr) error {
+	nets, err := hostNets(ctx, h)
+	if err != nil {
+		return err
+	}
+	for _, a := range own {
+		if a.IsValid() {
+			nets = append(nets, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	if err := checkRoutes(ranges, nets); err != nil {
+		return fmt.Errorf("tunnel: %w", err)
+	}
+	return nil
+}
+
 // Open checks the routes against the host's addresses, opens the channel on a free tun
 // unit and configures the device and routes.
 func Open(ctx context.Context, h Host, cfg Config) (*Tunnel, error) {
@@ -81,17 +107,8 @@ func Open(ctx context.Context, h Host, cfg Config) (*Tunnel, error) {
 	if len(cfg.Routes) == 0 {
 		return nil, errors.New("tunnel: no routes")
 	}
-	own, err := hostNets(ctx, h)
-	if err != nil {
+	if err := CheckRanges(ctx, h, cfg.Routes, cfg.SSHAddr, cfg.Local, cfg.Peer); err != nil {
 		return nil, err
-	}
-	for _, a := range []netip.Addr{cfg.SSHAddr, cfg.Local, cfg.Peer} {
-		if a.IsValid() {
-			own = append(own, netip.PrefixFrom(a, a.BitLen()))
-		}
-	}
-	if err := checkRoutes(cfg.Routes, own); err != nil {
-		return nil, fmt.Errorf("tunnel: %w", err)
 	}
 	unit, dev, err := openFree(ctx, h, cfg.FirstUnit)
 	if err != nil {

@@ -23,7 +23,8 @@ func TestIntegrationHostDoctor(t *testing.T) {
 	pids := map[string]string{"containerd2": e.get(t, "SATELLITE_PID"), "containerd1.6": e.get(t, "SATELLITE_COMPAT_PID")}
 	for _, tg := range e.targets(t) {
 		t.Run(tg.name, func(t *testing.T) {
-			args := append(e.sshFlags(t), "--containerd-socket", tg.socket, "--pod-log-dir", tg.logDir)
+			args := append(e.sshFlags(t), "--containerd-socket", tg.socket, "--pod-log-dir", tg.logDir,
+				"--cluster-ranges", "10.96.0.0/16,10.214.0.0/24") // the Service range and the environment's --cluster-cidrs
 			if root := satelliteFlag(pids[tg.name], "--containerd-root"); root != "" {
 				args = append(args, "--containerd-root", root)
 			}
@@ -33,12 +34,17 @@ func TestIntegrationHostDoctor(t *testing.T) {
 				t.Errorf("exit status %d, want 0 and no failed check", code)
 			}
 			for _, want := range []string{"[ ok ] ssh", "[ ok ] containerd socket", "[ ok ] containerd CRI", "[ ok ] runtime ready",
-				"[ ok ] CNI network", "[ ok ] sandbox image", "[ ok ] runc", "[ ok ] cluster tunnel", "[ ok ] clock skew"} {
+				"[ ok ] CNI network", "[ ok ] sandbox image", "[ ok ] runc", "[ ok ] cluster tunnel", "[ ok ] cluster ranges", "[ ok ] clock skew"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("no %q line", want)
 				}
 			}
 		})
+	}
+	// A range that holds the host's own network (10.213.0.0/24) is a warning with its fix.
+	out, _ := runSatellite(t, bin, append([]string{"host", "doctor", "--cluster-ranges", "10.213.0.0/16"}, e.sshFlags(t)...)...)
+	if !strings.Contains(out, "[warn] cluster ranges") || !strings.Contains(out, "10.213.0.0/16") || !strings.Contains(out, "narrow --cluster-cidrs") {
+		t.Errorf("doctor with a range over the host's network:\n%s", out)
 	}
 }
 
