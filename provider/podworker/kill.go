@@ -43,7 +43,15 @@ func (p *Worker) killPod(ctx context.Context, rec *podRecord, pod *corev1.Pod, g
 		return obs, err
 	}
 	for _, sb := range sbs.Items {
-		if err := p.removeSandbox(ctx, sb.Id); err != nil {
+		err := p.removeSandbox(ctx, sb.Id)
+		if errors.Is(err, errSandboxNotRemoved) {
+			// Stopped, its containers and network down: as the kubelet, which finishes a pod
+			// once its sandboxes are stopped and leaves their removal to its garbage
+			// collector, the pod is done; the orphan collector removes the sandbox later.
+			log.G(ctx).WithError(err).WithField("sandbox", sb.Id).Warn("the pod's stopped sandbox is left for the orphan collector")
+			continue
+		}
+		if err != nil {
 			return obs, err
 		}
 	}
@@ -99,8 +107,12 @@ func (p *Worker) stopContainers(ctx context.Context, pod *corev1.Pod, ctrs []*ru
 	return nil
 }
 
+// errSandboxNotRemoved says a sandbox was stopped but the runtime did not remove it.
+var errSandboxNotRemoved = errors.New("sandbox stopped but not removed")
+
 // removeSandbox stops and removes a sandbox with its containers, and its log directory. A
-// sandbox that is already gone counts as removed.
+// sandbox that is already gone counts as removed; one stopped that the runtime would not
+// remove is an errSandboxNotRemoved.
 func (p *Worker) removeSandbox(ctx context.Context, id string) error {
 	st, err := p.cri.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id})
 	if errors.Is(err, remote.ErrNotFound) {
@@ -113,7 +125,7 @@ func (p *Worker) removeSandbox(ctx context.Context, id string) error {
 		return fmt.Errorf("stop sandbox: %w", err)
 	}
 	if _, err := p.cri.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil && !errors.Is(err, remote.ErrNotFound) {
-		return fmt.Errorf("remove sandbox: %w", err)
+		return fmt.Errorf("%w: %w", errSandboxNotRemoved, err)
 	}
 	// CRI does not report the log directory; it is named from the sandbox's pod identity.
 	if md := st.GetStatus().GetMetadata(); md != nil {
