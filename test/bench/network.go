@@ -106,22 +106,7 @@ func network(ctx context.Context, e env, p *pods, sat, ref node, prefix, sshAddr
 	}
 	satAddr := func(port int) string { return net.JoinHostPort(satIP, strconv.Itoa(port)) }
 	refAddr := func(port int) string { return net.JoinHostPort(refIP, strconv.Itoa(port)) }
-	rows := []struct {
-		row          string
-		satClient    node
-		satAddr      string
-		mode         string
-		n            int64
-		plainPort    int
-		plainSending bool
-	}{
-		{fmt.Sprintf("%d MiB into a Satellite pod, it dialled (MiB/s)", mb), ref, satAddr(portSink), "source", size, portSink, true},
-		{fmt.Sprintf("%d MiB out of a Satellite pod, it dialled (MiB/s)", mb), ref, satAddr(portSource), "sink", size, portSource, false},
-		{fmt.Sprintf("%d MiB out of a Satellite pod, it dialling (MiB/s)", mb), sat, refAddr(portSink), "source", size, portSource, false},
-		{fmt.Sprintf("%d MiB into a Satellite pod, it dialling (MiB/s)", mb), sat, refAddr(portSource), "sink", size, portSink, true},
-		{"HTTP GET p50 / p99, Satellite pod serving (ms)", ref, satAddr(portHTTP), "http-rtt", 300, portHTTP, false},
-		{"HTTP GET p50 / p99, Satellite pod asking (ms)", sat, refAddr(portHTTP), "http-rtt", 300, portHTTP, false},
-	}
+	rows := netRows(mb, size, sat, ref, satAddr, refAddr)
 	plain, err := dialSSH(sshAddr, e["HOST_SSH_KEY"], knownHosts)
 	if err != nil {
 		return err
@@ -144,6 +129,29 @@ func network(ctx context.Context, e env, p *pods, sat, ref node, prefix, sshAddr
 		t.set(prefix+r.row, colPlain, v)
 	}
 	return nil
+}
+
+// netRow is one figure: the Satellite column's client and address, and the plain channel's
+// port and direction.
+type netRow struct {
+	row          string
+	satClient    node
+	satAddr      string
+	mode         string
+	n            int64
+	plainPort    int
+	plainSending bool
+}
+
+func netRows(mb int, size int64, sat, ref node, satAddr, refAddr func(int) string) []netRow {
+	return []netRow{
+		{fmt.Sprintf("%d MiB into a Satellite pod, it dialled (MiB/s)", mb), ref, satAddr(portSink), "source", size, portSink, true},
+		{fmt.Sprintf("%d MiB out of a Satellite pod, it dialled (MiB/s)", mb), ref, satAddr(portSource), "sink", size, portSource, false},
+		{fmt.Sprintf("%d MiB out of a Satellite pod, it dialling (MiB/s)", mb), sat, refAddr(portSink), "source", size, portSource, false},
+		{fmt.Sprintf("%d MiB into a Satellite pod, it dialling (MiB/s)", mb), sat, refAddr(portSource), "sink", size, portSink, true},
+		{"HTTP GET p50 / p99, Satellite pod serving (ms)", ref, satAddr(portHTTP), "http-rtt", 300, portHTTP, false},
+		{"HTTP GET p50 / p99, Satellite pod asking (ms)", sat, refAddr(portHTTP), "http-rtt", 300, portHTTP, false},
+	}
 }
 
 // plainFigure measures over one direct-tcpip channel to the Satellite server pod's port on
