@@ -74,7 +74,9 @@ func ServingCertificate(ctx context.Context, client kubernetes.Interface, c Cert
 	}
 	subject := pkix.Name{CommonName: "system:node:" + c.NodeName, Organization: []string{"system:nodes"}}
 	m, err := certificate.NewManager(&certificate.Config{
-		ClientsetFn: func(*tls.Certificate) (kubernetes.Interface, error) { return namedCSRs{Interface: client, node: c.NodeName}, nil },
+		ClientsetFn: func(*tls.Certificate) (kubernetes.Interface, error) {
+			return namedCSRs{Interface: client, node: c.NodeName}, nil
+		},
 		Template: &x509.CertificateRequest{
 			Subject:     subject,
 			DNSNames:    []string{c.NodeName},
