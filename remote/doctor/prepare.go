@@ -93,14 +93,9 @@ var candidateBinDirs = []string{defaultCNIBinDir, "/usr/lib/cni", "/usr/libexec/
 
 func gatherFacts(ctx context.Context, h Commander, o PrepareOptions) (hostFacts, error) {
 	var f hostFacts
-	text, err := h.Output(ctx, "[ -e "+remote.Quote(o.ContainerdConfig)+" ] || exit 3; cat -- "+remote.Quote(o.ContainerdConfig))
-	var exit *remote.ExitError
-	switch {
-	case errors.As(err, &exit) && exit.Code == 3:
-	case err != nil:
-		return f, fmt.Errorf("read %s: %w", o.ContainerdConfig, err)
-	default:
-		f.config, f.configExists = string(text), true
+	var err error
+	if f.config, f.configExists, err = catIfExists(ctx, h.Output, o.ContainerdConfig); err != nil {
+		return f, err
 	}
 	cfg, err := parseContainerdConfig(f.config)
 	if err != nil {
@@ -282,11 +277,9 @@ func splitLines(text string) []string {
 func (p *plan) apply(ctx context.Context, sh rootShell, o PrepareOptions, out io.Writer) error {
 	if p.config != p.oldConfig {
 		if p.configExists {
-			backup := p.configPath + ".satellite-backup-" + o.Now().UTC().Format("20060102T150405Z")
-			if _, err := sh.run(ctx, "cp -p -- "+remote.Quote(p.configPath)+" "+remote.Quote(backup)); err != nil {
-				return fmt.Errorf("back up %s: %w", p.configPath, err)
+			if _, err := sh.backup(ctx, p.configPath, o.Now(), out); err != nil {
+				return err
 			}
-			fmt.Fprintf(out, "backed up %s to %s\n", p.configPath, backup)
 		}
 		if err := sh.writeFile(ctx, p.configPath, p.config); err != nil {
 			return err
@@ -339,6 +332,34 @@ func (s rootShell) run(ctx context.Context, cmd string) ([]byte, error) {
 		cmd = "sudo -n sh -c " + remote.Quote(cmd)
 	}
 	return s.h.Output(ctx, cmd)
+}
+
+// catIfExists reads the file at p with run (the login's or root's shell); a missing file is
+// "", false.
+func catIfExists(ctx context.Context, run func(context.Context, string) ([]byte, error), p string) (string, bool, error) {
+	out, err := run(ctx, "[ -e "+remote.Quote(p)+" ] || exit 3; cat -- "+remote.Quote(p))
+	var exit *remote.ExitError
+	switch {
+	case errors.As(err, &exit) && exit.Code == 3:
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("read %s: %w", p, err)
+	}
+	return string(out), true, nil
+}
+
+// backupSuffix marks the copies Prepare keeps of the files it changes.
+const backupSuffix = ".satellite-backup-"
+
+// backup copies the file at p beside it, named with now, keeping its mode and owner, and
+// says so on out; it returns the copy's path.
+func (s rootShell) backup(ctx context.Context, p string, now time.Time, out io.Writer) (string, error) {
+	b := p + backupSuffix + now.UTC().Format("20060102T150405Z")
+	if _, err := s.run(ctx, "cp -p -- "+remote.Quote(p)+" "+remote.Quote(b)); err != nil {
+		return "", fmt.Errorf("back up %s: %w", p, err)
+	}
+	fmt.Fprintf(out, "backed up %s to %s\n", p, b)
+	return b, nil
 }
 
 // writeFile replaces the file at p with data through a temporary file beside it, keeping the

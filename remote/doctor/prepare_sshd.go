@@ -43,13 +43,13 @@ func gatherTunnelFacts(ctx context.Context, h Commander, sh rootShell, mainPath 
 		return f, err
 	}
 	f.effective, f.pidFile = sshdSetting(t, "permittunnel"), sshdSetting(t, "pidfile")
-	if f.mainConfig, _, err = readRootFile(ctx, sh, mainPath); err != nil {
+	if f.mainConfig, _, err = catIfExists(ctx, sh.run, mainPath); err != nil {
 		return f, err
 	}
 	if f.target = dropInTarget(f.mainConfig); f.target == "" {
 		f.target = mainPath
 	}
-	f.targetText, f.targetExists, err = readRootFile(ctx, sh, f.target)
+	f.targetText, f.targetExists, err = catIfExists(ctx, sh.run, f.target)
 	return f, err
 }
 
@@ -64,19 +64,6 @@ func sshdEffective(ctx context.Context, sh rootShell, mainPath, spec string) (st
 		return "", fmt.Errorf("sshd -T -f %s -C %s: %w", mainPath, spec, err)
 	}
 	return string(out), nil
-}
-
-// readRootFile reads p as root; a missing file is "", false.
-func readRootFile(ctx context.Context, sh rootShell, p string) (string, bool, error) {
-	out, err := sh.run(ctx, "[ -e "+remote.Quote(p)+" ] || exit 3; cat -- "+remote.Quote(p))
-	var exit *remote.ExitError
-	switch {
-	case errors.As(err, &exit) && exit.Code == 3:
-		return "", false, nil
-	case err != nil:
-		return "", false, fmt.Errorf("read %s: %w", p, err)
-	}
-	return string(out), true, nil
 }
 
 // apply writes the plan's file, checks that sshd accepts the result and that it gives the
@@ -104,11 +91,10 @@ func (p *tunnelPlan) write(ctx context.Context, sh rootShell, now time.Time, out
 	q := remote.Quote(p.target)
 	undo := "rm -f -- " + q
 	if p.exists {
-		backup := p.target + ".satellite-backup-" + now.UTC().Format("20060102T150405Z")
-		if _, err := sh.run(ctx, "cp -p -- "+q+" "+remote.Quote(backup)); err != nil {
-			return nil, fmt.Errorf("back up %s: %w", p.target, err)
+		backup, err := sh.backup(ctx, p.target, now, out)
+		if err != nil {
+			return nil, err
 		}
-		fmt.Fprintf(out, "backed up %s to %s\n", p.target, backup)
 		undo = "cp -p -- " + remote.Quote(backup) + " " + q
 	}
 	if err := sh.writeFile(ctx, p.target, p.text); err != nil {
@@ -154,10 +140,10 @@ func (p *tunnelPlan) permitTunnelFiles(ctx context.Context, sh rootShell) string
 	out, _ := sh.run(ctx, cmd+"; true")
 	var files []string
 	for _, f := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if f == "" || f == p.target || strings.Contains(f, ".satellite-backup-") || strings.HasSuffix(f, ".satellite-tmp") {
+		if f == "" || f == p.target || strings.Contains(f, backupSuffix) || strings.HasSuffix(f, ".satellite-tmp") {
 			continue
 		}
-		if text, _, err := readRootFile(ctx, sh, f); err == nil && permitTunnelInMatch(text) {
+		if text, _, err := catIfExists(ctx, sh.run, f); err == nil && permitTunnelInMatch(text) {
 			files = append(files, f)
 		}
 	}

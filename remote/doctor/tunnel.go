@@ -40,7 +40,7 @@ func tunnelFix(prepare, user string) string {
 		prepare = "satellite host prepare"
 	}
 	return fmt.Sprintf("%s --reload-sshd adds, for %s only:\n  Match User %s\n    PermitTunnel point-to-point\n"+
-		"in /etc/ssh/sshd_config.d/60-satellite-tunnel.conf where sshd_config includes that directory, else at\n"+
+		"in /etc/ssh/sshd_config.d/"+tunnelDropIn+" where sshd_config includes that directory, else at\n"+
 		"the end of sshd_config; it checks the result with sshd -t and sshd -T and reloads sshd (--dry-run shows\n"+
 		"the diff first). Then restart Satellite's pod: its open connection keeps the setting it started with", prepare, user, user)
 }
