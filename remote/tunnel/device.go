@@ -56,13 +56,11 @@ const StallTimeout = 15 * time.Second
 // OpenDevice opens a point-to-point tunnel to the host's tun device with the given unit
 // number (tun<unit>), or UnitAny.
 func OpenDevice(ctx context.Context, o Opener, unit uint32) (*Device, error) {
-	payload := ssh.Marshal(struct{ Mode, Unit uint32 }{modePointToPoint, unit})
-	ch, reqs, err := o.OpenChannel(ctx, ChannelType, payload)
+	d, err := openChannel(ctx, o, unit)
 	if err != nil {
 		return nil, fmt.Errorf("open %s unit %d: %w", ChannelType, unit, err)
 	}
-	d := newDevice(ch, reqs)
-	if d.win, err = sendWindowOf(ch); err != nil {
+	if d.win, err = sendWindowOf(d.ch); err != nil {
 		_ = d.Close()
 		return nil, fmt.Errorf("open %s unit %d: %w", ChannelType, unit, err)
 	}
@@ -73,12 +71,21 @@ func OpenDevice(ctx context.Context, o Opener, unit uint32) (*Device, error) {
 // device for it and deletes it with the channel. It tells whether sshd permits the tunnel
 // (an *ssh.OpenChannelError when not).
 func Probe(ctx context.Context, o Opener) error {
-	payload := ssh.Marshal(struct{ Mode, Unit uint32 }{modePointToPoint, UnitAny})
-	ch, reqs, err := o.OpenChannel(ctx, ChannelType, payload)
+	d, err := openChannel(ctx, o, UnitAny)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", ChannelType, err)
 	}
-	return newDevice(ch, reqs).Close()
+	return d.Close()
+}
+
+// openChannel opens the tun@openssh.com channel for unit, in point-to-point mode.
+func openChannel(ctx context.Context, o Opener, unit uint32) (*Device, error) {
+	payload := ssh.Marshal(struct{ Mode, Unit uint32 }{modePointToPoint, unit})
+	ch, reqs, err := o.OpenChannel(ctx, ChannelType, payload)
+	if err != nil {
+		return nil, err
+	}
+	return newDevice(ch, reqs), nil
 }
 
 func newDevice(ch ssh.Channel, reqs <-chan *ssh.Request) *Device {

@@ -59,11 +59,10 @@ type Tunnel struct {
 	// Name is the host's interface name, tun<unit>.
 	Name string
 
-	host   Commander
-	link   Link
-	routes []netip.Prefix
-	once   sync.Once
-	err    error
+	host Commander
+	link Link
+	once sync.Once
+	err  error
 }
 
 func (c *Config) defaults() {
@@ -114,7 +113,7 @@ func Open(ctx context.Context, h Host, cfg Config) (*Tunnel, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tunnel{Device: dev, Name: DeviceName(unit), host: h, link: cfg.Link, routes: cfg.Routes}
+	t := &Tunnel{Device: dev, Name: DeviceName(unit), host: h, link: cfg.Link}
 	if _, err := h.Output(ctx, configureCmd(t.Name, cfg.Link)); err != nil {
 		_ = t.Close(ctx)
 		return nil, fmt.Errorf("configure %s: %w", t.Name, err)
@@ -157,7 +156,7 @@ func (t *Tunnel) Repair(ctx context.Context) ([]string, error) {
 func (t *Tunnel) Close(ctx context.Context) error {
 	t.once.Do(func() {
 		err := t.Device.Close()
-		if _, terr := t.host.Output(ctx, teardownCmd(t.Name, t.routes)); terr != nil {
+		if _, terr := t.host.Output(ctx, teardownCmd(t.Name, t.link.Routes)); terr != nil {
 			err = errors.Join(err, fmt.Errorf("tear down %s: %w", t.Name, terr))
 		}
 		t.err = err
