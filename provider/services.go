@@ -6,9 +6,9 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/log"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/satellite-vk/satellite/provider/internal/kubecontainer"
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/provider/network"
 )
@@ -46,20 +46,19 @@ func (p *Provider) networkConditions() []corev1.NodeCondition {
 	return []corev1.NodeCondition{p.link.Condition()}
 }
 
-// clusterNetworkChanged records on the node why its pods lost or regained the cluster's
-// network: a Warning with the reason (TunnelRefused, RangeOverlap, TunnelDown), or
-// ClusterNetworkUp.
 // clusterNetworkRepaired records on the node that the host's side of the tunnel was put back.
 func (p *Provider) clusterNetworkRepaired(recorder record.EventRecorder) func(string) {
 	return func(message string) {
-		ref := &corev1.ObjectReference{Kind: "Node", Name: p.cfg.NodeName, UID: types.UID(p.cfg.NodeName)}
-		recorder.Event(ref, corev1.EventTypeWarning, "TunnelRepaired", message)
+		recorder.Event(kubecontainer.NodeRef(p.cfg.NodeName), corev1.EventTypeWarning, "TunnelRepaired", message)
 	}
 }
 
+// clusterNetworkChanged records on the node why its pods lost or regained the cluster's
+// network: a Warning with the reason (TunnelRefused, RangeOverlap, TunnelDown), or
+// ClusterNetworkUp.
 func (p *Provider) clusterNetworkChanged(recorder record.EventRecorder) func(bool, string, string) {
 	return func(up bool, reason, message string) {
-		ref := &corev1.ObjectReference{Kind: "Node", Name: p.cfg.NodeName, UID: types.UID(p.cfg.NodeName)}
+		ref := kubecontainer.NodeRef(p.cfg.NodeName)
 		if up {
 			recorder.Event(ref, corev1.EventTypeNormal, "ClusterNetworkUp", message)
 			return

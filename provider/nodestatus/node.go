@@ -12,11 +12,11 @@ import (
 	"google.golang.org/grpc"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/satellite-vk/satellite/provider/gpu"
+	"github.com/satellite-vk/satellite/provider/internal/kubecontainer"
 	"github.com/satellite-vk/satellite/remote"
 )
 
@@ -281,7 +281,7 @@ func (m *Manager) recordTransition(old *corev1.Node, ready bool, reason, message
 	if oldReady == ready && oldReason == reason {
 		return
 	}
-	ref := &corev1.ObjectReference{Kind: "Node", Name: m.cfg.NodeName, UID: types.UID(m.cfg.NodeName)}
+	ref := kubecontainer.NodeRef(m.cfg.NodeName)
 	if ready {
 		m.recorder.Eventf(ref, corev1.EventTypeNormal, "NodeReady", "Node %s status is now: NodeReady", m.cfg.NodeName)
 		return
@@ -297,7 +297,7 @@ func (m *Manager) recordGPUChanges(ctx context.Context, lost, added []gpu.Device
 		return
 	}
 	count := len(m.gpus.Devices())
-	ref := &corev1.ObjectReference{Kind: "Node", Name: m.cfg.NodeName, UID: types.UID(m.cfg.NodeName)}
+	ref := kubecontainer.NodeRef(m.cfg.NodeName)
 	for _, g := range lost {
 		msg := fmt.Sprintf("GPU %d (%s, %s) is no longer reported by nvidia-smi on the host: %s is now %d", g.Index, g.UUID, g.Name, gpu.ResourceName, count)
 		log.G(ctx).WithField("gpu", g.UUID).Warn(msg)

@@ -9,10 +9,10 @@ import (
 
 	"google.golang.org/grpc"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/satellite-vk/satellite/provider/internal/kubecontainer"
 	"github.com/satellite-vk/satellite/provider/kuberuntime"
 	"github.com/satellite-vk/satellite/remote"
 )
@@ -61,7 +61,7 @@ func (d *sandboxDNS) config(ctx context.Context, pod *corev1.Pod) (*runtimeapi.D
 	for _, w := range warnings {
 		d.recorder.Event(pod, corev1.EventTypeWarning, w.Reason, w.Message)
 		if w.NodeMessage != "" {
-			ref := &corev1.ObjectReference{Kind: "Node", Name: d.nodeName, UID: types.UID(d.nodeName)}
+			ref := kubecontainer.NodeRef(d.nodeName)
 			d.recorder.Event(ref, corev1.EventTypeWarning, w.Reason, w.NodeMessage)
 		}
 	}
