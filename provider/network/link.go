@@ -201,7 +201,7 @@ func reasonOf(err error) string {
 
 func (l *Link) set(up bool, reason, message string) {
 	if reason == ReasonTunnelRefused {
-		message += "; the host's sshd must permit Satellite's user a tunnel: `PermitTunnel point-to-point` in a `Match User` block (satellite host doctor checks it)"
+		message += "; the host's sshd must permit Satellite's user a tunnel: `PermitTunnel point-to-point` in a `Match User` block: satellite host prepare --reload-sshd writes it, then restart Satellite's pod"
 	}
 	l.mu.Lock()
 	changed := l.up != up || l.reason != reason || l.message != message
